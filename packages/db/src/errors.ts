@@ -15,6 +15,8 @@ export abstract class DatabaseError extends Error {
   constructor(message: string, code: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+    // fallback for subclasses outside this file; ours set literal names (below) that survive minification,
+    // because other packages recognise these errors by `name` (a second copy of this module defeats instanceof)
     this.name = new.target.name;
   }
 }
@@ -28,6 +30,7 @@ export type TransientReason = "busy" | "locked" | "network" | "replica_sync";
  * failed to sync. `db.write` / `db.read` retry these; callers that see one have exhausted the retries.
  */
 export class TransientDatabaseError extends DatabaseError {
+  override readonly name = "TransientDatabaseError";
   readonly reason: TransientReason;
 
   constructor(message: string, code: string, reason: TransientReason, options?: { cause?: unknown }) {
@@ -48,6 +51,7 @@ export type ConstraintKind =
 
 /** A statement broke a rule the schema enforces. Never retried: the same data would fail again. */
 export class ConstraintViolationError extends DatabaseError {
+  override readonly name = "ConstraintViolationError";
   readonly kind: ConstraintKind;
   /**
    * SQLite's own description of what failed, best effort: the CHECK expression or constraint name,
@@ -77,13 +81,18 @@ export class ConstraintViolationError extends DatabaseError {
 
 /** A unit of work could not start (or be retried) before its deadline. */
 export class DeadlineExceededError extends DatabaseError {
-  constructor(message = "the deadline passed before the unit of work could run", options?: { cause?: unknown }) {
+  override readonly name = "DeadlineExceededError";
+  constructor(
+    message = "the deadline passed before the unit of work could run",
+    options?: { cause?: unknown },
+  ) {
     super(message, "DEADLINE_EXCEEDED", options);
   }
 }
 
 /** The database was closed; no new unit of work is accepted. */
 export class DatabaseClosedError extends DatabaseError {
+  override readonly name = "DatabaseClosedError";
   constructor() {
     super("the database is closed", "DATABASE_CLOSED");
   }

@@ -1,0 +1,62 @@
+export {
+  AUDIT_GENESIS_HASH,
+  type AuditChainBreak,
+  type AuditChainVerification,
+  type AuditEntryInput,
+  type AuditEvent,
+  type AuditLogRow,
+  type AuditReader,
+  appendAudit,
+  auditDigest,
+  auditLog,
+  auditLogTriggersDownSql,
+  auditLogTriggersSql,
+  auditRowHash,
+  type ListAuditEventsOptions,
+  listAuditEvents,
+  type SqlExecutor,
+  verifyAuditChain,
+} from "./audit.js";
+export { canonicalJson } from "./canonical-json.js";
+export {
+  createDatabase,
+  type Database,
+  type DatabaseLogger,
+  type DatabaseMode,
+  type DatabaseOptions,
+  type DatabaseRetryEvent,
+  type Tx,
+  type UnitOfWork,
+  type UnitOfWorkContext,
+  type UnitOfWorkKind,
+  type UnitOfWorkOptions,
+  type WriteOptions,
+} from "./database.js";
+export {
+  type ConstraintKind,
+  ConstraintViolationError,
+  classifyDatabaseError,
+  DatabaseClosedError,
+  DatabaseError,
+  DeadlineExceededError,
+  isTransientDatabaseError,
+  TransientDatabaseError,
+  type TransientReason,
+} from "./errors.js";
+export {
+  type AppliedMigration,
+  createMigrator,
+  type LocalMigration,
+  type MigratableDatabase,
+  MigrationError,
+  type MigrationErrorCode,
+  type MigrationState,
+  type MigrationStatusEntry,
+  type Migrator,
+  type MigratorOptions,
+  migrate,
+  readMigrationsFolder,
+  SCHEMA_MIGRATIONS_TABLE,
+} from "./migrator.js";
+export { createRetryRunner, type RetryEvent, type RetryPolicyOptions, type RetryRunner } from "./retry.js";
+export { createSemaphore, type Release, type Semaphore } from "./semaphore.js";
