@@ -1,5 +1,5 @@
-import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { contractFiles } from "@autoforge/contracts";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 
 // Rules of architecture §2 that clients rely on, checked on the descriptors themselves so that a
@@ -66,7 +66,12 @@ describe("contracts", () => {
     for (const name of takesId) {
       expect(byName.get(name)?.input.fields[0]?.name, name).toBe("id");
     }
-    for (const name of ["ListPromptVersions", "CreateEvaluation", "ListEvaluations", "ComparePromptVersions"]) {
+    for (const name of [
+      "ListPromptVersions",
+      "CreateEvaluation",
+      "ListEvaluations",
+      "ComparePromptVersions",
+    ]) {
       expect(
         byName.get(name)?.input.fields.map((f) => f.name),
         name,
