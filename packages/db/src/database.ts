@@ -43,6 +43,12 @@ export interface DatabaseOptions<TSchema extends Record<string, unknown> = Recor
   syncUrl?: string | undefined;
   /** Embedded replica: background sync period. */
   syncIntervalMs?: number | undefined;
+  /**
+   * Encrypts a `file:` database (and an embedded replica's local copy) at rest with libSQL's own page
+   * encryption. Every column and index is covered, unlike field-level encryption. Opening an encrypted
+   * file without the key, or with another key, fails at start.
+   */
+  encryptionKey?: string | undefined;
   /** How long a `file:` connection waits for another process's lock before SQLITE_BUSY. Default 5,000 ms. */
   busyTimeoutMs?: number | undefined;
   /** The service's Drizzle schema; types `tx` (incl. `tx.query.<table>`). */
@@ -212,11 +218,17 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
         authToken: options.authToken,
         syncUrl: options.syncUrl,
         syncInterval: options.syncIntervalMs === undefined ? undefined : options.syncIntervalMs / 1000,
+        encryptionKey: options.encryptionKey,
         timeout,
       });
       reader = writer;
     } else {
-      writer = createClient({ url: options.url, timeout, concurrency: 1 });
+      writer = createClient({
+        url: options.url,
+        timeout,
+        concurrency: 1,
+        encryptionKey: options.encryptionKey,
+      });
       try {
         // WAL persists in the file; it must be set before any transaction, and it is what lets readers
         // run beside the writer.
@@ -224,10 +236,21 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
         await configureWriterConnection(writer);
       } catch (err) {
         writer.close();
+        if ((err as { code?: unknown }).code === "SQLITE_NOTADB") {
+          throw new Error(
+            `cannot open ${parsed.path}: not a database, or encrypted with another (or no) encryption key`,
+            { cause: err },
+          );
+        }
         throw err;
       }
       // +2: room for ad-hoc `client.execute` calls beside readConcurrency open read transactions
-      reader = createClient({ url: options.url, timeout, concurrency: readConcurrency + 2 });
+      reader = createClient({
+        url: options.url,
+        timeout,
+        concurrency: readConcurrency + 2,
+        encryptionKey: options.encryptionKey,
+      });
     }
   }
 

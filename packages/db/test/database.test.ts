@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { eq, sql } from "drizzle-orm";
@@ -27,6 +27,34 @@ describe("createDatabase", () => {
     await expect(
       createDatabase({ url: "libsql://example.invalid", syncUrl: "libsql://x.invalid" }),
     ).rejects.toThrow(/embedded replica/);
+  });
+
+  it("encrypts a file database at rest with encryptionKey", async () => {
+    const dir = tempDir();
+    const path = join(dir, "secret.db");
+    const url = `file:${path}`;
+    const encryptionKey = "a-test-key-that-is-long-enough-0123";
+    const marker = "PLAINTEXT-MARKER-4f1c";
+    const db = await createDatabase({ url, encryptionKey });
+    await db.write(async (tx) => {
+      await tx.run(sql`CREATE TABLE notes (body TEXT NOT NULL)`);
+      await tx.run(sql`INSERT INTO notes (body) VALUES (${marker})`);
+    });
+    await db.close();
+
+    const onDisk = [path, `${path}-wal`]
+      .filter((file) => existsSync(file))
+      .map((file) => readFileSync(file).toString("latin1"))
+      .join("");
+    expect(onDisk.length).toBeGreaterThan(0);
+    expect(onDisk).not.toContain(marker);
+
+    const reopened = await createDatabase({ url, encryptionKey });
+    const rows = await reopened.read(async (tx) => tx.all<{ body: string }>(sql`SELECT body FROM notes`));
+    expect(rows).toEqual([{ body: marker }]);
+    await reopened.close();
+
+    await expect(createDatabase({ url })).rejects.toThrow(/encrypted with another \(or no\) encryption key/);
   });
 
   it("accepts a remote URL without connecting until used", async () => {
