@@ -1,0 +1,426 @@
+import { create, type DescMethod, type DescService, type Message, toJson } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { uuidv7 } from "uuidv7";
+import type { Authenticator } from "./auth.js";
+import type { CallContext, DatabaseBinding, Principal } from "./context.js";
+import {
+  codeName,
+  DeadlineExceededError,
+  mapError,
+  PermissionDeniedError,
+  toConnectError,
+  UnavailableError,
+} from "./errors.js";
+import type { RegisteredService } from "./service.js";
+
+/** What a transport adapter hands the chain for one call (the only transport-specific part). */
+export interface IncomingCall {
+  readonly service: RegisteredService<unknown>;
+  readonly method: DescMethod;
+  /** "grpc" on the gRPC port; "connect", "grpc-web" or "grpc" on the Connect port. */
+  readonly protocol: string;
+  readonly requestHeaders: Headers;
+  /** The client's timeout, if it sent one. */
+  readonly timeoutMs: number | undefined;
+  /** Aborted when the client cancels or disconnects. */
+  readonly transportSignal: AbortSignal;
+  readonly request: Message;
+  /** Sends one response message; resolves when the next may be sent. */
+  send(response: Message): Promise<void>;
+  setResponseHeader(name: string, value: string): void;
+}
+
+/** Runs one call through the chain. Rejects with a ConnectError that is already mapped and logged. */
+export type CallPipeline = (call: IncomingCall) => Promise<void>;
+
+/** Per-call state the middleware fills in, stage by stage. */
+export interface CallState {
+  readonly call: IncomingCall;
+  readonly streaming: boolean;
+  requestId: string;
+  /** The call's child logger (service, rpc, requestId), created on first use: most calls never need it. */
+  logger: () => Logger;
+  deadline: number;
+  controller: AbortController;
+  principal: Principal | undefined;
+}
+
+export type Middleware = (state: CallState, next: () => Promise<void>) => Promise<void>;
+
+/** Tracks calls in flight so shutdown can refuse new ones, end streams, and wait for the rest. */
+export interface CallTracker {
+  readonly draining: boolean;
+  readonly inFlight: number;
+  /** Registers a call; returns its release function. Throws UNAVAILABLE while draining. */
+  admit(controller: AbortController, streaming: boolean): () => void;
+  /** Refuse new calls, and end streams (their signal aborts with UNAVAILABLE). */
+  drain(): void;
+  /** Abort every call still in flight (grace period over). */
+  abortAll(): void;
+  /** Resolves once no call is in flight. */
+  idle(): Promise<void>;
+}
+
+export function createCallTracker(): CallTracker {
+  const calls = new Map<AbortController, boolean>();
+  let draining = false;
+  let waiters: (() => void)[] = [];
+  const shuttingDown = () => new UnavailableError("the server is shutting down");
+  return {
+    get draining() {
+      return draining;
+    },
+    get inFlight() {
+      return calls.size;
+    },
+    admit(controller, streaming) {
+      if (draining) throw shuttingDown();
+      calls.set(controller, streaming);
+      return () => {
+        calls.delete(controller);
+        if (calls.size === 0) {
+          for (const w of waiters) w();
+          waiters = [];
+        }
+      };
+    },
+    drain() {
+      draining = true;
+      for (const [controller, streaming] of calls) if (streaming) controller.abort(shuttingDown());
+    },
+    abortAll() {
+      for (const controller of calls.keys()) controller.abort(shuttingDown());
+    },
+    idle() {
+      return calls.size === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve));
+    },
+  };
+}
+
+/** Observes each finished call (metrics). */
+export type CallObserver = (
+  service: DescService,
+  method: DescMethod,
+  code: Code | 0,
+  seconds: number,
+) => void;
+
+export interface ChainOptions<Tx> {
+  readonly logger: Logger;
+  readonly authenticate: Authenticator;
+  readonly database: DatabaseBinding<Tx> | undefined;
+  readonly tracker: CallTracker;
+  /** Cap (and default) for a call's deadline. */
+  readonly maxTimeoutMs: number;
+  readonly observe?: CallObserver | undefined;
+}
+
+const requestIdPattern = /^[\w.:/+=-]{1,128}$/;
+
+/** `x-request-id` from the client (when sane), else a new UUIDv7; echoed back in the response header. */
+export const requestIdMiddleware: Middleware = (state, next) => {
+  const given = state.call.requestHeaders.get("x-request-id");
+  state.requestId = given !== null && requestIdPattern.test(given) ? given : uuidv7();
+  state.call.setResponseHeader("x-request-id", state.requestId);
+  return next();
+};
+
+function logLevel(code: Code | 0): "info" | "warn" | "error" {
+  switch (code) {
+    case Code.Internal:
+    case Code.Unknown:
+    case Code.DataLoss:
+      return "error";
+    case Code.PermissionDenied:
+    case Code.Unauthenticated:
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
+    case Code.ResourceExhausted:
+      return "warn";
+    default:
+      return "info";
+  }
+}
+
+function bodyAsJson(message: Message, method: DescMethod): unknown {
+  try {
+    return toJson(method.input, message);
+  } catch {
+    return "(not representable as JSON)";
+  }
+}
+
+/** One JSON line per call: service, rpc, requestId, principal, code, durationMs. Bodies only at debug. */
+export function loggingMiddleware(root: Logger, observe?: CallObserver): Middleware {
+  return async (state, next) => {
+    const { call } = state;
+    const bindings = {
+      service: call.service.service.typeName,
+      rpc: call.method.name,
+      requestId: state.requestId,
+    };
+    let child: Logger | undefined;
+    state.logger = () => {
+      child ??= root.child(bindings);
+      return child;
+    };
+    if (root.isLevelEnabled("debug")) {
+      root.debug({ ...bindings, request: bodyAsJson(call.request, call.method) }, "request");
+    }
+    const started = performance.now();
+    let code: Code | 0 = 0;
+    let message: string | undefined;
+    try {
+      await next();
+    } catch (e) {
+      const err = ConnectError.from(e);
+      code = err.code;
+      message = err.rawMessage;
+      throw err;
+    } finally {
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      root[logLevel(code)](
+        {
+          ...bindings,
+          protocol: call.protocol,
+          principal: state.principal?.subject,
+          code: codeName(code),
+          durationMs,
+          ...(message === undefined ? {} : { error: message }),
+        },
+        code === 0 ? "call ok" : "call failed",
+      );
+      observe?.(call.service.service, call.method, code, durationMs / 1000);
+    }
+  };
+}
+
+function isAbortLike(e: unknown, signal: AbortSignal): boolean {
+  return (
+    signal.aborted &&
+    (e === signal.reason || (e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError")))
+  );
+}
+
+/**
+ * The one place errors become statuses (see `mapError`). Sits just inside logging, so every failure (auth,
+ * validation, handler, database) is mapped once and the log line carries the final code. INTERNAL causes
+ * are logged here and never sent.
+ */
+export const errorMiddleware: Middleware = async (state, next) => {
+  try {
+    await next();
+  } catch (e) {
+    // An abort surfacing as a generic AbortError (e.g. from the database) reports why the call was aborted.
+    const source = isAbortLike(e, state.controller.signal) ? state.controller.signal.reason : e;
+    const mapped = mapError(source, state.deadline);
+    if (mapped.cause !== undefined) state.logger().error({ err: mapped.cause }, "unexpected error");
+    throw toConnectError(mapped);
+  }
+};
+
+/** Refuses calls while the server drains, and tracks the rest. */
+export function admissionMiddleware(tracker: CallTracker): Middleware {
+  return async (state, next) => {
+    const release = tracker.admit(state.controller, state.streaming);
+    try {
+      await next();
+    } finally {
+      release();
+    }
+  };
+}
+
+/** Deadline = now + min(client timeout, maxTimeoutMs); the call's signal aborts on deadline or client cancel. */
+export function deadlineMiddleware(maxTimeoutMs: number): Middleware {
+  return async (state, next) => {
+    const { call, controller } = state;
+    const timeoutMs = Math.min(call.timeoutMs ?? maxTimeoutMs, maxTimeoutMs);
+    state.deadline = Date.now() + timeoutMs;
+    const timer = setTimeout(
+      () => controller.abort(new DeadlineExceededError("deadline exceeded")),
+      timeoutMs,
+    );
+    const onCancel = () => {
+      // Transports also end a call whose deadline passed (connect-node aborts with DEADLINE_EXCEEDED, grpc-js
+      // reports it as a cancel): keep the code the client sees in the log.
+      const reason: unknown = call.transportSignal.reason;
+      const expired =
+        (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) ||
+        Date.now() >= state.deadline - 5;
+      controller.abort(
+        expired
+          ? new DeadlineExceededError("deadline exceeded")
+          : new ConnectError("the client cancelled the call", Code.Canceled),
+      );
+    };
+    if (call.transportSignal.aborted) onCancel();
+    else call.transportSignal.addEventListener("abort", onCancel, { once: true });
+    try {
+      if (controller.signal.aborted) throw controller.signal.reason;
+      await next();
+    } finally {
+      clearTimeout(timer);
+      call.transportSignal.removeEventListener("abort", onCancel);
+    }
+  };
+}
+
+/** Bearer token -> principal (UNAUTHENTICATED), then the method's required roles (PERMISSION_DENIED). */
+export function authMiddleware(authenticate: Authenticator): Middleware {
+  return async (state, next) => {
+    const { call } = state;
+    const principal = await authenticate(call.requestHeaders.get("authorization"));
+    state.principal = principal;
+    const required = call.service.requiredRoles(call.method);
+    if (required !== undefined && !principal.roles.some((r) => required.includes(r))) {
+      throw new PermissionDeniedError(
+        `${call.method.name} requires one of the roles: ${required.join(", ")}`,
+      );
+    }
+    await next();
+  };
+}
+
+/** The request's one declaration of constraints; runs before the handler, so bad input changes nothing. */
+export const validationMiddleware: Middleware = (state, next) => {
+  const { call } = state;
+  call.service.validators.get(call.method.input.typeName)?.validate(call.request);
+  return next();
+};
+
+/** Rejects with the signal's reason as soon as it aborts; `promise` keeps running but is ignored. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> | undefined): CallContext<Tx> {
+  const { call } = state;
+  const principal = state.principal;
+  if (principal === undefined) throw new Error("handler reached without a principal");
+  const signal = state.controller.signal;
+  let unitOfWorkUsed = false;
+  return {
+    service: call.service.service,
+    method: call.method,
+    principal,
+    requestId: state.requestId,
+    deadline: state.deadline,
+    signal,
+    requestHeaders: call.requestHeaders,
+    get logger() {
+      return state.logger();
+    },
+    unitOfWork(fn) {
+      if (unitOfWorkUsed)
+        throw new Error(`${call.method.name}: unitOfWork may be called at most once per call`);
+      unitOfWorkUsed = true;
+      if (database === undefined) throw new Error("no database configured for this server");
+      const readOnly = call.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+      const options = { deadline: state.deadline, signal };
+      const run = (tx: Tx) =>
+        fn(tx, {
+          async audit(entry) {
+            if (readOnly)
+              throw new Error(`${call.method.name} is NO_SIDE_EFFECTS: it may not write audit rows`);
+            await database.appendAudit(tx, {
+              ...entry,
+              actor: principal.subject,
+              requestId: state.requestId,
+            });
+          },
+        });
+      return readOnly ? database.db.read(run, options) : database.db.write(run, options);
+    },
+  };
+}
+
+function handlerStage<Tx>(database: DatabaseBinding<Tx> | undefined): Middleware {
+  return async (state) => {
+    const { call } = state;
+    const ctx = createCallContext(state, database);
+    const signal = state.controller.signal;
+    const handler = call.service.handler(call.method);
+    const output = call.method.output;
+    if (!state.streaming) {
+      const response = await raceAbort(
+        handler(call.request, ctx as CallContext<unknown>) as Promise<unknown>,
+        signal,
+      );
+      await call.send(create(output, response as never));
+      return;
+    }
+    const iterator = (handler(call.request, ctx as CallContext<unknown>) as AsyncIterable<unknown>)[
+      Symbol.asyncIterator
+    ]();
+    let finished = false;
+    try {
+      for (;;) {
+        const result = await raceAbort(iterator.next(), signal);
+        if (result.done === true) break;
+        await raceAbort(call.send(create(output, result.value as never)), signal);
+      }
+      finished = true;
+    } finally {
+      // Stop the generator so its finally blocks run; not awaited, it may be suspended in an await.
+      if (!finished) iterator.return?.().catch(() => {});
+    }
+  };
+}
+
+function compose(middleware: readonly Middleware[]): (state: CallState) => Promise<void> {
+  return (state) => {
+    const dispatch = (i: number): Promise<void> => {
+      const m = middleware[i];
+      if (m === undefined) return Promise.resolve();
+      return m(state, () => dispatch(i + 1));
+    };
+    return dispatch(0);
+  };
+}
+
+/**
+ * The chain, identical for both ports:
+ * request id -> logging -> error mapping -> admission (drain) -> deadline -> auth -> validation -> handler.
+ */
+export function createCallPipeline<Tx>(options: ChainOptions<Tx>): CallPipeline {
+  const run = compose([
+    requestIdMiddleware,
+    loggingMiddleware(options.logger, options.observe),
+    errorMiddleware,
+    admissionMiddleware(options.tracker),
+    deadlineMiddleware(options.maxTimeoutMs),
+    authMiddleware(options.authenticate),
+    validationMiddleware,
+    handlerStage(options.database),
+  ]);
+  return (call) =>
+    run({
+      call,
+      streaming: call.method.methodKind === "server_streaming",
+      requestId: "",
+      logger: () => options.logger,
+      deadline: Date.now() + options.maxTimeoutMs,
+      controller: new AbortController(),
+      principal: undefined,
+    });
+}

@@ -1,0 +1,285 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { DescService, Message } from "@bufbuild/protobuf";
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { CallPipeline, IncomingCall } from "./chain.js";
+import type { RegisteredService } from "./service.js";
+
+/** A one-slot push/pull channel: `send` resolves when the consumer has taken the message (backpressure). */
+function createChannel<T>() {
+  const items: { value: T; taken: () => void }[] = [];
+  let wake: (() => void) | undefined;
+  let ended: { error?: unknown } | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  return {
+    send(value: T): Promise<void> {
+      return new Promise((taken) => {
+        items.push({ value, taken });
+        notify();
+      });
+    },
+    end(error?: unknown) {
+      ended = error === undefined ? {} : { error };
+      notify();
+    },
+    async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+      for (;;) {
+        const item = items.shift();
+        if (item !== undefined) {
+          item.taken();
+          yield item.value;
+          continue;
+        }
+        if (ended !== undefined) {
+          if ("error" in ended) throw ended.error;
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    },
+  };
+}
+
+function incomingCall(
+  service: RegisteredService<unknown>,
+  method: RegisteredService<unknown>["methods"][number],
+  request: Message,
+  ctx: HandlerContext,
+  send: (m: Message) => Promise<void>,
+): IncomingCall {
+  return {
+    service,
+    method,
+    protocol: ctx.protocolName,
+    requestHeaders: ctx.requestHeader,
+    timeoutMs: ctx.timeoutMs(),
+    transportSignal: ctx.signal,
+    request,
+    send,
+    setResponseHeader: (name, value) => ctx.responseHeader.set(name, value),
+  };
+}
+
+/** connect-es implementations that hand every call to the same pipeline as the gRPC port. */
+function implementation(
+  service: RegisteredService<unknown>,
+  pipeline: CallPipeline,
+): Record<string, unknown> {
+  const impl: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    if (method.methodKind === "unary") {
+      impl[method.localName] = async (request: Message, ctx: HandlerContext) => {
+        let response: Message | undefined;
+        await pipeline(
+          incomingCall(service, method, request, ctx, async (m) => {
+            response = m;
+          }),
+        );
+        return response;
+      };
+    } else {
+      impl[method.localName] = (request: Message, ctx: HandlerContext) => {
+        const channel = createChannel<Message>();
+        pipeline(incomingCall(service, method, request, ctx, (m) => channel.send(m))).then(
+          () => channel.end(),
+          (e: unknown) => channel.end(e),
+        );
+        return channel;
+      };
+    }
+  }
+  return impl;
+}
+
+/**
+ * connect-node reads the body with `for await`, and an early `return()` (e.g. after readMaxBytes is exceeded)
+ * destroys an HTTP/1.1 request, and with it the socket: a client still uploading then sees ECONNRESET instead
+ * of the RESOURCE_EXHAUSTED response. So the iterator does not destroy, and once the response is out the rest
+ * of the body is read and discarded (up to a bound, then the socket is closed).
+ */
+function keepSocketOnEarlyResponse(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  maxMessageBytes: number,
+) {
+  Object.defineProperty(req, Symbol.asyncIterator, {
+    value: () => req.iterator({ destroyOnReturn: false }),
+  });
+  res.once("finish", () => {
+    if (req.complete) return;
+    let discarded = 0;
+    req.on("data", (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > 2 * maxMessageBytes) req.socket.destroy();
+    });
+    req.resume();
+  });
+}
+
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export interface ConnectPortOptions {
+  readonly services: readonly RegisteredService<unknown>[];
+  readonly pipeline: CallPipeline;
+  readonly maxMessageBytes: number;
+  /** Extra plain-HTTP GET routes (e.g. /metrics). */
+  readonly routes?: Readonly<Record<string, () => Promise<{ contentType: string; body: string }>>>;
+}
+
+export interface ConnectPort {
+  listen(host: string, port: number): Promise<number>;
+  /** /healthz: 200 while serving, 503 otherwise. */
+  setServing(serving: boolean): void;
+  /** Send GOAWAY on HTTP/2, close idle HTTP/1 sockets; resolves when no request is active (still listening). */
+  close(): Promise<void>;
+  /** Stop listening and destroy every remaining connection. */
+  forceClose(): void;
+}
+
+/**
+ * The Connect port: Connect, gRPC-Web and gRPC protocols via connect-node, over HTTP/1.1 and h2c on ONE
+ * listener. A plain `net.Server` sniffs the first bytes: the HTTP/2 connection preface goes to an h2c
+ * server, anything else to an HTTP/1.1 server (an h2c server alone does not speak HTTP/1.1).
+ */
+export function createConnectPort(options: ConnectPortOptions): ConnectPort {
+  let serving = false;
+  let draining = false;
+  const extraRoutes = options.routes ?? {};
+  const adapter = connectNodeAdapter({
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+    routes: (router: ConnectRouter) => {
+      for (const service of options.services) {
+        // The implementation is built per method from the descriptor, so its type is not the mapped
+        // ServiceImpl<S> connect-es derives statically.
+        router.service(
+          service.service,
+          implementation(service, options.pipeline) as Partial<ServiceImpl<DescService>>,
+        );
+      }
+    },
+    fallback: (req, res) => {
+      const path = req.url?.split("?", 1)[0] ?? "";
+      if (req.method === "GET" && path === "/healthz") {
+        const ok = serving && !draining;
+        res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
+        res.end(ok ? "SERVING\n" : "NOT_SERVING\n");
+        return;
+      }
+      const route = req.method === "GET" ? extraRoutes[path] : undefined;
+      if (route !== undefined) {
+        route().then(
+          ({ contentType, body }) => {
+            res.writeHead(200, { "content-type": contentType });
+            res.end(body);
+          },
+          () => {
+            res.writeHead(500);
+            res.end();
+          },
+        );
+        return;
+      }
+      res.writeHead(404);
+      res.end();
+    },
+  });
+
+  // Active requests, so shutdown knows when every response has been written.
+  let active = 0;
+  let idleWaiters: (() => void)[] = [];
+  const listener = (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse | http2.Http2ServerResponse,
+  ) => {
+    active++;
+    if (req instanceof http.IncomingMessage && res instanceof http.ServerResponse) {
+      // Ask HTTP/1.1 clients to reconnect elsewhere once we drain.
+      if (draining) res.setHeader("connection", "close");
+      keepSocketOnEarlyResponse(req, res, options.maxMessageBytes);
+    }
+    res.once("close", () => {
+      active--;
+      if (active === 0) {
+        for (const w of idleWaiters) w();
+        idleWaiters = [];
+      }
+    });
+    adapter(req, res);
+  };
+
+  const http1 = http.createServer(listener);
+  const h2c = http2.createServer({}, listener);
+  const sessions = new Set<http2.Http2Session>();
+  h2c.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  const sockets = new Set<net.Socket>();
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    let head = Buffer.alloc(0);
+    const onError = () => socket.destroy();
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, http2Preface.length);
+      const isH2 = head.subarray(0, n).equals(http2Preface.subarray(0, n));
+      if (isH2 && head.length < http2Preface.length) return;
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.pause();
+      socket.unshift(head);
+      if (isH2) {
+        // The http2 session reads what was unshifted itself; resuming here would steal its bytes.
+        h2c.emit("connection", socket);
+      } else {
+        http1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+    socket.on("error", onError);
+  });
+
+  const stopListening = () => {
+    if (tcp.listening) tcp.close();
+  };
+
+  return {
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        tcp.once("error", reject);
+        tcp.listen(port, host, () => {
+          tcp.off("error", reject);
+          const address = tcp.address();
+          resolve(typeof address === "object" && address !== null ? address.port : port);
+        });
+      }),
+    setServing(value) {
+      serving = value;
+      if (!value) draining = true;
+    },
+    close() {
+      // The listener stays open until the whole server has drained (forceClose): /healthz answers 503 and
+      // new calls get UNAVAILABLE from the chain instead of a refused connection.
+      draining = true;
+      for (const session of sessions) session.close();
+      http1.closeIdleConnections();
+      return active === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve));
+    },
+    forceClose() {
+      stopListening();
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}

@@ -1,0 +1,229 @@
+import { type DescFile, type DescService, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
+import {
+  HealthImplementation,
+  service as healthServiceDefinition,
+  type ServingStatus,
+} from "grpc-health-check";
+import type { CallPipeline, IncomingCall } from "./chain.js";
+import { mapError } from "./errors.js";
+import type { RegisteredService } from "./service.js";
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * A grpc-js ServiceDefinition built from a protobuf-es descriptor: protobuf-es messages on both sides,
+ * `toBinary`/`fromBinary` as the serializers. Servers register it; clients use it with
+ * `grpc.makeGenericClientConstructor`.
+ */
+export function createGrpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<Message, Message>> = {};
+  for (const method of service.methods) {
+    definition[method.name] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: (m) => asBuffer(toBinary(method.input, m)),
+      requestDeserialize: (b) => fromBinary(method.input, b),
+      responseSerialize: (m) => asBuffer(toBinary(method.output, m)),
+      responseDeserialize: (b) => fromBinary(method.output, b),
+      originalName: method.localName,
+    };
+  }
+  return definition;
+}
+
+function headersFromMetadata(metadata: grpc.Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, values] of Object.entries(metadata.toJSON())) {
+    if (key.endsWith("-bin")) continue;
+    for (const value of values) if (typeof value === "string") headers.append(key, value);
+  }
+  return headers;
+}
+
+function timeoutFromDeadline(deadline: grpc.Deadline): number | undefined {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+function statusFromError(e: unknown, metadata: grpc.Metadata): Partial<grpc.StatusObject> {
+  // The chain rejects with mapped ConnectErrors; anything else is a bug in this adapter.
+  const mapped = mapError(e);
+  return { code: mapped.code as number as grpc.status, details: mapped.message, metadata };
+}
+
+interface SurfaceCall {
+  readonly metadata: grpc.Metadata;
+  readonly cancelled: boolean;
+  getDeadline(): grpc.Deadline;
+  on(event: "cancelled", listener: () => void): unknown;
+}
+
+function incomingCall(
+  service: RegisteredService<unknown>,
+  method: DescService["methods"][number],
+  call: SurfaceCall & { request: Message },
+  responseMetadata: grpc.Metadata,
+  send: (m: Message) => Promise<void>,
+): IncomingCall {
+  const cancel = new AbortController();
+  if (call.cancelled) cancel.abort();
+  else call.on("cancelled", () => cancel.abort());
+  return {
+    service,
+    method,
+    protocol: "grpc",
+    requestHeaders: headersFromMetadata(call.metadata),
+    timeoutMs: timeoutFromDeadline(call.getDeadline()),
+    transportSignal: cancel.signal,
+    request: call.request,
+    send,
+    setResponseHeader: (name, value) => responseMetadata.set(name, value),
+  };
+}
+
+function implementation(
+  service: RegisteredService<unknown>,
+  pipeline: CallPipeline,
+): grpc.UntypedServiceImplementation {
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    if (method.methodKind === "unary") {
+      const handle: grpc.handleUnaryCall<Message, Message> = (call, callback) => {
+        const md = new grpc.Metadata();
+        let response: Message | undefined;
+        pipeline(
+          incomingCall(service, method, call, md, async (m) => {
+            response = m;
+          }),
+        ).then(
+          () => {
+            call.sendMetadata(md);
+            callback(null, response);
+          },
+          (e: unknown) => callback(statusFromError(e, md)),
+        );
+      };
+      impl[method.name] = handle;
+    } else {
+      const handle: grpc.handleServerStreamingCall<Message, Message> = (call) => {
+        const md = new grpc.Metadata();
+        let headersSent = false;
+        const send = (m: Message) =>
+          new Promise<void>((resolve) => {
+            if (!headersSent) {
+              call.sendMetadata(md);
+              headersSent = true;
+            }
+            if (call.write(m)) resolve();
+            else call.once("drain", () => resolve());
+          });
+        pipeline(incomingCall(service, method, call, md, send)).then(
+          () => call.end(),
+          (e: unknown) => call.emit("error", statusFromError(e, md)),
+        );
+      };
+      impl[method.name] = handle;
+    }
+  }
+  return impl;
+}
+
+type ReflectionPackage = ConstructorParameters<typeof ReflectionService>[0];
+
+/** What `@grpc/reflection` wants: a proto-loader-style package whose entries carry serialized file descriptors. */
+function reflectionPackage(services: readonly DescService[]): ReflectionPackage {
+  const files = new Map<string, Buffer>();
+  const visit = (file: DescFile) => {
+    if (files.has(file.proto.name)) return;
+    files.set(file.proto.name, asBuffer(toBinary(FileDescriptorProtoSchema, file.proto)));
+    for (const dep of file.dependencies) visit(dep);
+  };
+  for (const s of services) visit(s.file);
+  const entries: Record<string, unknown> = {};
+  for (const s of services) {
+    entries[s.typeName] = {
+      format: "Protocol Buffer 3 DescriptorProto",
+      type: {},
+      fileDescriptorProtos: [...files.values()],
+    };
+  }
+  // Health's own descriptors ship with grpc-health-check (loaded there by proto-loader).
+  const healthCheck = healthServiceDefinition.Check;
+  if (healthCheck !== undefined) entries["grpc.health.v1.Health"] = healthCheck.requestType;
+  return entries as ReflectionPackage;
+}
+
+export interface GrpcPortOptions {
+  readonly services: readonly RegisteredService<unknown>[];
+  readonly pipeline: CallPipeline;
+  readonly maxMessageBytes: number;
+}
+
+export interface GrpcPort {
+  listen(host: string, port: number): Promise<number>;
+  setServing(serving: boolean): void;
+  /** Stop accepting, end health watches, let calls finish; resolves when every connection is closed. */
+  close(): Promise<void>;
+  forceClose(): void;
+}
+
+/** The gRPC port: grpc-js with our services, grpc.health.v1 (overall "" and per service) and reflection. */
+export function createGrpcPort(options: GrpcPortOptions): GrpcPort {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": options.maxMessageBytes,
+    "grpc.max_send_message_length": options.maxMessageBytes,
+  });
+  for (const service of options.services) {
+    server.addService(
+      createGrpcServiceDefinition(service.service),
+      implementation(service, options.pipeline),
+    );
+  }
+
+  const names = ["", ...options.services.map((s) => s.service.typeName)];
+  const health = new HealthImplementation(
+    Object.fromEntries(names.map((n) => [n, "NOT_SERVING" as ServingStatus])),
+  );
+  // Health watches never end by themselves; track them so shutdown can end them after NOT_SERVING is sent.
+  const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  health.addToServer({
+    addService: (definition, impl) => {
+      const watch = impl.watch as grpc.handleServerStreamingCall<unknown, unknown>;
+      server.addService(definition, {
+        ...impl,
+        watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          watches.add(call);
+          call.on("cancelled", () => watches.delete(call));
+          call.on("finish", () => watches.delete(call));
+          watch(call);
+        },
+      });
+    },
+  });
+  new ReflectionService(reflectionPackage(options.services.map((s) => s.service))).addToServer(server);
+
+  return {
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+          err === null ? resolve(bound) : reject(err),
+        );
+      }),
+    setServing(serving) {
+      for (const name of names) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const call of watches) call.end();
+        watches.clear();
+        server.tryShutdown(() => resolve());
+      }),
+    forceClose: () => server.forceShutdown(),
+  };
+}

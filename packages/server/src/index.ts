@@ -1,0 +1,65 @@
+export {
+  type AuthConfig,
+  type Authenticator,
+  createAuthenticator,
+  createTokenSigner,
+  type TokenSigner,
+} from "./auth.js";
+export { type CallPipeline, createCallPipeline, type IncomingCall, type Middleware } from "./chain.js";
+export type {
+  AuditEntry,
+  AuditInput,
+  CallContext,
+  DatabaseBinding,
+  Principal,
+  Role,
+  ServerStreamingHandler,
+  ServiceHandlers,
+  TransactionOptions,
+  UnaryHandler,
+  UnitOfWork,
+  UnitOfWorkTools,
+} from "./context.js";
+export { roles } from "./context.js";
+export {
+  AbortedError,
+  AlreadyExistsError,
+  type ConstraintKind,
+  codeName,
+  DeadlineExceededError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  type MappedError,
+  mapError,
+  NotFoundError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  RpcError,
+  UnauthenticatedError,
+  UnavailableError,
+} from "./errors.js";
+export { createGrpcServiceDefinition } from "./grpc-port.js";
+export { type RunUntilSignalOptions, runUntilSignal } from "./run-until-signal.js";
+export {
+  createServer,
+  defaultMaxMessageBytes,
+  defaultMaxTimeoutMs,
+  type ListenOptions,
+  type Server,
+  type ServerLimits,
+  type ServerOptions,
+} from "./server.js";
+export {
+  defineService,
+  type RegisteredService,
+  type RoleRequirements,
+  type ServiceRegistration,
+} from "./service.js";
+export {
+  createValidators,
+  defineValidator,
+  type FieldRules,
+  type MessageValidator,
+  protoFieldPath,
+  type Validators,
+} from "./validation.js";
