@@ -233,16 +233,22 @@ export function admissionMiddleware(tracker: CallTracker): Middleware {
   };
 }
 
-/** Deadline = now + min(client timeout, maxTimeoutMs); the call's signal aborts on deadline or client cancel. */
+/**
+ * Unary calls: deadline = now + min(client timeout, maxTimeoutMs). Server streams (change feeds) are meant to
+ * stay open: they end at the client's own deadline if it sent one, else on cancel or shutdown. The call's
+ * signal aborts on deadline or client cancel.
+ */
 export function deadlineMiddleware(maxTimeoutMs: number): Middleware {
   return async (state, next) => {
     const { call, controller } = state;
-    const timeoutMs = Math.min(call.timeoutMs ?? maxTimeoutMs, maxTimeoutMs);
-    state.deadline = Date.now() + timeoutMs;
-    const timer = setTimeout(
-      () => controller.abort(new DeadlineExceededError("deadline exceeded")),
-      timeoutMs,
-    );
+    const timeoutMs = state.streaming
+      ? call.timeoutMs
+      : Math.min(call.timeoutMs ?? maxTimeoutMs, maxTimeoutMs);
+    state.deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => controller.abort(new DeadlineExceededError("deadline exceeded")), timeoutMs);
     const onCancel = () => {
       // Transports also end a call whose deadline passed (connect-node aborts with DEADLINE_EXCEEDED, grpc-js
       // reports it as a cancel): keep the code the client sees in the log.

@@ -68,7 +68,7 @@ export interface CallContext<Tx = unknown> {
   readonly principal: Principal;
   /** The `x-request-id` header, or a new UUIDv7. Echoed in the `x-request-id` response header. */
   readonly requestId: string;
-  /** Epoch ms: the client's timeout, capped by the server's `maxTimeoutMs`. */
+  /** Epoch ms: the client's timeout, capped by the server's `maxTimeoutMs` (server streams: uncapped, Infinity without one). */
   readonly deadline: number;
   /** Aborted on deadline, client cancel, or server shutdown. */
   readonly signal: AbortSignal;

@@ -1,0 +1,357 @@
+import type { Tx } from "@autoforge/db";
+import { and, asc, desc, eq, gt, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
+import type { LibSQLDatabase } from "drizzle-orm/libsql";
+import {
+  idempotencyKeys,
+  type PromptEventTypeValue,
+  type PromptRow,
+  type PromptStatusValue,
+  type PromptTemplateRow,
+  type PromptVersionRow,
+  promptEvents,
+  promptLabels,
+  prompts,
+  promptTags,
+  promptTemplates,
+  promptVersions,
+  type Schema,
+} from "./schema.js";
+
+/**
+ * Every statement the handlers run, built here so tests can `.toSQL()` the very same queries and check
+ * their plans (EXPLAIN QUERY PLAN). Functions take a unit of work's `tx` (or, for plan tests, a plain
+ * Drizzle instance): they never open transactions themselves.
+ */
+export type Queryable = Tx<Schema> | LibSQLDatabase<Schema>;
+
+// ---- prompts ---------------------------------------------------------------------------------------------
+
+/** A prompt row with the content/model_config of one version (the current one, in lists). */
+export interface PromptWithVersion {
+  prompt: PromptRow;
+  version: Pick<PromptVersionRow, "version" | "content" | "modelConfig">;
+}
+
+const promptWithCurrentVersion = {
+  prompt: prompts,
+  version: {
+    version: promptVersions.version,
+    content: promptVersions.content,
+    modelConfig: promptVersions.modelConfig,
+  },
+};
+
+export function findPrompt(db: Queryable, ownerId: string, id: string) {
+  return db
+    .select()
+    .from(prompts)
+    .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)))
+    .get();
+}
+
+export function findVersion(db: Queryable, promptId: string, version: number) {
+  return db
+    .select()
+    .from(promptVersions)
+    .where(and(eq(promptVersions.promptId, promptId), eq(promptVersions.version, version)))
+    .get();
+}
+
+export function findLabel(db: Queryable, promptId: string, label: string) {
+  return db
+    .select()
+    .from(promptLabels)
+    .where(and(eq(promptLabels.promptId, promptId), eq(promptLabels.label, label)))
+    .get();
+}
+
+export interface ListPromptsFilter {
+  ownerId: string;
+  status?: PromptStatusValue | undefined;
+  tag?: string | undefined;
+  includeDeleted: boolean;
+  /** Keyset: the (created_at, id) of the last row of the previous page. */
+  after?: { createdAt: number; id: string } | undefined;
+  limit: number;
+}
+
+/**
+ * ListPrompts, newest first. Without a tag filter it walks one of the four prompts indexes (live / all,
+ * with / without status) backwards; with a tag it walks `prompt_tags_owner_tag_idx` (prompt_id is UUIDv7,
+ * so prompt_id order is (created_at, id) order) and joins prompts by primary key. The current version's
+ * content comes by primary-key lookup.
+ */
+export function listPromptsQuery(db: Queryable, f: ListPromptsFilter) {
+  const conditions: (SQL | undefined)[] = [
+    f.status === undefined ? undefined : eq(prompts.status, f.status),
+    f.includeDeleted ? undefined : isNull(prompts.deletedAt),
+  ];
+  const versionJoin = and(
+    eq(promptVersions.promptId, prompts.id),
+    eq(promptVersions.version, prompts.currentVersion),
+  );
+  if (f.tag !== undefined) {
+    return db
+      .select(promptWithCurrentVersion)
+      .from(promptTags)
+      .innerJoin(prompts, eq(prompts.id, promptTags.promptId))
+      .innerJoin(promptVersions, versionJoin)
+      .where(
+        and(
+          eq(promptTags.ownerId, f.ownerId),
+          eq(promptTags.tag, f.tag),
+          f.after === undefined ? undefined : lt(promptTags.promptId, f.after.id),
+          ...conditions,
+        ),
+      )
+      .orderBy(desc(promptTags.promptId))
+      .limit(f.limit);
+  }
+  return db
+    .select(promptWithCurrentVersion)
+    .from(prompts)
+    .innerJoin(promptVersions, versionJoin)
+    .where(
+      and(
+        eq(prompts.ownerId, f.ownerId),
+        ...conditions,
+        f.after === undefined
+          ? undefined
+          : sql`(${prompts.createdAt}, ${prompts.id}) < (${f.after.createdAt}, ${f.after.id})`,
+      ),
+    )
+    .orderBy(desc(prompts.createdAt), desc(prompts.id))
+    .limit(f.limit);
+}
+
+/** The review's query pattern 1: a user's active, live prompts, newest first. */
+export function activePromptsOfOwnerQuery(db: Queryable, ownerId: string, limit: number) {
+  return db
+    .select()
+    .from(prompts)
+    .where(and(eq(prompts.ownerId, ownerId), eq(prompts.status, "active"), isNull(prompts.deletedAt)))
+    .orderBy(desc(prompts.createdAt))
+    .limit(limit);
+}
+
+/** Tags of several prompts, each prompt's sorted (primary key order). */
+export function tagsOfQuery(db: Queryable, promptIds: string[]) {
+  return db
+    .select({ promptId: promptTags.promptId, tag: promptTags.tag })
+    .from(promptTags)
+    .where(inArray(promptTags.promptId, promptIds))
+    .orderBy(asc(promptTags.promptId), asc(promptTags.tag));
+}
+
+export function labelsOfQuery(db: Queryable, promptIds: string[]) {
+  return db
+    .select({ promptId: promptLabels.promptId, label: promptLabels.label, version: promptLabels.version })
+    .from(promptLabels)
+    .where(inArray(promptLabels.promptId, promptIds))
+    .orderBy(asc(promptLabels.promptId), asc(promptLabels.label));
+}
+
+export async function tagsAndLabelsOf(db: Queryable, promptIds: string[]) {
+  const tags = new Map<string, string[]>();
+  const labels = new Map<string, { label: string; version: number }[]>();
+  if (promptIds.length === 0) return { tags, labels };
+  for (const row of await tagsOfQuery(db, promptIds)) {
+    const list = tags.get(row.promptId) ?? [];
+    list.push(row.tag);
+    tags.set(row.promptId, list);
+  }
+  for (const row of await labelsOfQuery(db, promptIds)) {
+    const list = labels.get(row.promptId) ?? [];
+    list.push({ label: row.label, version: row.version });
+    labels.set(row.promptId, list);
+  }
+  return { tags, labels };
+}
+
+export async function insertPrompt(
+  db: Queryable,
+  row: typeof prompts.$inferInsert,
+  firstVersion: typeof promptVersions.$inferInsert,
+  tags: readonly string[],
+): Promise<void> {
+  await db.insert(prompts).values(row);
+  await db.insert(promptVersions).values(firstVersion);
+  await replaceTags(db, row.id, row.ownerId, tags);
+}
+
+export async function replaceTags(db: Queryable, promptId: string, ownerId: string, tags: readonly string[]) {
+  await db.delete(promptTags).where(eq(promptTags.promptId, promptId));
+  if (tags.length > 0) {
+    await db.insert(promptTags).values(tags.map((tag) => ({ promptId, tag, ownerId })));
+  }
+}
+
+/**
+ * Optimistic update: applies only if the row still has `expectedRevision`, and bumps it.
+ * Returns false when another change got there first.
+ */
+export async function updatePromptRow(
+  db: Queryable,
+  id: string,
+  expectedRevision: number,
+  changes: Partial<Pick<PromptRow, "title" | "status" | "currentVersion" | "metadata" | "deletedAt">> & {
+    updatedAt: number;
+  },
+): Promise<boolean> {
+  const result = await db
+    .update(prompts)
+    .set({ ...changes, revision: expectedRevision + 1 })
+    .where(and(eq(prompts.id, id), eq(prompts.revision, expectedRevision)))
+    .run();
+  return result.rowsAffected === 1;
+}
+
+export async function insertVersion(db: Queryable, row: typeof promptVersions.$inferInsert) {
+  await db.insert(promptVersions).values(row);
+}
+
+export async function upsertLabel(db: Queryable, row: typeof promptLabels.$inferInsert) {
+  await db
+    .insert(promptLabels)
+    .values(row)
+    .onConflictDoUpdate({
+      target: [promptLabels.promptId, promptLabels.label],
+      set: { version: row.version, updatedBy: row.updatedBy, updatedAt: row.updatedAt },
+    });
+}
+
+export async function deleteLabel(db: Queryable, promptId: string, label: string) {
+  await db
+    .delete(promptLabels)
+    .where(and(eq(promptLabels.promptId, promptId), eq(promptLabels.label, label)));
+}
+
+export async function purgePrompt(db: Queryable, ownerId: string, id: string): Promise<boolean> {
+  const result = await db
+    .delete(prompts)
+    .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)))
+    .run();
+  return result.rowsAffected === 1;
+}
+
+// ---- versions --------------------------------------------------------------------------------------------
+
+/** ListPromptVersions: the primary key (prompt_id, version) walked backwards. */
+export function listVersionsQuery(
+  db: Queryable,
+  promptId: string,
+  beforeVersion: number | undefined,
+  limit: number,
+) {
+  return db
+    .select()
+    .from(promptVersions)
+    .where(
+      and(
+        eq(promptVersions.promptId, promptId),
+        beforeVersion === undefined ? undefined : lt(promptVersions.version, beforeVersion),
+      ),
+    )
+    .orderBy(desc(promptVersions.version))
+    .limit(limit);
+}
+
+// ---- templates -------------------------------------------------------------------------------------------
+
+export function findTemplate(db: Queryable, ownerId: string, id: string) {
+  return db
+    .select()
+    .from(promptTemplates)
+    .where(and(eq(promptTemplates.id, id), eq(promptTemplates.ownerId, ownerId)))
+    .get();
+}
+
+export function findTemplateByName(db: Queryable, ownerId: string, name: string) {
+  return db
+    .select()
+    .from(promptTemplates)
+    .where(and(eq(promptTemplates.ownerId, ownerId), eq(promptTemplates.name, name)))
+    .get();
+}
+
+export function listTemplatesQuery(
+  db: Queryable,
+  ownerId: string,
+  after: { createdAt: number; id: string } | undefined,
+  limit: number,
+) {
+  return db
+    .select()
+    .from(promptTemplates)
+    .where(
+      and(
+        eq(promptTemplates.ownerId, ownerId),
+        after === undefined
+          ? undefined
+          : sql`(${promptTemplates.createdAt}, ${promptTemplates.id}) < (${after.createdAt}, ${after.id})`,
+      ),
+    )
+    .orderBy(desc(promptTemplates.createdAt), desc(promptTemplates.id))
+    .limit(limit);
+}
+
+export async function insertTemplate(db: Queryable, row: PromptTemplateRow) {
+  await db.insert(promptTemplates).values(row);
+}
+
+// ---- events ----------------------------------------------------------------------------------------------
+
+export async function insertEvent(
+  db: Queryable,
+  event: {
+    eventId: string;
+    type: PromptEventTypeValue;
+    promptId: string;
+    ownerId: string;
+    version: number;
+    label?: string | null;
+    occurredAt: number;
+  },
+) {
+  await db.insert(promptEvents).values({ ...event, label: event.label ?? null });
+}
+
+/** ListPromptEvents / WatchPromptEvents: the rowid (sequence) range after a position. */
+export function listEventsQuery(db: Queryable, afterSequence: number, limit: number) {
+  return db
+    .select()
+    .from(promptEvents)
+    .where(gt(promptEvents.sequence, afterSequence))
+    .orderBy(asc(promptEvents.sequence))
+    .limit(limit);
+}
+
+export async function lastEventSequence(db: Queryable): Promise<number> {
+  const row = await db
+    .select({ sequence: promptEvents.sequence })
+    .from(promptEvents)
+    .orderBy(desc(promptEvents.sequence))
+    .limit(1)
+    .get();
+  return row?.sequence ?? 0;
+}
+
+// ---- idempotency -----------------------------------------------------------------------------------------
+
+export function findIdempotencyKey(db: Queryable, ownerId: string, method: string, key: string) {
+  return db
+    .select()
+    .from(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.ownerId, ownerId),
+        eq(idempotencyKeys.method, method),
+        eq(idempotencyKeys.key, key),
+      ),
+    )
+    .get();
+}
+
+export async function insertIdempotencyKey(db: Queryable, row: typeof idempotencyKeys.$inferInsert) {
+  await db.insert(idempotencyKeys).values(row);
+}

@@ -1,0 +1,58 @@
+import type { Database, Tx } from "@autoforge/db";
+import type { CallContext } from "@autoforge/server";
+import { uuidv7 } from "uuidv7";
+import { promptMessage } from "../convert.js";
+import { findPrompt, findVersion, type Queryable, tagsAndLabelsOf } from "../db/repository.js";
+import type { PromptRow, Schema } from "../db/schema.js";
+import { NotFoundError } from "../domain/errors.js";
+import type { EventNotifier } from "../event-notifier.js";
+
+export type PromptTx = Tx<Schema>;
+export type Ctx = CallContext<PromptTx>;
+
+/** What the handlers need, passed in explicitly (no module state). */
+export interface HandlerDeps {
+  readonly db: Database<Schema>;
+  readonly notifier: EventNotifier;
+  /** WatchPromptEvents' fallback poll, for events committed by other processes. */
+  readonly watchPollIntervalMs: number;
+  readonly now?: () => number;
+}
+
+/** A new UUIDv7 and the millisecond it encodes: `created_at` is that instant, so id order is creation order. */
+export function newId(): { id: string; createdAt: number } {
+  const id = uuidv7();
+  return { id, createdAt: Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16) };
+}
+
+/** Another owner's prompt and a missing one look the same: NOT_FOUND. */
+export async function requirePrompt(tx: Queryable, ownerId: string, id: string): Promise<PromptRow> {
+  const row = await findPrompt(tx, ownerId, id);
+  if (row === undefined) throw new NotFoundError(`prompt ${id} not found`);
+  return row;
+}
+
+/** The prompt as the API shows it, at its current version (or `version` when given). */
+export async function promptView(tx: Queryable, row: PromptRow, version = row.currentVersion) {
+  const shown = await findVersion(tx, row.id, version);
+  if (shown === undefined) throw new NotFoundError(`version ${version} of prompt ${row.id} not found`);
+  const { tags, labels } = await tagsAndLabelsOf(tx, [row.id]);
+  return promptMessage(row, shown, tags.get(row.id) ?? [], labels.get(row.id) ?? []);
+}
+
+/** What the audit digest covers for a prompt: its state, not its (large) content. */
+export function auditSnapshot(row: PromptRow, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: row.id,
+    ownerId: row.ownerId,
+    title: row.title,
+    status: row.status,
+    currentVersion: row.currentVersion,
+    metadata: row.metadata,
+    parentId: row.parentId,
+    templateId: row.templateId,
+    revision: row.revision,
+    deletedAt: row.deletedAt,
+    ...extra,
+  };
+}

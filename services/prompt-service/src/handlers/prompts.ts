@@ -1,0 +1,388 @@
+import {
+  type CreatePromptRequest,
+  CreatePromptResponseSchema,
+  type DeletePromptRequest,
+  type GetPromptRequest,
+  type ListPromptsRequest,
+  type PromptService,
+  type PurgePromptRequest,
+  type RestorePromptRequest,
+  type UpdatePromptRequest,
+} from "@autoforge/contracts/prompt/v1";
+import type { ServiceHandlers } from "@autoforge/server";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { uuidv7 } from "uuidv7";
+import { promptMessage, statusToDb, structToJson } from "../convert.js";
+import {
+  findIdempotencyKey,
+  findLabel,
+  findPrompt,
+  findTemplate,
+  findVersion,
+  insertEvent,
+  insertIdempotencyKey,
+  insertPrompt,
+  insertVersion,
+  listPromptsQuery,
+  purgePrompt,
+  replaceTags,
+  tagsAndLabelsOf,
+  updatePromptRow,
+} from "../db/repository.js";
+import type { PromptRow } from "../db/schema.js";
+import {
+  AbortedError,
+  AlreadyExistsError,
+  FailedPreconditionError,
+  NotFoundError,
+} from "../domain/errors.js";
+import { etagMatches } from "../domain/etag.js";
+import { requestDigest } from "../domain/idempotency.js";
+import { latestLabel } from "../domain/labels.js";
+import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
+import { needsNewVersion, unifiedDiff } from "../domain/versioning.js";
+import { maskFields } from "../validators.js";
+import {
+  auditSnapshot,
+  type Ctx,
+  type HandlerDeps,
+  newId,
+  type PromptTx,
+  promptView,
+  requirePrompt,
+} from "./common.js";
+
+type H = ServiceHandlers<typeof PromptService, PromptTx>;
+
+/** Tags as stored and shown: duplicates merged, sorted. */
+export function normalizeTags(tags: readonly string[]): string[] {
+  return [...new Set(tags)].sort();
+}
+
+export function createPromptCrudHandlers(deps: HandlerDeps) {
+  const now = deps.now ?? Date.now;
+
+  const createPrompt: H["createPrompt"] = async (req: CreatePromptRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const tags = normalizeTags(req.tags);
+    const digest = requestDigest({
+      title: req.title,
+      content: req.content,
+      tags: req.tags,
+      metadata: req.metadata ?? null,
+      modelConfig: req.modelConfig ?? null,
+      parentId: req.parentId,
+      templateId: req.templateId,
+    });
+    const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
+      if (req.requestId !== "") {
+        const seen = await findIdempotencyKey(tx, owner, "CreatePrompt", req.requestId);
+        if (seen !== undefined) {
+          if (seen.requestHash !== digest) {
+            throw new AlreadyExistsError(
+              `request_id ${req.requestId} was already used for a different CreatePrompt request`,
+            );
+          }
+          return { response: fromBinary(CreatePromptResponseSchema, seen.response), created: false };
+        }
+      }
+      if (req.parentId !== "" && (await findPrompt(tx, owner, req.parentId)) === undefined) {
+        throw new NotFoundError(`parent_id: prompt ${req.parentId} not found`);
+      }
+      if (req.templateId !== "" && (await findTemplate(tx, owner, req.templateId)) === undefined) {
+        throw new NotFoundError(`template_id: template ${req.templateId} not found`);
+      }
+      const { id, createdAt } = newId();
+      const row: PromptRow = {
+        id,
+        ownerId: owner,
+        title: req.title,
+        status: "draft",
+        currentVersion: 1,
+        parentId: req.parentId === "" ? null : req.parentId,
+        templateId: req.templateId === "" ? null : req.templateId,
+        metadata: structToJson(req.metadata),
+        revision: 1,
+        createdAt,
+        updatedAt: createdAt,
+        deletedAt: null,
+      };
+      const version = {
+        promptId: id,
+        version: 1,
+        content: req.content,
+        modelConfig: structToJson(req.modelConfig),
+        diff: "",
+        changeNote: "",
+        createdBy: owner,
+        createdAt,
+      };
+      await insertPrompt(tx, row, version, tags);
+      await insertEvent(tx, {
+        eventId: uuidv7(),
+        type: "created",
+        promptId: id,
+        ownerId: owner,
+        version: 1,
+        occurredAt: createdAt,
+      });
+      await audit({
+        action: "prompt.create",
+        resourceType: "prompt",
+        resourceId: id,
+        after: auditSnapshot(row, { tags }),
+      });
+      const response = { prompt: promptMessage(row, version, tags, []) };
+      if (req.requestId !== "") {
+        await insertIdempotencyKey(tx, {
+          ownerId: owner,
+          method: "CreatePrompt",
+          key: req.requestId,
+          requestHash: digest,
+          response: Buffer.from(
+            toBinary(CreatePromptResponseSchema, create(CreatePromptResponseSchema, response)),
+          ),
+          createdAt,
+        });
+      }
+      return { response, created: true };
+    });
+    if (outcome.created) deps.notifier.notify();
+    return outcome.response;
+  };
+
+  const getPrompt: H["getPrompt"] = async (req: GetPromptRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    return ctx.unitOfWork(async (tx) => {
+      const row = await requirePrompt(tx, owner, req.id);
+      let version = req.version === 0 ? row.currentVersion : req.version;
+      if (req.label !== "" && req.label !== latestLabel) {
+        const label = await findLabel(tx, row.id, req.label);
+        if (label === undefined) throw new NotFoundError(`label ${req.label} of prompt ${row.id} not found`);
+        version = label.version;
+      }
+      return { prompt: await promptView(tx, row, version) };
+    });
+  };
+
+  const listPrompts: H["listPrompts"] = async (req: ListPromptsRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const pageSize = resolvePageSize(req.pageSize);
+    const status = statusToDb[req.status];
+    const tag = req.tag === "" ? undefined : req.tag;
+    const digest = filterDigest("ListPrompts", {
+      owner,
+      status: status ?? null,
+      tag: tag ?? null,
+      includeDeleted: req.includeDeleted,
+    });
+    const key = decodePageToken(req.pageToken, digest, ["number", "string"]);
+    return ctx.unitOfWork(async (tx) => {
+      const rows = await listPromptsQuery(tx, {
+        ownerId: owner,
+        status,
+        tag,
+        includeDeleted: req.includeDeleted,
+        after: key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string },
+        limit: pageSize + 1,
+      });
+      const page = rows.slice(0, pageSize);
+      const { tags, labels } = await tagsAndLabelsOf(
+        tx,
+        page.map((r) => r.prompt.id),
+      );
+      const last = page[page.length - 1];
+      return {
+        prompts: page.map((r) =>
+          promptMessage(r.prompt, r.version, tags.get(r.prompt.id) ?? [], labels.get(r.prompt.id) ?? []),
+        ),
+        nextPageToken:
+          rows.length > pageSize && last !== undefined
+            ? encodePageToken([last.prompt.createdAt, last.prompt.id], digest)
+            : "",
+      };
+    });
+  };
+
+  const updatePrompt: H["updatePrompt"] = async (req: UpdatePromptRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const fields = maskFields(req.updateMask);
+    const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
+      const row = await requirePrompt(tx, owner, req.id);
+      if (!etagMatches(row.id, row.revision, req.etag)) {
+        throw new AbortedError(`etag of prompt ${row.id} is stale: read it again and retry`);
+      }
+      if (row.deletedAt !== null) {
+        throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before updating`);
+      }
+      const current = await findVersion(tx, row.id, row.currentVersion);
+      if (current === undefined) throw new Error(`prompt ${row.id} has no version ${row.currentVersion}`);
+      const { tags: tagMap } = await tagsAndLabelsOf(tx, [row.id]);
+      const oldTags = tagMap.get(row.id) ?? [];
+
+      const next = {
+        title: fields.has("title") ? req.title : row.title,
+        status: fields.has("status") ? (statusToDb[req.status] ?? row.status) : row.status,
+        metadata: fields.has("metadata") ? structToJson(req.metadata) : row.metadata,
+        content: fields.has("content") ? req.content : current.content,
+        modelConfig: fields.has("model_config") ? structToJson(req.modelConfig) : current.modelConfig,
+        tags: fields.has("tags") ? normalizeTags(req.tags) : oldTags,
+      };
+      const newVersion = needsNewVersion(
+        { content: current.content, modelConfigJson: current.modelConfig },
+        { content: next.content, modelConfigJson: next.modelConfig },
+      );
+      const tagsChanged = next.tags.join("\n") !== oldTags.join("\n");
+      const rowChanged =
+        next.title !== row.title || next.status !== row.status || next.metadata !== row.metadata;
+      if (!newVersion && !tagsChanged && !rowChanged) {
+        return { prompt: await promptView(tx, row), changed: false };
+      }
+      const at = Math.max(now(), row.updatedAt);
+      let currentVersion = row.currentVersion;
+      if (newVersion) {
+        currentVersion = row.currentVersion + 1;
+        await insertVersion(tx, {
+          promptId: row.id,
+          version: currentVersion,
+          content: next.content,
+          modelConfig: next.modelConfig,
+          diff: unifiedDiff(row.currentVersion, currentVersion, current.content, next.content),
+          changeNote: req.changeNote,
+          createdBy: owner,
+          createdAt: at,
+        });
+      }
+      if (tagsChanged) await replaceTags(tx, row.id, owner, next.tags);
+      const changes = {
+        title: next.title,
+        status: next.status,
+        metadata: next.metadata,
+        currentVersion,
+        updatedAt: at,
+      };
+      if (!(await updatePromptRow(tx, row.id, row.revision, changes))) {
+        throw new AbortedError(`prompt ${row.id} changed concurrently: read it again and retry`);
+      }
+      const updated: PromptRow = { ...row, ...changes, revision: row.revision + 1 };
+      await insertEvent(tx, {
+        eventId: uuidv7(),
+        type: "updated",
+        promptId: row.id,
+        ownerId: owner,
+        version: currentVersion,
+        occurredAt: at,
+      });
+      await audit({
+        action: "prompt.update",
+        resourceType: "prompt",
+        resourceId: row.id,
+        before: auditSnapshot(row, { tags: oldTags }),
+        after: auditSnapshot(updated, { tags: next.tags }),
+      });
+      return { prompt: await promptView(tx, updated), changed: true };
+    });
+    if (outcome.changed) deps.notifier.notify();
+    return { prompt: outcome.prompt };
+  };
+
+  const deletePrompt: H["deletePrompt"] = async (req: DeletePromptRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
+      const row = await requirePrompt(tx, owner, req.id);
+      if (req.etag !== "" && !etagMatches(row.id, row.revision, req.etag)) {
+        throw new AbortedError(`etag of prompt ${row.id} is stale: read it again and retry`);
+      }
+      if (row.deletedAt !== null) return { prompt: await promptView(tx, row), changed: false };
+      const at = Math.max(now(), row.updatedAt);
+      if (!(await updatePromptRow(tx, row.id, row.revision, { deletedAt: at, updatedAt: at }))) {
+        throw new AbortedError(`prompt ${row.id} changed concurrently: read it again and retry`);
+      }
+      const updated: PromptRow = { ...row, deletedAt: at, updatedAt: at, revision: row.revision + 1 };
+      await insertEvent(tx, {
+        eventId: uuidv7(),
+        type: "deleted",
+        promptId: row.id,
+        ownerId: owner,
+        version: row.currentVersion,
+        occurredAt: at,
+      });
+      await audit({
+        action: "prompt.delete",
+        resourceType: "prompt",
+        resourceId: row.id,
+        before: auditSnapshot(row),
+        after: auditSnapshot(updated),
+      });
+      return { prompt: await promptView(tx, updated), changed: true };
+    });
+    if (outcome.changed) deps.notifier.notify();
+    return { prompt: outcome.prompt };
+  };
+
+  const restorePrompt: H["restorePrompt"] = async (req: RestorePromptRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
+      const row = await requirePrompt(tx, owner, req.id);
+      if (row.deletedAt === null) return { prompt: await promptView(tx, row), changed: false };
+      const at = Math.max(now(), row.updatedAt);
+      if (!(await updatePromptRow(tx, row.id, row.revision, { deletedAt: null, updatedAt: at }))) {
+        throw new AbortedError(`prompt ${row.id} changed concurrently: read it again and retry`);
+      }
+      const updated: PromptRow = { ...row, deletedAt: null, updatedAt: at, revision: row.revision + 1 };
+      await insertEvent(tx, {
+        eventId: uuidv7(),
+        type: "restored",
+        promptId: row.id,
+        ownerId: owner,
+        version: row.currentVersion,
+        occurredAt: at,
+      });
+      await audit({
+        action: "prompt.restore",
+        resourceType: "prompt",
+        resourceId: row.id,
+        before: auditSnapshot(row),
+        after: auditSnapshot(updated),
+      });
+      return { prompt: await promptView(tx, updated), changed: true };
+    });
+    if (outcome.changed) deps.notifier.notify();
+    return { prompt: outcome.prompt };
+  };
+
+  const purge: H["purgePrompt"] = async (req: PurgePromptRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    await ctx.unitOfWork(async (tx, { audit }) => {
+      const row = await requirePrompt(tx, owner, req.id);
+      if (!(await purgePrompt(tx, owner, row.id))) throw new NotFoundError(`prompt ${req.id} not found`);
+      const at = now();
+      await insertEvent(tx, {
+        eventId: uuidv7(),
+        type: "purged",
+        promptId: row.id,
+        ownerId: owner,
+        version: row.currentVersion,
+        occurredAt: at,
+      });
+      await audit({
+        action: "prompt.purge",
+        resourceType: "prompt",
+        resourceId: row.id,
+        before: auditSnapshot(row),
+      });
+    });
+    deps.notifier.notify();
+    return { id: req.id };
+  };
+
+  return {
+    createPrompt,
+    getPrompt,
+    listPrompts,
+    updatePrompt,
+    deletePrompt,
+    restorePrompt,
+    purgePrompt: purge,
+  };
+}

@@ -1,0 +1,166 @@
+import type {
+  DiffPromptVersionsRequest,
+  ListPromptVersionsRequest,
+  PromptService,
+  RemovePromptLabelRequest,
+  SetPromptLabelRequest,
+} from "@autoforge/contracts/prompt/v1";
+import type { ServiceHandlers } from "@autoforge/server";
+import { uuidv7 } from "uuidv7";
+import { versionMessage } from "../convert.js";
+import {
+  deleteLabel,
+  findLabel,
+  findVersion,
+  insertEvent,
+  listVersionsQuery,
+  updatePromptRow,
+  upsertLabel,
+} from "../db/repository.js";
+import type { PromptRow } from "../db/schema.js";
+import { AbortedError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
+import { assertLabelChangeAllowed } from "../domain/labels.js";
+import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
+import { unifiedDiff } from "../domain/versioning.js";
+import {
+  auditSnapshot,
+  type Ctx,
+  type HandlerDeps,
+  type PromptTx,
+  promptView,
+  requirePrompt,
+} from "./common.js";
+
+type H = ServiceHandlers<typeof PromptService, PromptTx>;
+
+/** Versions (read-only history) and labels (movable pointers to versions). */
+export function createVersionHandlers(deps: HandlerDeps) {
+  const now = deps.now ?? Date.now;
+
+  const listPromptVersions: H["listPromptVersions"] = async (req: ListPromptVersionsRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const pageSize = resolvePageSize(req.pageSize);
+    const digest = filterDigest("ListPromptVersions", { owner, promptId: req.promptId });
+    const key = decodePageToken(req.pageToken, digest, ["number"]);
+    return ctx.unitOfWork(async (tx) => {
+      await requirePrompt(tx, owner, req.promptId);
+      const rows = await listVersionsQuery(tx, req.promptId, key?.[0] as number | undefined, pageSize + 1);
+      const page = rows.slice(0, pageSize);
+      const last = page[page.length - 1];
+      return {
+        versions: page.map(versionMessage),
+        nextPageToken:
+          rows.length > pageSize && last !== undefined ? encodePageToken([last.version], digest) : "",
+      };
+    });
+  };
+
+  const diffPromptVersions: H["diffPromptVersions"] = async (req: DiffPromptVersionsRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    return ctx.unitOfWork(async (tx) => {
+      const row = await requirePrompt(tx, owner, req.id);
+      const toVersion = req.toVersion === 0 ? row.currentVersion : req.toVersion;
+      const from = await findVersion(tx, row.id, req.fromVersion);
+      if (from === undefined)
+        throw new NotFoundError(`from_version: version ${req.fromVersion} of prompt ${row.id} not found`);
+      const to = await findVersion(tx, row.id, toVersion);
+      if (to === undefined)
+        throw new NotFoundError(`to_version: version ${toVersion} of prompt ${row.id} not found`);
+      // The stored diff of a version is exactly this, for consecutive versions.
+      const diff =
+        to.version === from.version + 1
+          ? to.diff
+          : unifiedDiff(from.version, to.version, from.content, to.content);
+      return { diff, fromVersion: from.version, toVersion: to.version };
+    });
+  };
+
+  const setPromptLabel: H["setPromptLabel"] = async (req: SetPromptLabelRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
+      const row = await requirePrompt(tx, owner, req.id);
+      assertLabelChangeAllowed(req.label, ctx.principal.roles);
+      if (row.deletedAt !== null) {
+        throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before moving labels`);
+      }
+      if ((await findVersion(tx, row.id, req.version)) === undefined) {
+        throw new NotFoundError(`version: version ${req.version} of prompt ${row.id} not found`);
+      }
+      const existing = await findLabel(tx, row.id, req.label);
+      if (existing?.version === req.version) return { prompt: await promptView(tx, row), changed: false };
+      const at = Math.max(now(), row.updatedAt);
+      await upsertLabel(tx, {
+        promptId: row.id,
+        label: req.label,
+        version: req.version,
+        updatedBy: owner,
+        updatedAt: at,
+      });
+      const updated = await bumpRevision(tx, row, at);
+      await insertEvent(tx, {
+        eventId: uuidv7(),
+        type: "label_set",
+        promptId: row.id,
+        ownerId: owner,
+        version: req.version,
+        label: req.label,
+        occurredAt: at,
+      });
+      await audit({
+        action: "prompt.label.set",
+        resourceType: "prompt",
+        resourceId: row.id,
+        before: auditSnapshot(row, { label: req.label, version: existing?.version ?? null }),
+        after: auditSnapshot(updated, { label: req.label, version: req.version }),
+      });
+      return { prompt: await promptView(tx, updated), changed: true };
+    });
+    if (outcome.changed) deps.notifier.notify();
+    return { prompt: outcome.prompt };
+  };
+
+  const removePromptLabel: H["removePromptLabel"] = async (req: RemovePromptLabelRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
+      const row = await requirePrompt(tx, owner, req.id);
+      assertLabelChangeAllowed(req.label, ctx.principal.roles);
+      const existing = await findLabel(tx, row.id, req.label);
+      if (existing === undefined) return { prompt: await promptView(tx, row), changed: false };
+      if (row.deletedAt !== null) {
+        throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before moving labels`);
+      }
+      const at = Math.max(now(), row.updatedAt);
+      await deleteLabel(tx, row.id, req.label);
+      const updated = await bumpRevision(tx, row, at);
+      await insertEvent(tx, {
+        eventId: uuidv7(),
+        type: "label_removed",
+        promptId: row.id,
+        ownerId: owner,
+        version: existing.version,
+        label: req.label,
+        occurredAt: at,
+      });
+      await audit({
+        action: "prompt.label.remove",
+        resourceType: "prompt",
+        resourceId: row.id,
+        before: auditSnapshot(row, { label: req.label, version: existing.version }),
+        after: auditSnapshot(updated, { label: req.label, version: null }),
+      });
+      return { prompt: await promptView(tx, updated), changed: true };
+    });
+    if (outcome.changed) deps.notifier.notify();
+    return { prompt: outcome.prompt };
+  };
+
+  return { listPromptVersions, diffPromptVersions, setPromptLabel, removePromptLabel };
+}
+
+/** Labels are part of the prompt: moving one changes its etag. */
+async function bumpRevision(tx: PromptTx, row: PromptRow, at: number): Promise<PromptRow> {
+  if (!(await updatePromptRow(tx, row.id, row.revision, { updatedAt: at }))) {
+    throw new AbortedError(`prompt ${row.id} changed concurrently: read it again and retry`);
+  }
+  return { ...row, updatedAt: at, revision: row.revision + 1 };
+}

@@ -1,0 +1,84 @@
+import { AdminService } from "@autoforge/contracts/admin/v1";
+import { PromptService } from "@autoforge/contracts/prompt/v1";
+import { appendAudit, type Database } from "@autoforge/db";
+import {
+  type AuthConfig,
+  type Authenticator,
+  createServer,
+  defineService,
+  type Server,
+  type ServerLimits,
+  type ServiceHandlers,
+} from "@autoforge/server";
+import type { Logger } from "pino";
+import type { Schema } from "./db/schema.js";
+import { createEventNotifier, type EventNotifier } from "./event-notifier.js";
+import { createAdminHandlers } from "./handlers/admin.js";
+import type { HandlerDeps, PromptTx } from "./handlers/common.js";
+import { createEventHandlers } from "./handlers/events.js";
+import { createPromptCrudHandlers } from "./handlers/prompts.js";
+import { createTemplateHandlers } from "./handlers/templates.js";
+import { createVersionHandlers } from "./handlers/versions.js";
+import { createMaintenance, type Maintenance } from "./maintenance.js";
+import { adminValidators, promptValidators } from "./validators.js";
+
+export interface PromptServerDeps {
+  readonly db: Database<Schema>;
+  readonly auth: AuthConfig | { readonly authenticate: Authenticator };
+  readonly logger: Logger;
+  readonly limits?: ServerLimits;
+  /** WatchPromptEvents' poll for events committed by other processes. Default 1,000 ms. */
+  readonly watchPollIntervalMs?: number;
+}
+
+export interface PromptServer {
+  /** Not listening yet: call `listen`. */
+  readonly server: Server;
+  readonly notifier: EventNotifier;
+  readonly maintenance: Maintenance;
+}
+
+/** Every PromptService handler, written once against protobuf-es types; served on both ports by the kit. */
+export function createPromptHandlers(deps: HandlerDeps): ServiceHandlers<typeof PromptService, PromptTx> {
+  return {
+    ...createPromptCrudHandlers(deps),
+    ...createVersionHandlers(deps),
+    ...createTemplateHandlers(deps),
+    ...createEventHandlers(deps),
+  };
+}
+
+/** Wires PromptService + AdminService (this database only) to the server kit. */
+export function createPromptServer(deps: PromptServerDeps): PromptServer {
+  const notifier = createEventNotifier();
+  const maintenance = createMaintenance(deps.db);
+  const handlerDeps: HandlerDeps = {
+    db: deps.db,
+    notifier,
+    watchPollIntervalMs: deps.watchPollIntervalMs ?? 1_000,
+  };
+  const server = createServer<PromptTx>({
+    services: [
+      defineService({
+        service: PromptService,
+        handlers: createPromptHandlers(handlerDeps),
+        validators: promptValidators,
+        roles: {
+          // Any authenticated principal works on its own prompts; the change feed is for services only.
+          methods: { listPromptEvents: ["service"], watchPromptEvents: ["service"] },
+        },
+      }),
+      defineService({
+        service: AdminService,
+        handlers: createAdminHandlers({ db: deps.db, maintenance }),
+        validators: adminValidators,
+        roles: { service: ["admin"] },
+      }),
+    ],
+    auth: deps.auth,
+    database: { db: deps.db, appendAudit },
+    logger: deps.logger,
+    ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+  });
+  return { server, notifier, maintenance };
+}

@@ -1,0 +1,225 @@
+import {
+  ListAuditEventsRequestSchema,
+  MaintenanceTask,
+  RunMaintenanceRequestSchema,
+} from "@autoforge/contracts/admin/v1";
+import {
+  CreatePromptRequestSchema,
+  CreatePromptTemplateRequestSchema,
+  DeletePromptRequestSchema,
+  DiffPromptVersionsRequestSchema,
+  GetPromptRequestSchema,
+  GetPromptTemplateRequestSchema,
+  ListPromptEventsRequestSchema,
+  ListPromptsRequestSchema,
+  ListPromptTemplatesRequestSchema,
+  ListPromptVersionsRequestSchema,
+  PromptStatus,
+  PurgePromptRequestSchema,
+  RemovePromptLabelRequestSchema,
+  RenderPromptTemplateRequestSchema,
+  RestorePromptRequestSchema,
+  SetPromptLabelRequestSchema,
+  UpdatePromptRequestSchema,
+  WatchPromptEventsRequestSchema,
+} from "@autoforge/contracts/prompt/v1";
+import { createValidators, defineValidator, InvalidArgumentError, type Validators } from "@autoforge/server";
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { FieldMask } from "@bufbuild/protobuf/wkt";
+import { z } from "zod";
+import { stableStringify } from "./domain/idempotency.js";
+import {
+  charLength,
+  labelPattern,
+  limits,
+  tagPattern,
+  templateNamePattern,
+  utf8Bytes,
+  uuidPattern,
+} from "./domain/limits.js";
+
+/**
+ * One declaration of constraints per request message, run by the server kit before any handler: bad input
+ * answers INVALID_ARGUMENT naming the field and changes nothing. Rules that need the database (ownership,
+ * existence, etags) live in the handlers.
+ */
+
+const uuid = z.string().regex(uuidPattern, "must be a UUID");
+const optionalUuid = z.union([z.literal(""), uuid]);
+// libSQL binds TEXT as a C string: everything after a NUL would be silently dropped, so NUL is refused.
+const noNul = "must not contain NUL characters";
+const chars = (min: number, max: number) =>
+  z
+    .string()
+    .refine((s) => !s.includes("\0"), noNul)
+    .refine(
+      (s) => {
+        const n = charLength(s);
+        return n >= min && n <= max;
+      },
+      min === 0 ? `at most ${max} characters` : `must be ${min} to ${max} characters`,
+    );
+const maxBytes = (max: number, required: boolean) =>
+  z
+    .string()
+    .refine((s) => !required || s.length > 0, "is required")
+    .refine((s) => !s.includes("\0"), noNul)
+    .refine((s) => utf8Bytes(s) <= max, `at most ${max} bytes`);
+const tag = z.string().regex(tagPattern, "each tag must be 1 to 50 characters of [A-Za-z0-9_.:-]");
+const tags = z.array(tag).max(limits.tagsMax, `at most ${limits.tagsMax} tags`);
+const struct = z
+  .custom<JsonObject>((v) => typeof v === "object" && v !== null, "must be an object")
+  .optional()
+  .refine(
+    (v) => v === undefined || utf8Bytes(stableStringify(v)) <= limits.structMaxBytes,
+    `at most ${limits.structMaxBytes} bytes as JSON`,
+  );
+const requestId = z
+  .string()
+  .refine((s) => !s.includes("\0"), noNul)
+  .refine((s) => charLength(s) <= limits.requestIdMaxChars, "at most 64 characters");
+const pageSize = (max: number) =>
+  z.int().min(0, `must be between 0 and ${max}`).max(max, `must be between 0 and ${max}`);
+const pageToken = z.string().max(512, "is not a token this list returned");
+const label = z.string().regex(labelPattern, "must match [a-z0-9_-]{1,36}");
+const sequence = z.bigint().min(0n, "must be >= 0").max(BigInt(Number.MAX_SAFE_INTEGER), "is too large");
+const knownStatus = z.enum(PromptStatus, "is not a known PromptStatus");
+
+export const updatableFields = ["title", "content", "model_config", "status", "tags", "metadata"] as const;
+export type UpdatableField = (typeof updatableFields)[number];
+
+/** Mask paths as sent (snake_case in binary; camelCase accepted too, as the JSON mapping produces). */
+export function maskFields(mask: FieldMask | undefined): Set<UpdatableField> {
+  const out = new Set<UpdatableField>();
+  for (const path of mask?.paths ?? []) {
+    const snake = path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    if (!(updatableFields as readonly string[]).includes(snake)) {
+      throw new InvalidArgumentError(
+        "update_mask",
+        `unknown path ${JSON.stringify(path)}; allowed: ${updatableFields.join(", ")}`,
+      );
+    }
+    out.add(snake as UpdatableField);
+  }
+  return out;
+}
+
+export const promptValidators: Validators = createValidators(
+  defineValidator(CreatePromptRequestSchema, {
+    title: chars(1, limits.titleMaxChars),
+    content: maxBytes(limits.contentMaxBytes, true),
+    tags,
+    metadata: struct,
+    modelConfig: struct,
+    parentId: optionalUuid,
+    templateId: optionalUuid,
+    requestId,
+  }),
+  defineValidator(
+    GetPromptRequestSchema,
+    { id: uuid, version: z.int().min(0, "must be >= 0"), label: z.union([z.literal(""), label]) },
+    (m) => {
+      if (m.version !== 0 && m.label !== "")
+        throw new InvalidArgumentError("label", "set version or label, not both");
+    },
+  ),
+  defineValidator(ListPromptsRequestSchema, {
+    pageSize: pageSize(limits.pageSizeMax),
+    pageToken,
+    status: knownStatus,
+    tag: z.union([z.literal(""), tag]),
+  }),
+  defineValidator(
+    UpdatePromptRequestSchema,
+    {
+      id: uuid,
+      etag: z.string().min(1, "is required").max(64, "is not an etag this service returned"),
+      title: chars(0, limits.titleMaxChars),
+      content: maxBytes(limits.contentMaxBytes, false),
+      modelConfig: struct,
+      status: knownStatus,
+      tags,
+      metadata: struct,
+      changeNote: chars(0, limits.changeNoteMaxChars),
+    },
+    (m) => {
+      const fields = maskFields(m.updateMask);
+      if (fields.size === 0)
+        throw new InvalidArgumentError("update_mask", "is required: name the fields to change");
+      if (fields.has("title") && m.title === "")
+        throw new InvalidArgumentError("title", "must be 1 to 255 characters");
+      if (fields.has("content") && m.content === "") throw new InvalidArgumentError("content", "is required");
+      if (fields.has("status") && m.status === PromptStatus.UNSPECIFIED) {
+        throw new InvalidArgumentError("status", "must be DRAFT, ACTIVE or ARCHIVED");
+      }
+    },
+  ),
+  defineValidator(DeletePromptRequestSchema, {
+    id: uuid,
+    etag: z.string().max(64, "is not an etag this service returned"),
+  }),
+  defineValidator(RestorePromptRequestSchema, { id: uuid }),
+  defineValidator(PurgePromptRequestSchema, { id: uuid }),
+  defineValidator(ListPromptVersionsRequestSchema, {
+    promptId: uuid,
+    pageSize: pageSize(limits.pageSizeMax),
+    pageToken,
+  }),
+  defineValidator(DiffPromptVersionsRequestSchema, {
+    id: uuid,
+    fromVersion: z.int().min(1, "must be >= 1"),
+    toVersion: z.int().min(0, "must be >= 0"),
+  }),
+  defineValidator(SetPromptLabelRequestSchema, { id: uuid, label, version: z.int().min(1, "must be >= 1") }),
+  defineValidator(RemovePromptLabelRequestSchema, { id: uuid, label }),
+  defineValidator(CreatePromptTemplateRequestSchema, {
+    name: z.string().regex(templateNamePattern, "must match [A-Za-z0-9_.-]{1,100}"),
+    description: chars(0, limits.templateDescriptionMaxChars),
+    body: maxBytes(limits.templateBodyMaxBytes, true),
+    variables: z
+      .array(z.any())
+      .max(limits.templateVariablesMax, `at most ${limits.templateVariablesMax} variables`),
+    requestId,
+  }),
+  defineValidator(GetPromptTemplateRequestSchema, { id: uuid }),
+  defineValidator(ListPromptTemplatesRequestSchema, { pageSize: pageSize(limits.pageSizeMax), pageToken }),
+  defineValidator(
+    RenderPromptTemplateRequestSchema,
+    {
+      id: optionalUuid,
+      name: z.union([
+        z.literal(""),
+        z.string().regex(templateNamePattern, "must match [A-Za-z0-9_.-]{1,100}"),
+      ]),
+    },
+    (m) => {
+      if ((m.id === "") === (m.name === ""))
+        throw new InvalidArgumentError("id", "set exactly one of id and name");
+      if (Object.keys(m.variables).length > limits.templateVariablesMax) {
+        throw new InvalidArgumentError("variables", `at most ${limits.templateVariablesMax} variables`);
+      }
+    },
+  ),
+  defineValidator(ListPromptEventsRequestSchema, {
+    afterSequence: sequence,
+    pageSize: pageSize(limits.eventPageSizeMax),
+  }),
+  defineValidator(WatchPromptEventsRequestSchema, { afterSequence: sequence }),
+);
+
+export const adminValidators: Validators = createValidators(
+  defineValidator(ListAuditEventsRequestSchema, {
+    pageSize: pageSize(limits.pageSizeMax),
+    pageToken,
+    resourceType: z.string().max(100, "at most 100 characters"),
+    resourceId: z.string().max(200, "at most 200 characters"),
+    actor: z.string().max(200, "at most 200 characters"),
+  }),
+  defineValidator(RunMaintenanceRequestSchema, {
+    tasks: z.array(
+      z
+        .enum(MaintenanceTask, "is not a known MaintenanceTask")
+        .refine((t) => t !== MaintenanceTask.UNSPECIFIED, "must be set"),
+    ),
+  }),
+);

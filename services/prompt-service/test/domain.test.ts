@@ -1,0 +1,169 @@
+import { InvalidArgumentError, PermissionDeniedError } from "@autoforge/server";
+import { describe, expect, it } from "vitest";
+import { computeEtag, etagMatches } from "../src/domain/etag.js";
+import { requestDigest } from "../src/domain/idempotency.js";
+import { assertLabelChangeAllowed, labelsWithLatest } from "../src/domain/labels.js";
+import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../src/domain/page-token.js";
+import {
+  placeholderNames,
+  renderTemplate,
+  type VariableDeclaration,
+  validateTemplate,
+} from "../src/domain/templates.js";
+import { unifiedDiff } from "../src/domain/versioning.js";
+import { must } from "./helpers.js";
+
+function invalid(fn: () => unknown): InvalidArgumentError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidArgumentError);
+    return e as InvalidArgumentError;
+  }
+  throw new Error("expected InvalidArgumentError");
+}
+
+describe("versioning", () => {
+  it("produces a unified diff naming both versions", () => {
+    const diff = unifiedDiff(1, 2, "a\nb\nc\n", "a\nB\nc\n");
+    expect(diff).toContain("--- v1");
+    expect(diff).toContain("+++ v2");
+    expect(diff).toContain("-b\n+B");
+    expect(diff).toMatch(/@@ -1,3 \+1,3 @@/);
+  });
+  it("is empty when the content did not change (a model_config-only version)", () => {
+    expect(unifiedDiff(1, 2, "same", "same")).toBe("");
+  });
+});
+
+describe("etag", () => {
+  it("changes with the revision and is opaque", () => {
+    const a = computeEtag("p1", 1);
+    expect(a).not.toContain("1");
+    expect(a).not.toBe(computeEtag("p1", 2));
+    expect(etagMatches("p1", 1, a)).toBe(true);
+    expect(etagMatches("p1", 2, a)).toBe(false);
+    expect(etagMatches("p2", 1, a)).toBe(false);
+  });
+});
+
+describe("labels", () => {
+  it("validates the format and reserves latest", () => {
+    expect(invalid(() => assertLabelChangeAllowed("Prod", ["user"])).field).toBe("label");
+    expect(invalid(() => assertLabelChangeAllowed("x".repeat(37), ["user"])).field).toBe("label");
+    expect(invalid(() => assertLabelChangeAllowed("latest", ["admin"])).message).toMatch(/latest/);
+    expect(() => assertLabelChangeAllowed("staging", ["user"])).not.toThrow();
+    expect(() => assertLabelChangeAllowed("a_b-1", ["user"])).not.toThrow();
+  });
+  it("lets only publishers and admins move production", () => {
+    expect(() => assertLabelChangeAllowed("production", ["user"])).toThrow(PermissionDeniedError);
+    expect(() => assertLabelChangeAllowed("production", ["service"])).toThrow(PermissionDeniedError);
+    expect(() => assertLabelChangeAllowed("production", ["user", "publisher"])).not.toThrow();
+    expect(() => assertLabelChangeAllowed("production", ["admin"])).not.toThrow();
+  });
+  it("always shows latest as the current version", () => {
+    expect(labelsWithLatest([{ label: "production", version: 2 }], 5)).toEqual({ production: 2, latest: 5 });
+  });
+});
+
+describe("templates", () => {
+  const vars: VariableDeclaration[] = [
+    { name: "name", type: "string", required: true, enumValues: [], description: "" },
+    { name: "count", type: "number", required: false, defaultValue: 3, enumValues: [], description: "" },
+    { name: "loud", type: "boolean", required: false, enumValues: [], description: "" },
+    { name: "tone", type: "enum", required: true, enumValues: ["formal", "casual"], description: "" },
+  ];
+  const body = "Hi {{name}}, {{ count }} times, loud={{loud}}, {{tone}}. {{ not a var }} {{1x}}";
+
+  it("finds placeholders, ignoring braces that are not a variable", () => {
+    expect(placeholderNames(body)).toEqual(["name", "count", "loud", "tone"]);
+  });
+  it("accepts a body whose variables are all declared", () => {
+    expect(() => validateTemplate(body, vars)).not.toThrow();
+  });
+  it("refuses an undeclared variable, naming it", () => {
+    const e = invalid(() => validateTemplate("Hello {{who}}", vars));
+    expect(e.field).toBe("body");
+    expect(e.message).toContain("who");
+  });
+  it("refuses bad declarations, naming the field", () => {
+    expect(invalid(() => validateTemplate("", [{ ...must(vars[0]), name: "1bad" }])).field).toBe(
+      "variables[0].name",
+    );
+    expect(invalid(() => validateTemplate("", [must(vars[0]), must(vars[0])])).field).toBe(
+      "variables[1].name",
+    );
+    expect(invalid(() => validateTemplate("", [{ ...must(vars[3]), enumValues: [] }])).field).toBe(
+      "variables[0].enum_values",
+    );
+    expect(invalid(() => validateTemplate("", [{ ...must(vars[0]), enumValues: ["x"] }])).field).toBe(
+      "variables[0].enum_values",
+    );
+    expect(invalid(() => validateTemplate("", [{ ...must(vars[1]), defaultValue: "three" }])).field).toBe(
+      "variables[0].default_value",
+    );
+    expect(invalid(() => validateTemplate("", [{ ...must(vars[3]), defaultValue: "angry" }])).field).toBe(
+      "variables[0].default_value",
+    );
+  });
+  it("renders typed values and defaults in one pass", () => {
+    const text = renderTemplate(body, vars, { name: "{{tone}}", loud: true, tone: "casual" });
+    expect(text).toBe("Hi {{tone}}, 3 times, loud=true, casual. {{ not a var }} {{1x}}");
+  });
+  it("names a missing, mistyped or undeclared variable", () => {
+    expect(invalid(() => renderTemplate(body, vars, { tone: "formal" })).field).toBe("variables.name");
+    expect(invalid(() => renderTemplate(body, vars, { name: 1, tone: "formal" })).field).toBe(
+      "variables.name",
+    );
+    expect(invalid(() => renderTemplate(body, vars, { name: "a", tone: "angry" })).field).toBe(
+      "variables.tone",
+    );
+    expect(invalid(() => renderTemplate(body, vars, { name: "a", tone: "formal", count: "3" })).field).toBe(
+      "variables.count",
+    );
+    expect(
+      invalid(() => renderTemplate(body, vars, { name: "a", tone: "formal", count: Number.NaN })).field,
+    ).toBe("variables.count");
+    expect(invalid(() => renderTemplate(body, vars, { name: "a", tone: "formal", extra: "x" })).field).toBe(
+      "variables.extra",
+    );
+    expect(invalid(() => renderTemplate(body, vars, { name: { kind: "list" }, tone: "formal" })).field).toBe(
+      "variables.name",
+    );
+  });
+});
+
+describe("page tokens", () => {
+  const digest = filterDigest("ListPrompts", { owner: "a", status: "active" });
+  it("round-trips the key", () => {
+    const token = encodePageToken([123, "id"], digest);
+    expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodePageToken(token, digest, ["number", "string"])).toEqual([123, "id"]);
+    expect(decodePageToken("", digest, ["number", "string"])).toBeUndefined();
+  });
+  it("refuses a token reused with other filters, or garbage", () => {
+    const token = encodePageToken([123, "id"], digest);
+    const other = filterDigest("ListPrompts", { owner: "a", status: "draft" });
+    expect(invalid(() => decodePageToken(token, other, ["number", "string"])).field).toBe("page_token");
+    expect(invalid(() => decodePageToken("not a token!", digest, ["number", "string"])).field).toBe(
+      "page_token",
+    );
+    expect(
+      invalid(() => decodePageToken(encodePageToken(["x", 1], digest), digest, ["number", "string"])).field,
+    ).toBe("page_token");
+  });
+  it("defaults and bounds page_size", () => {
+    expect(resolvePageSize(0)).toBe(20);
+    expect(resolvePageSize(100)).toBe(100);
+    expect(invalid(() => resolvePageSize(101)).field).toBe("page_size");
+    expect(invalid(() => resolvePageSize(-1)).field).toBe("page_size");
+    expect(resolvePageSize(0, { default: 100, max: 1000 })).toBe(100);
+  });
+});
+
+describe("idempotency digest", () => {
+  it("ignores key order but not values", () => {
+    expect(requestDigest({ a: 1, b: { c: 2, d: 3 } })).toBe(requestDigest({ b: { d: 3, c: 2 }, a: 1 }));
+    expect(requestDigest({ a: 1 })).not.toBe(requestDigest({ a: 2 }));
+  });
+});

@@ -1,0 +1,185 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AdminService } from "@autoforge/contracts/admin/v1";
+import { PromptService } from "@autoforge/contracts/prompt/v1";
+import { createDatabase, type Database, migrate } from "@autoforge/db";
+import { createTokenSigner, type Role } from "@autoforge/server";
+import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { pino } from "pino";
+import { expect, onTestFinished } from "vitest";
+import { migrationsFolder } from "../src/db/migrations-folder.js";
+import { type Schema, schema } from "../src/db/schema.js";
+import { createPromptServer, type PromptServer } from "../src/server.js";
+
+export const secret = "prompt-service-test-secret-of-32-bytes-or-more";
+const signer = createTokenSigner(secret);
+
+/** A temp-file database with every migration applied; removed when the test finishes. */
+export async function openTestDatabase(): Promise<{ db: Database<Schema>; url: string; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "prompt-service-"));
+  const url = `file:${join(dir, "prompt-service.db")}`;
+  const db = await createDatabase({ url, schema });
+  await migrate(db, migrationsFolder);
+  onTestFinished(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { db, url, dir };
+}
+
+export type PromptClient = Client<typeof PromptService>;
+export type AdminClient = Client<typeof AdminService>;
+
+export interface PromptServiceHarness {
+  db: Database<Schema>;
+  url: string;
+  app: PromptServer;
+  grpcPort: number;
+  connectPort: number;
+  /** Owner `alice`, role user. */
+  alice: PromptClient;
+  /** Owner `bob`, role user: another tenant. */
+  bob: PromptClient;
+  /** Owner `alice` with the publisher role (may move `production`). */
+  alicePublisher: PromptClient;
+  /** A service principal (the event feed). */
+  service: PromptClient;
+  /** PromptService as `root` with the admin role. */
+  adminPrompts: PromptClient;
+  /** AdminService as an admin. */
+  admin: AdminClient;
+  /** AdminService as a plain user (must be refused). */
+  adminAsUser: AdminClient;
+  /** A client for any subject and roles. */
+  client(sub: string, roles: Role[]): Promise<PromptClient>;
+  /** A client for the Connect port (Connect protocol, HTTP/1.1). */
+  connectClient(sub: string, roles: Role[]): Promise<PromptClient>;
+}
+
+/**
+ * A real server (both ports on 0) over a temp-file database, with gRPC clients (connect-node's gRPC transport
+ * against the grpc-js port) for several owners and roles. Everything is closed when the test finishes.
+ */
+export async function startPromptService(
+  options: { watchPollIntervalMs?: number } = {},
+): Promise<PromptServiceHarness> {
+  const { db, url } = await openTestDatabase();
+  const app = createPromptServer({
+    db,
+    auth: { secret },
+    logger: pino({ level: "silent" }),
+    watchPollIntervalMs: options.watchPollIntervalMs ?? 250,
+  });
+  const { grpcPort, connectPort } = await app.server.listen({
+    host: "127.0.0.1",
+    grpcPort: 0,
+    connectPort: 0,
+  });
+  const baseUrl = `http://127.0.0.1:${grpcPort}`;
+  const sessionManager = new Http2SessionManager(baseUrl);
+  onTestFinished(async () => {
+    await app.server.shutdown({ graceMs: 1_000 });
+    sessionManager.abort();
+  });
+
+  const transportFor = async (sub: string, roles: Role[]) => {
+    const token = await signer.signToken({ sub, roles });
+    const auth: Interceptor = (next) => (req) => {
+      req.header.set("authorization", `Bearer ${token}`);
+      return next(req);
+    };
+    return createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
+  };
+  const client = async (sub: string, roles: Role[]) =>
+    createClient(PromptService, await transportFor(sub, roles));
+  return {
+    db,
+    url,
+    app,
+    grpcPort,
+    connectPort,
+    alice: await client("alice", ["user"]),
+    bob: await client("bob", ["user"]),
+    alicePublisher: await client("alice", ["user", "publisher"]),
+    service: await client("evaluation-service", ["service"]),
+    adminPrompts: await client("root", ["admin"]),
+    admin: createClient(AdminService, await transportFor("root", ["admin"])),
+    adminAsUser: createClient(AdminService, await transportFor("alice", ["user"])),
+    client,
+    async connectClient(sub, roles) {
+      const token = await signer.signToken({ sub, roles });
+      const transport = createConnectTransport({
+        baseUrl: `http://127.0.0.1:${connectPort}`,
+        httpVersion: "1.1",
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("authorization", `Bearer ${token}`);
+            return next(req);
+          },
+        ],
+      });
+      return createClient(PromptService, transport);
+    },
+  };
+}
+
+/** Awaits a call that must fail with `code`; the message must match `message` when given. */
+export async function expectCode(
+  call: Promise<unknown>,
+  code: Code,
+  message?: RegExp | string,
+): Promise<ConnectError> {
+  let error: unknown;
+  try {
+    await call;
+  } catch (e) {
+    error = e;
+  }
+  expect(error, `expected ${Code[code]}`).toBeInstanceOf(ConnectError);
+  const ce = error as ConnectError;
+  expect(Code[ce.code], ce.rawMessage).toBe(Code[code]);
+  if (message !== undefined) expect(ce.rawMessage).toMatch(message);
+  return ce;
+}
+
+/** Polls until `condition` holds or the deadline passes (never a fixed sleep). */
+export async function pollUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Row counts of every table: "changes nothing" assertions compare two of these. */
+export async function tableCounts(db: Database<Schema>): Promise<Record<string, number>> {
+  const tables = [
+    "prompts",
+    "prompt_versions",
+    "prompt_labels",
+    "prompt_tags",
+    "prompt_templates",
+    "prompt_events",
+    "idempotency_keys",
+    "audit_log",
+  ];
+  const out: Record<string, number> = {};
+  for (const t of tables) {
+    const rs = await db.client.execute(`SELECT count(*) AS n FROM ${t}`);
+    out[t] = Number(rs.rows[0]?.n ?? 0);
+  }
+  return out;
+}
+
+export { Code };
+
+/** The value, or a test failure: for optional message fields the test expects to be set. */
+export function must<T>(value: T | undefined | null): T {
+  if (value === undefined || value === null) throw new Error("expected a value");
+  return value;
+}
