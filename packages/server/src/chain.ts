@@ -152,13 +152,15 @@ function bodyAsJson(message: Message, method: DescMethod): unknown {
   }
 }
 
-/** One JSON line per call: service, rpc, requestId, principal, code, durationMs. Bodies only at debug. */
+/**
+ * One JSON line per call: rpc (`package.Service/Method`), requestId, principal, code, durationMs; the process
+ * logger's own `service` field names the service process. Bodies only at debug.
+ */
 export function loggingMiddleware(root: Logger, observe?: CallObserver): Middleware {
   return async (state, next) => {
     const { call } = state;
     const bindings = {
-      service: call.service.service.typeName,
-      rpc: call.method.name,
+      rpc: `${call.service.service.typeName}/${call.method.name}`,
       requestId: state.requestId,
     };
     let child: Logger | undefined;

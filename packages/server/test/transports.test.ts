@@ -104,7 +104,7 @@ describe("one handler, two ports", () => {
     expect(await res.json()).toEqual({ ok: true, checkedCount: "42", reason: "checked for alice" });
     const line = t.lines.find((l) => l.requestId === "req-123");
     expect(line).toMatchObject({
-      rpc: "VerifyAuditChain",
+      rpc: "autoforge.admin.v1.AdminService/VerifyAuditChain",
       code: "OK",
       principal: "alice",
       protocol: "connect",

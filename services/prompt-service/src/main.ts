@@ -27,12 +27,7 @@ async function run(): Promise<void> {
       ? { secret: config.auth.secret, ...claims }
       : { jwksUrl: config.auth.jwksUrl, ...claims };
   const { server } = createPromptServer({ db, auth, logger });
-  const ports = await server.listen({
-    host: config.host,
-    grpcPort: config.grpcPort,
-    connectPort: config.connectPort,
-  });
-  logger.info({ host: config.host, ...ports }, "prompt-service listening");
+  await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
 
   if (config.auth.kind === "secret" && config.auth.generated) {
     const signer = createTokenSigner(config.auth.secret, {
