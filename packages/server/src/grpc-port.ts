@@ -155,8 +155,36 @@ function reflectionPackage(services: readonly DescService[]): ReflectionPackage 
   }
   // Health's own descriptors ship with grpc-health-check (loaded there by proto-loader).
   const healthCheck = healthServiceDefinition.Check;
-  if (healthCheck !== undefined) entries["grpc.health.v1.Health"] = healthCheck.requestType;
+  if (healthCheck !== undefined) {
+    const health = healthCheck.requestType as { fileDescriptorProtos: Buffer[] };
+    entries["grpc.health.v1.Health"] = {
+      ...health,
+      fileDescriptorProtos: health.fileDescriptorProtos.map(fixMapEntryNames),
+    };
+  }
   return entries as ReflectionPackage;
+}
+
+/**
+ * protobufjs (behind proto-loader) names a map field's entry type after the field (`Statuses`) instead of
+ * protoc's `StatusesEntry`, which strict clients such as grpcurl reject ("invalid map: incorrect implicit
+ * map entry name"). Renames each map entry type and points its field at the new name.
+ */
+function fixMapEntryNames(bytes: Buffer): Buffer {
+  const file = fromBinary(FileDescriptorProtoSchema, bytes);
+  const prefix = file.package === "" ? "" : `.${file.package}`;
+  for (const message of file.messageType) {
+    for (const entry of message.nestedType.filter((n) => n.options?.mapEntry === true)) {
+      const field = message.field.find(
+        (f) => f.typeName === entry.name || f.typeName.endsWith(`.${entry.name}`),
+      );
+      if (field === undefined) continue;
+      const camel = field.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      entry.name = `${camel.charAt(0).toUpperCase()}${camel.slice(1)}Entry`;
+      field.typeName = `${prefix}.${message.name}.${entry.name}`;
+    }
+  }
+  return asBuffer(toBinary(FileDescriptorProtoSchema, file));
 }
 
 export interface GrpcPortOptions {

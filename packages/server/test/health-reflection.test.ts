@@ -1,6 +1,8 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { AdminService } from "@autoforge/contracts/admin/v1";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -159,5 +161,20 @@ describe("gRPC server reflection", () => {
       fileContainingSymbol: "autoforge.admin.v1.AdminService.ListAuditEvents",
     });
     expect(method.fileDescriptorResponse?.fileDescriptorProto.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("describes grpc.health.v1.Health with protoc's map entry names (strict clients such as grpcurl)", async () => {
+    const t = await startTestServer();
+    onTestFinished(() => t.server.shutdown({ graceMs: 100 }));
+
+    const file = await reflect(t.grpcPort, { fileContainingSymbol: "grpc.health.v1.Health" });
+    const protos = (file.fileDescriptorResponse?.fileDescriptorProto ?? []).map((b) =>
+      fromBinary(FileDescriptorProtoSchema, b),
+    );
+    const listResponse = protos.flatMap((p) => p.messageType).find((m) => m.name === "HealthListResponse");
+    expect(listResponse?.nestedType.map((n) => n.name)).toEqual(["StatusesEntry"]);
+    expect(listResponse?.field.find((f) => f.name === "statuses")?.typeName).toBe(
+      ".grpc.health.v1.HealthListResponse.StatusesEntry",
+    );
   });
 });
