@@ -1,0 +1,75 @@
+import {
+  type EvaluationSchema,
+  EvaluationStatus,
+  type TestResultSchema,
+} from "@autoforge/contracts/evaluation/v1";
+import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { EvaluationRow, EvaluationStatusValue, TestResultRow } from "./db/schema.js";
+import { stableStringify } from "./domain/idempotency.js";
+
+/** Rows <-> protobuf-es messages. No I/O, no rules: those live in domain/ and handlers/. */
+
+export const statusToDb: Partial<Record<EvaluationStatus, EvaluationStatusValue>> = {
+  [EvaluationStatus.PENDING]: "pending",
+  [EvaluationStatus.RUNNING]: "running",
+  [EvaluationStatus.COMPLETED]: "completed",
+  [EvaluationStatus.FAILED]: "failed",
+};
+export const statusFromDb: Record<EvaluationStatusValue, EvaluationStatus> = {
+  pending: EvaluationStatus.PENDING,
+  running: EvaluationStatus.RUNNING,
+  completed: EvaluationStatus.COMPLETED,
+  failed: EvaluationStatus.FAILED,
+};
+
+function ts(ms: number): Timestamp {
+  return timestampFromMs(ms);
+}
+
+/** Struct <-> TEXT JSON. An unset Struct is stored as `{}`. */
+export function structToJson(value: JsonObject | undefined): string {
+  // keys sorted: equal objects store (and compare) equal whatever their field order
+  return stableStringify(value ?? {});
+}
+
+export function jsonToStruct(text: string): JsonObject {
+  return JSON.parse(text) as JsonObject;
+}
+
+export function evaluationMessage(row: EvaluationRow): MessageInitShape<typeof EvaluationSchema> {
+  return {
+    id: row.id,
+    ownerId: row.ownerId,
+    promptId: row.promptId,
+    promptVersion: row.promptVersion,
+    provider: row.provider,
+    model: row.model,
+    status: statusFromDb[row.status],
+    ...(row.overallScore === null ? {} : { overallScore: row.overallScore }),
+    error: row.error,
+    metadata: jsonToStruct(row.metadata),
+    testCount: row.testCount,
+    passedCount: row.passedCount,
+    createTime: ts(row.createdAt),
+    updateTime: ts(row.updatedAt),
+    ...(row.startedAt === null ? {} : { startTime: ts(row.startedAt) }),
+    ...(row.completedAt === null ? {} : { completeTime: ts(row.completedAt) }),
+  };
+}
+
+export function testResultMessage(row: TestResultRow): MessageInitShape<typeof TestResultSchema> {
+  return {
+    id: row.id,
+    evaluationId: row.evaluationId,
+    name: row.name,
+    input: row.input,
+    expectedOutput: row.expectedOutput,
+    actualOutput: row.actualOutput,
+    passed: row.passed === 1,
+    score: row.score,
+    latencyMs: BigInt(row.latencyMs),
+    metadata: jsonToStruct(row.metadata),
+    createTime: ts(row.createdAt),
+  };
+}

@@ -1,0 +1,318 @@
+import type { Tx } from "@autoforge/db";
+import { and, asc, desc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
+import type { LibSQLDatabase } from "drizzle-orm/libsql";
+import {
+  consumerOffsets,
+  type EvaluationRow,
+  type EvaluationStatusValue,
+  evaluations,
+  idempotencyKeys,
+  type PromptTombstoneState,
+  promptTombstones,
+  type Schema,
+  testResults,
+} from "./schema.js";
+
+/**
+ * Every statement the handlers and the event consumer run, built here so tests can `.toSQL()` the very same
+ * queries and check their plans (EXPLAIN QUERY PLAN). Functions take a unit of work's `tx` (or, for plan tests,
+ * a plain Drizzle instance): they never open transactions themselves.
+ */
+export type Queryable = Tx<Schema> | LibSQLDatabase<Schema>;
+
+// ---- evaluations -----------------------------------------------------------------------------------------
+
+export function findEvaluation(db: Queryable, ownerId: string, id: string) {
+  return db
+    .select()
+    .from(evaluations)
+    .where(and(eq(evaluations.id, id), eq(evaluations.ownerId, ownerId)))
+    .get();
+}
+
+export async function insertEvaluation(db: Queryable, row: EvaluationRow): Promise<void> {
+  await db.insert(evaluations).values(row);
+}
+
+/**
+ * A state transition as ONE conditional UPDATE: it applies only while the row is still in one of `from`, so of
+ * two concurrent transitions (in this process or another) exactly one wins. Returns the updated row, or
+ * undefined when the row is missing, foreign, or no longer in `from`.
+ */
+export function transitionEvaluation(
+  db: Queryable,
+  target: { id: string; ownerId: string; from: readonly EvaluationStatusValue[] },
+  set: Partial<Pick<EvaluationRow, "status" | "startedAt" | "completedAt" | "error">> & { updatedAt: number },
+) {
+  return db
+    .update(evaluations)
+    .set(set)
+    .where(
+      and(
+        eq(evaluations.id, target.id),
+        eq(evaluations.ownerId, target.ownerId),
+        inArray(evaluations.status, [...target.from]),
+      ),
+    )
+    .returning()
+    .get();
+}
+
+/**
+ * RUNNING -> COMPLETED with overall_score = the mean of the test scores, computed by SQLite (AVG over the
+ * covering (evaluation_id, passed, score) index) in the same statement. Needs at least one result.
+ */
+export function completeEvaluation(db: Queryable, id: string, ownerId: string, at: number) {
+  const mean = sql`(SELECT avg(${testResults.score}) FROM ${testResults} WHERE ${testResults.evaluationId} = ${id})`;
+  return db
+    .update(evaluations)
+    .set({
+      status: "completed",
+      overallScore: sql`min(1.0, max(0.0, ${mean}))`,
+      completedAt: at,
+      updatedAt: at,
+    })
+    .where(
+      and(
+        eq(evaluations.id, id),
+        eq(evaluations.ownerId, ownerId),
+        eq(evaluations.status, "running"),
+        gt(evaluations.testCount, 0),
+      ),
+    )
+    .returning()
+    .get();
+}
+
+export interface ListEvaluationsFilter {
+  ownerId: string;
+  promptId?: string | undefined;
+  status?: EvaluationStatusValue | undefined;
+  /** Keyset: the (created_at, id) of the last row of the previous page. */
+  after?: { createdAt: number; id: string } | undefined;
+  limit: number;
+}
+
+/**
+ * ListEvaluations, newest first. Walks evaluations_owner_created_idx / evaluations_owner_status_created_idx
+ * backwards; with a prompt filter, evaluations_prompt_created_idx (or, for RUNNING, the partial
+ * evaluations_running_idx). Every candidate index ends with (created_at, id), so no plan needs a sort.
+ */
+export function listEvaluationsQuery(db: Queryable, f: ListEvaluationsFilter) {
+  return db
+    .select()
+    .from(evaluations)
+    .where(
+      and(
+        eq(evaluations.ownerId, f.ownerId),
+        f.promptId === undefined ? undefined : eq(evaluations.promptId, f.promptId),
+        f.status === undefined ? undefined : eq(evaluations.status, f.status),
+        f.after === undefined
+          ? undefined
+          : sql`(${evaluations.createdAt}, ${evaluations.id}) < (${f.after.createdAt}, ${f.after.id})`,
+      ),
+    )
+    .orderBy(desc(evaluations.createdAt), desc(evaluations.id))
+    .limit(f.limit);
+}
+
+/** ComparePromptVersions: one row per evaluated version, ascending, grouped in evaluations_prompt_version_idx order. */
+export function compareVersionsQuery(db: Queryable, ownerId: string, promptId: string) {
+  return db
+    .select({
+      promptVersion: evaluations.promptVersion,
+      evaluationCount: sql<number>`count(*)`.mapWith(Number),
+      completedCount: sql<number>`total(${evaluations.status} = 'completed')`.mapWith(Number),
+      // overall_score is set only on completed evaluations (CHECK), so avg() sees exactly those.
+      meanOverallScore: sql<number | null>`avg(${evaluations.overallScore})`,
+      completedTests:
+        sql<number>`total(CASE WHEN ${evaluations.status} = 'completed' THEN ${evaluations.testCount} END)`.mapWith(
+          Number,
+        ),
+      completedPassed:
+        sql<number>`total(CASE WHEN ${evaluations.status} = 'completed' THEN ${evaluations.passedCount} END)`.mapWith(
+          Number,
+        ),
+    })
+    .from(evaluations)
+    .where(and(eq(evaluations.promptId, promptId), eq(evaluations.ownerId, ownerId)))
+    .groupBy(evaluations.promptVersion)
+    .orderBy(asc(evaluations.promptVersion));
+}
+
+/** What a PURGED event removes, for its audit row: evaluations and (by cascade) their results. */
+export function evaluationsOfPromptCountQuery(db: Queryable, promptId: string) {
+  return db
+    .select({
+      evaluations: sql<number>`count(*)`.mapWith(Number),
+      testResults: sql<number>`total(${evaluations.testCount})`.mapWith(Number),
+    })
+    .from(evaluations)
+    .where(eq(evaluations.promptId, promptId));
+}
+
+/** The PURGED cascade: every evaluation of the prompt (any owner); test_results follow by ON DELETE CASCADE. */
+export function deleteEvaluationsOfPrompt(db: Queryable, promptId: string) {
+  return db.delete(evaluations).where(eq(evaluations.promptId, promptId));
+}
+
+// ---- test results ----------------------------------------------------------------------------------------
+
+/** Rows per INSERT statement: 11 bound values each, well under SQLite's 32,766 variables. */
+const insertChunk = 250;
+
+export async function insertTestResults(
+  db: Queryable,
+  rows: (typeof testResults.$inferInsert)[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += insertChunk) {
+    await db.insert(testResults).values(rows.slice(i, i + insertChunk));
+  }
+}
+
+export interface ListTestResultsFilter {
+  evaluationId: string;
+  passed?: boolean | undefined;
+  minScore?: number | undefined;
+  /** Keyset: the id of the last row of the previous page (ids are UUIDv7: recording order). */
+  afterId?: string | undefined;
+  limit: number;
+}
+
+/**
+ * ListTestResults in recording order: test_results_evaluation_id_idx (evaluation_id, id) walked forwards.
+ * The filters are evaluated on the rows it visits. The unary `+` keeps SQLite from answering `passed = ?` /
+ * `score >= ?` with the (evaluation_id, passed, score) index instead, which would need a temp B-tree to
+ * restore id order (SQLite's documented way to disqualify a term from index use).
+ */
+export function listTestResultsQuery(db: Queryable, f: ListTestResultsFilter) {
+  const conditions: (SQL | undefined)[] = [
+    eq(testResults.evaluationId, f.evaluationId),
+    f.passed === undefined ? undefined : sql`+${testResults.passed} = ${f.passed ? 1 : 0}`,
+    f.minScore === undefined ? undefined : sql`+${testResults.score} >= ${f.minScore}`,
+    f.afterId === undefined ? undefined : gt(testResults.id, f.afterId),
+  ];
+  return db
+    .select()
+    .from(testResults)
+    .where(and(...conditions))
+    .orderBy(asc(testResults.evaluationId), asc(testResults.id))
+    .limit(f.limit);
+}
+
+/** GetEvaluationSummary counts and mean, one pass over the covering (evaluation_id, passed, score) index. */
+export function summaryAggregatesQuery(db: Queryable, evaluationId: string) {
+  return db
+    .select({
+      testCount: sql<number>`count(*)`.mapWith(Number),
+      passedCount: sql<number>`total(${testResults.passed})`.mapWith(Number),
+      meanScore: sql<number | null>`avg(${testResults.score})`,
+    })
+    .from(testResults)
+    .where(eq(testResults.evaluationId, evaluationId));
+}
+
+/** The review's query pattern 3: mean score of an evaluation's passed tests (a range of the covering index). */
+export function meanPassedScoreQuery(db: Queryable, evaluationId: string) {
+  return db
+    .select({ meanPassedScore: sql<number | null>`avg(${testResults.score})` })
+    .from(testResults)
+    .where(and(eq(testResults.evaluationId, evaluationId), eq(testResults.passed, 1)));
+}
+
+/**
+ * Latency at 1-based ranks (nearest-rank percentiles) and the maximum, by walking
+ * test_results_evaluation_latency_idx in order: `ORDER BY latency_ms LIMIT 1 OFFSET rank - 1` per rank.
+ */
+export function latencyAtRankQuery(db: Queryable, evaluationId: string, rank: number) {
+  return db
+    .select({ latencyMs: testResults.latencyMs })
+    .from(testResults)
+    .where(eq(testResults.evaluationId, evaluationId))
+    .orderBy(asc(testResults.evaluationId), asc(testResults.latencyMs))
+    .limit(1)
+    .offset(Math.max(0, rank - 1));
+}
+
+export function maxLatencyQuery(db: Queryable, evaluationId: string) {
+  return db
+    .select({ maxLatencyMs: sql<number | null>`max(${testResults.latencyMs})` })
+    .from(testResults)
+    .where(eq(testResults.evaluationId, evaluationId));
+}
+
+// ---- prompt tombstones (from the event feed) -------------------------------------------------------------
+
+export function findTombstone(db: Queryable, promptId: string) {
+  return db.select().from(promptTombstones).where(eq(promptTombstones.promptId, promptId)).get();
+}
+
+export async function setTombstone(
+  db: Queryable,
+  row: {
+    promptId: string;
+    ownerId: string;
+    state: PromptTombstoneState;
+    sequence: number;
+    occurredAt: number;
+  },
+): Promise<void> {
+  await db
+    .insert(promptTombstones)
+    .values(row)
+    .onConflictDoUpdate({
+      target: promptTombstones.promptId,
+      set: { ownerId: row.ownerId, state: row.state, sequence: row.sequence, occurredAt: row.occurredAt },
+    });
+}
+
+export function clearTombstone(db: Queryable, promptId: string) {
+  return db.delete(promptTombstones).where(eq(promptTombstones.promptId, promptId));
+}
+
+// ---- consumer offsets ------------------------------------------------------------------------------------
+
+export function findConsumerOffset(db: Queryable, name: string) {
+  return db.select().from(consumerOffsets).where(eq(consumerOffsets.name, name)).get();
+}
+
+export function listConsumerOffsets(db: Queryable) {
+  return db.select().from(consumerOffsets).orderBy(asc(consumerOffsets.name));
+}
+
+export async function saveConsumerOffset(
+  db: Queryable,
+  row: { name: string; lastAppliedSequence: number; lastSeenSequence: number; updatedAt: number },
+): Promise<void> {
+  await db
+    .insert(consumerOffsets)
+    .values(row)
+    .onConflictDoUpdate({
+      target: consumerOffsets.name,
+      set: {
+        lastAppliedSequence: row.lastAppliedSequence,
+        lastSeenSequence: row.lastSeenSequence,
+        updatedAt: row.updatedAt,
+      },
+    });
+}
+
+// ---- idempotency -----------------------------------------------------------------------------------------
+
+export function findIdempotencyKey(db: Queryable, ownerId: string, method: string, key: string) {
+  return db
+    .select()
+    .from(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.ownerId, ownerId),
+        eq(idempotencyKeys.method, method),
+        eq(idempotencyKeys.key, key),
+      ),
+    )
+    .get();
+}
+
+export async function insertIdempotencyKey(db: Queryable, row: typeof idempotencyKeys.$inferInsert) {
+  await db.insert(idempotencyKeys).values(row);
+}

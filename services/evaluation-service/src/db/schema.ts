@@ -1,0 +1,204 @@
+import { auditLog } from "@autoforge/db";
+import { sql } from "drizzle-orm";
+import { blob, check, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/**
+ * evaluation-service's database. Every rule is enforced by SQLite itself (CHECK / FK / triggers), not only by
+ * the handlers; SCHEMA.md explains each constraint and index and the query it serves.
+ * Timestamps are INTEGER epoch milliseconds; JSON columns are TEXT with CHECK json_valid.
+ * IDs are UUIDv7 and `created_at` is the timestamp encoded in the id, so id order is creation order.
+ * Prompts live in prompt-service: they are referenced by ID only (no foreign key across services).
+ */
+
+// Re-exported so drizzle-kit generates it into this service's migrations.
+export { auditLog };
+
+export const evaluationStatuses = ["pending", "running", "completed", "failed"] as const;
+export type EvaluationStatusValue = (typeof evaluationStatuses)[number];
+
+export const evaluations = sqliteTable(
+  "evaluations",
+  {
+    id: text("id").primaryKey(),
+    ownerId: text("owner_id").notNull(),
+    /** A prompt of prompt-service (checked through PromptService.GetPrompt at creation). */
+    promptId: text("prompt_id").notNull(),
+    promptVersion: integer("prompt_version").notNull(),
+    provider: text("provider").notNull(),
+    model: text("model").notNull(),
+    status: text("status", { enum: evaluationStatuses }).notNull().default("pending"),
+    overallScore: real("overall_score"),
+    error: text("error").notNull().default(""),
+    metadata: text("metadata").notNull().default("{}"),
+    /** Maintained by a trigger on test_results (0001_triggers.sql): always equal to the rows' count. */
+    testCount: integer("test_count").notNull().default(0),
+    passedCount: integer("passed_count").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    startedAt: integer("started_at"),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    // ListEvaluations without filters: the owner's evaluations newest first, keyset on (created_at, id).
+    index("evaluations_owner_created_idx").on(t.ownerId, t.createdAt, t.id),
+    // ListEvaluations with a status filter.
+    index("evaluations_owner_status_created_idx").on(t.ownerId, t.status, t.createdAt, t.id),
+    // The review's (prompt_id, created_at) + id for the keyset: ListEvaluations by prompt, the review's
+    // "latest evaluations of a prompt", and the PURGED cascade (DELETE ... WHERE prompt_id = ?).
+    index("evaluations_prompt_created_idx").on(t.promptId, t.createdAt, t.id),
+    // ComparePromptVersions: GROUP BY prompt_version in index order (no temp B-tree for the grouping).
+    index("evaluations_prompt_version_idx").on(t.promptId, t.promptVersion),
+    // The review's partial index of running evaluations, keyed for "running evaluations of a prompt, newest
+    // first" (ListEvaluations prompt_id + status RUNNING). Only running rows: tiny, and most rows never enter it.
+    index("evaluations_running_idx").on(t.promptId, t.createdAt, t.id).where(sql`status = 'running'`),
+    check("evaluations_status_enum", sql`${t.status} IN ('pending', 'running', 'completed', 'failed')`),
+    check("evaluations_prompt_version_min", sql`${t.promptVersion} >= 1`),
+    check("evaluations_provider_len", sql`length(${t.provider}) BETWEEN 1 AND 100`),
+    check("evaluations_model_len", sql`length(${t.model}) BETWEEN 1 AND 200`),
+    check("evaluations_error_len", sql`length(${t.error}) <= 2000`),
+    check(
+      "evaluations_overall_score_range",
+      sql`${t.overallScore} IS NULL OR (${t.overallScore} >= 0.0 AND ${t.overallScore} <= 1.0)`,
+    ),
+    check(
+      "evaluations_metadata_json",
+      sql`json_valid(${t.metadata}) AND json_type(${t.metadata}) = 'object'`,
+    ),
+    check("evaluations_counts", sql`${t.testCount} >= 0 AND ${t.passedCount} BETWEEN 0 AND ${t.testCount}`),
+    // State invariants: what each status implies about the other columns.
+    check(
+      "evaluations_completed_has_score",
+      sql`${t.status} <> 'completed' OR (${t.overallScore} IS NOT NULL AND ${t.completedAt} IS NOT NULL)`,
+    ),
+    check(
+      "evaluations_score_only_when_completed",
+      sql`${t.overallScore} IS NULL OR ${t.status} = 'completed'`,
+    ),
+    check(
+      "evaluations_failed_has_error",
+      sql`${t.status} <> 'failed' OR (${t.error} <> '' AND ${t.completedAt} IS NOT NULL)`,
+    ),
+    check("evaluations_started_when_running", sql`${t.status} <> 'running' OR ${t.startedAt} IS NOT NULL`),
+    check(
+      "evaluations_pending_not_started",
+      sql`${t.status} <> 'pending' OR (${t.startedAt} IS NULL AND ${t.completedAt} IS NULL)`,
+    ),
+    check(
+      "evaluations_times_ordered",
+      sql`${t.updatedAt} >= ${t.createdAt} AND (${t.startedAt} IS NULL OR ${t.startedAt} >= ${t.createdAt}) AND (${t.completedAt} IS NULL OR ${t.completedAt} >= ${t.createdAt})`,
+    ),
+  ],
+);
+
+export const testResults = sqliteTable(
+  "test_results",
+  {
+    id: text("id").primaryKey(),
+    evaluationId: text("evaluation_id")
+      .notNull()
+      .references(() => evaluations.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    input: text("input").notNull().default(""),
+    expectedOutput: text("expected_output").notNull().default(""),
+    actualOutput: text("actual_output").notNull().default(""),
+    passed: integer("passed").notNull(),
+    score: real("score").notNull(),
+    latencyMs: integer("latency_ms").notNull(),
+    metadata: text("metadata").notNull().default("{}"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    // ListTestResults in recording order (ids are UUIDv7), keyset on id; also the child key of the
+    // ON DELETE CASCADE from evaluations (the PURGED cascade looks results up by evaluation_id).
+    index("test_results_evaluation_id_idx").on(t.evaluationId, t.id),
+    // The review's "mean score of passed tests" (and the summary's means): covering, see SCHEMA.md for the
+    // measurement against the review's (evaluation_id, score).
+    index("test_results_evaluation_passed_score_idx").on(t.evaluationId, t.passed, t.score),
+    // GetEvaluationSummary latency percentiles: nearest-rank = the k-th row in index order.
+    index("test_results_evaluation_latency_idx").on(t.evaluationId, t.latencyMs),
+    check("test_results_name_len", sql`length(${t.name}) BETWEEN 1 AND 255`),
+    check("test_results_passed_bool", sql`${t.passed} IN (0, 1)`),
+    check("test_results_score_range", sql`${t.score} >= 0.0 AND ${t.score} <= 1.0`),
+    check("test_results_latency_min", sql`${t.latencyMs} >= 0`),
+    check(
+      "test_results_metadata_json",
+      sql`json_valid(${t.metadata}) AND json_type(${t.metadata}) = 'object'`,
+    ),
+    check(
+      "test_results_text_sizes",
+      sql`length(CAST(${t.input} AS BLOB)) <= 65536 AND length(CAST(${t.expectedOutput} AS BLOB)) <= 65536 AND length(CAST(${t.actualOutput} AS BLOB)) <= 65536`,
+    ),
+  ],
+);
+
+/**
+ * Where each consumer of another service's event feed stands: the last sequence applied (its effect
+ * committed in the same transaction) and the newest sequence seen in the feed (for lag).
+ */
+export const consumerOffsets = sqliteTable(
+  "consumer_offsets",
+  {
+    name: text("name").primaryKey(),
+    lastAppliedSequence: integer("last_applied_sequence").notNull().default(0),
+    lastSeenSequence: integer("last_seen_sequence").notNull().default(0),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    check("consumer_offsets_name_len", sql`length(${t.name}) BETWEEN 1 AND 100`),
+    check("consumer_offsets_applied_min", sql`${t.lastAppliedSequence} >= 0`),
+    check("consumer_offsets_seen_ge_applied", sql`${t.lastSeenSequence} >= ${t.lastAppliedSequence}`),
+  ],
+);
+
+export const promptTombstoneStates = ["deleted", "purged"] as const;
+export type PromptTombstoneState = (typeof promptTombstoneStates)[number];
+
+/**
+ * Prompts known from the event feed to be soft-deleted (DELETED, removed by RESTORED) or purged (PURGED, kept:
+ * a CreateEvaluation that checked the prompt just before the purge must not insert after the cascade ran).
+ * CreateEvaluation refuses both inside its write transaction.
+ */
+export const promptTombstones = sqliteTable(
+  "prompt_tombstones",
+  {
+    promptId: text("prompt_id").primaryKey(),
+    ownerId: text("owner_id").notNull(),
+    state: text("state", { enum: promptTombstoneStates }).notNull(),
+    /** The feed sequence of the event that set this state. */
+    sequence: integer("sequence").notNull(),
+    occurredAt: integer("occurred_at").notNull(),
+  },
+  (t) => [check("prompt_tombstones_state_enum", sql`${t.state} IN ('deleted', 'purged')`)],
+);
+
+/** AIP-155 request ids: the first response of a create (or a RecordTestResults batch). */
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    ownerId: text("owner_id").notNull(),
+    method: text("method").notNull(),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    /** The response message, protobuf binary. */
+    response: blob("response", { mode: "buffer" }).notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "idempotency_keys_pk", columns: [t.ownerId, t.method, t.key] }),
+    check("idempotency_keys_key_len", sql`length(${t.key}) BETWEEN 1 AND 64`),
+  ],
+);
+
+export const schema = {
+  auditLog,
+  evaluations,
+  testResults,
+  consumerOffsets,
+  promptTombstones,
+  idempotencyKeys,
+};
+export type Schema = typeof schema;
+
+export type EvaluationRow = typeof evaluations.$inferSelect;
+export type TestResultRow = typeof testResults.$inferSelect;
+export type ConsumerOffsetRow = typeof consumerOffsets.$inferSelect;

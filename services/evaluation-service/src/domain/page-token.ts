@@ -1,0 +1,83 @@
+import { createHash } from "node:crypto";
+import { InvalidArgumentError } from "./errors.js";
+import { limits } from "./limits.js";
+
+/**
+ * Keyset page tokens: base64url JSON of the last row's sort key plus a digest of the list and its filters.
+ * Opaque to clients; a token presented with other filters (or to another list) is refused, because its key
+ * would silently skip or repeat rows of the other result set.
+ */
+export type KeyPart = string | number;
+
+interface TokenBody {
+  /** Sort key of the last row of the previous page. */
+  k: KeyPart[];
+  /** Digest of list name + filters. */
+  f: string;
+}
+
+export function filterDigest(list: string, filters: Readonly<Record<string, unknown>>): string {
+  const canonical = JSON.stringify([
+    list,
+    Object.keys(filters)
+      .sort()
+      .map((k) => [k, filters[k]]),
+  ]);
+  return createHash("sha256").update(canonical).digest("base64url").slice(0, 16);
+}
+
+export function encodePageToken(key: readonly KeyPart[], digest: string): string {
+  const body: TokenBody = { k: [...key], f: digest };
+  return Buffer.from(JSON.stringify(body), "utf8").toString("base64url");
+}
+
+/** Returns the key, or undefined for an empty token (first page). */
+export function decodePageToken(
+  token: string,
+  digest: string,
+  shape: readonly ("string" | "number")[],
+): KeyPart[] | undefined {
+  if (token === "") return undefined;
+  let body: unknown;
+  try {
+    if (!/^[A-Za-z0-9_-]+$/.test(token) || token.length > 512) throw new Error("not base64url");
+    body = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    throw new InvalidArgumentError("page_token", "is not a token this list returned");
+  }
+  const b = body as Partial<TokenBody> | null;
+  if (
+    b === null ||
+    typeof b !== "object" ||
+    typeof b.f !== "string" ||
+    !Array.isArray(b.k) ||
+    b.k.length !== shape.length ||
+    !b.k.every(
+      (part, i) => typeof part === shape[i] && (typeof part !== "number" || Number.isSafeInteger(part)),
+    )
+  ) {
+    throw new InvalidArgumentError("page_token", "is not a token this list returned");
+  }
+  if (b.f !== digest) {
+    throw new InvalidArgumentError(
+      "page_token",
+      "was issued for different filters; start again without a token",
+    );
+  }
+  return b.k as KeyPart[];
+}
+
+/** page_size: 0 means the default; negative or above the maximum is refused. */
+export function resolvePageSize(
+  pageSize: number,
+  defaults: { readonly default: number; readonly max: number } = {
+    default: limits.pageSizeDefault,
+    max: limits.pageSizeMax,
+  },
+): number {
+  if (pageSize === 0) return defaults.default;
+  if (pageSize < 0 || pageSize > defaults.max) {
+    throw new InvalidArgumentError("page_size", `must be between 0 and ${defaults.max}`);
+  }
+  return pageSize;
+}

@@ -1,0 +1,54 @@
+import type { Database, Tx } from "@autoforge/db";
+import type { CallContext } from "@autoforge/server";
+import { uuidv7 } from "uuidv7";
+import { findEvaluation, type Queryable } from "../db/repository.js";
+import type { EvaluationRow, Schema } from "../db/schema.js";
+import { NotFoundError } from "../domain/errors.js";
+import type { PromptClient } from "../prompt-client.js";
+
+export type EvaluationTx = Tx<Schema>;
+export type Ctx = CallContext<EvaluationTx>;
+
+/** What the handlers need, passed in explicitly (no module state). */
+export interface HandlerDeps {
+  readonly db: Database<Schema>;
+  readonly prompts: PromptClient;
+  readonly now?: () => number;
+}
+
+/** A new UUIDv7 and the millisecond it encodes: `created_at` is that instant, so id order is creation order. */
+export function newId(): { id: string; createdAt: number } {
+  const id = uuidv7();
+  return { id, createdAt: idTime(id) };
+}
+
+export function idTime(id: string): number {
+  return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}
+
+/** Another owner's evaluation and a missing one look the same: NOT_FOUND. */
+export async function requireEvaluation(tx: Queryable, ownerId: string, id: string): Promise<EvaluationRow> {
+  const row = await findEvaluation(tx, ownerId, id);
+  if (row === undefined) throw new NotFoundError(`evaluation ${id} not found`);
+  return row;
+}
+
+/** What the audit digest covers for an evaluation: its state. */
+export function auditSnapshot(row: EvaluationRow): Record<string, unknown> {
+  return {
+    id: row.id,
+    ownerId: row.ownerId,
+    promptId: row.promptId,
+    promptVersion: row.promptVersion,
+    provider: row.provider,
+    model: row.model,
+    status: row.status,
+    overallScore: row.overallScore,
+    error: row.error,
+    metadata: row.metadata,
+    testCount: row.testCount,
+    passedCount: row.passedCount,
+    startedAt: row.startedAt,
+    completedAt: row.completedAt,
+  };
+}

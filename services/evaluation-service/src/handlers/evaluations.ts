@@ -1,0 +1,285 @@
+import {
+  type CompleteEvaluationRequest,
+  type CreateEvaluationRequest,
+  CreateEvaluationResponseSchema,
+  type EvaluationService,
+  type FailEvaluationRequest,
+  type GetEvaluationRequest,
+  type ListEvaluationsRequest,
+  type StartEvaluationRequest,
+} from "@autoforge/contracts/evaluation/v1";
+import type { Prompt } from "@autoforge/contracts/prompt/v1";
+import type { ServiceHandlers } from "@autoforge/server";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { evaluationMessage, statusToDb, structToJson } from "../convert.js";
+import {
+  completeEvaluation,
+  findIdempotencyKey,
+  findTombstone,
+  insertEvaluation,
+  insertIdempotencyKey,
+  listEvaluationsQuery,
+  transitionEvaluation,
+} from "../db/repository.js";
+import type { EvaluationRow } from "../db/schema.js";
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
+import { illegalTransitionMessage, type Transition, transitions } from "../domain/evaluation-state.js";
+import { requestDigest } from "../domain/idempotency.js";
+import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
+import { promptServiceUnavailable } from "../prompt-client.js";
+import {
+  auditSnapshot,
+  type Ctx,
+  type EvaluationTx,
+  type HandlerDeps,
+  newId,
+  requireEvaluation,
+} from "./common.js";
+
+type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
+
+/** Codes of PromptService that mean "the caller's request was wrong", passed on as they are. */
+const callerCodes = new Set([Code.InvalidArgument, Code.PermissionDenied, Code.Unauthenticated]);
+
+/**
+ * Checks the prompt through PromptService.GetPrompt with the caller's credentials, BEFORE any unit of work
+ * (a network call inside a write transaction would hold the single writer). Unknown or foreign prompt or
+ * version: NOT_FOUND; soft-deleted (GetPrompt returns it with delete_time): FAILED_PRECONDITION;
+ * prompt-service unreachable within the budget: UNAVAILABLE naming it.
+ */
+export async function checkPrompt(
+  deps: HandlerDeps,
+  ctx: Ctx,
+  promptId: string,
+  version: number,
+): Promise<Prompt> {
+  let prompt: Prompt | undefined;
+  try {
+    ({ prompt } = await deps.prompts.getPrompt(
+      { id: promptId, version },
+      { token: ctx.principal.token, deadline: ctx.deadline, signal: ctx.signal, requestId: ctx.requestId },
+    ));
+  } catch (e) {
+    if (e instanceof ConnectError && e.code === Code.NotFound) {
+      throw new NotFoundError(
+        version === 0 ? `prompt ${promptId} not found` : `version ${version} of prompt ${promptId} not found`,
+      );
+    }
+    if (e instanceof ConnectError && callerCodes.has(e.code)) throw e;
+    if (ctx.signal.aborted) throw e;
+    throw promptServiceUnavailable(e);
+  }
+  if (prompt === undefined || prompt.ownerId !== ctx.principal.subject) {
+    throw new NotFoundError(`prompt ${promptId} not found`);
+  }
+  if (prompt.deleteTime !== undefined) {
+    throw new FailedPreconditionError(`prompt ${promptId} is deleted: restore it before evaluating it`);
+  }
+  return prompt;
+}
+
+export function createEvaluationHandlers(deps: HandlerDeps) {
+  const now = deps.now ?? Date.now;
+
+  const createEvaluation: H["createEvaluation"] = async (req: CreateEvaluationRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const digest = requestDigest({
+      promptId: req.promptId,
+      promptVersion: req.promptVersion,
+      provider: req.provider,
+      model: req.model,
+      metadata: req.metadata ?? null,
+    });
+    const replay = (seen: { requestHash: string; response: Uint8Array }) => {
+      if (seen.requestHash !== digest) {
+        throw new AlreadyExistsError(
+          `request_id ${req.requestId} was already used for a different CreateEvaluation request`,
+        );
+      }
+      return fromBinary(CreateEvaluationResponseSchema, seen.response);
+    };
+    // A retry of a create that already succeeded answers from the stored response, without asking
+    // prompt-service again (the prompt may have been deleted since). A read outside the call's unit of work.
+    if (req.requestId !== "") {
+      const seen = await deps.db.read(
+        (tx) => findIdempotencyKey(tx, owner, "CreateEvaluation", req.requestId),
+        {
+          deadline: ctx.deadline,
+          signal: ctx.signal,
+        },
+      );
+      if (seen !== undefined) return replay(seen);
+    }
+
+    const prompt = await checkPrompt(deps, ctx, req.promptId, req.promptVersion);
+
+    return ctx.unitOfWork(async (tx, { audit }) => {
+      if (req.requestId !== "") {
+        const seen = await findIdempotencyKey(tx, owner, "CreateEvaluation", req.requestId);
+        if (seen !== undefined) return replay(seen);
+      }
+      // The event feed may know more than the GetPrompt answer of a moment ago (a delete or purge since).
+      const tombstone = await findTombstone(tx, req.promptId);
+      if (tombstone?.state === "purged") throw new NotFoundError(`prompt ${req.promptId} not found`);
+      if (tombstone?.state === "deleted") {
+        throw new FailedPreconditionError(
+          `prompt ${req.promptId} is deleted: restore it before evaluating it`,
+        );
+      }
+      const { id, createdAt } = newId();
+      const row: EvaluationRow = {
+        id,
+        ownerId: owner,
+        promptId: req.promptId,
+        promptVersion: prompt.version,
+        provider: req.provider,
+        model: req.model,
+        status: "pending",
+        overallScore: null,
+        error: "",
+        metadata: structToJson(req.metadata),
+        testCount: 0,
+        passedCount: 0,
+        createdAt,
+        updatedAt: createdAt,
+        startedAt: null,
+        completedAt: null,
+      };
+      await insertEvaluation(tx, row);
+      await audit({
+        action: "evaluation.create",
+        resourceType: "evaluation",
+        resourceId: id,
+        after: auditSnapshot(row),
+      });
+      const response = create(CreateEvaluationResponseSchema, { evaluation: evaluationMessage(row) });
+      if (req.requestId !== "") {
+        await insertIdempotencyKey(tx, {
+          ownerId: owner,
+          method: "CreateEvaluation",
+          key: req.requestId,
+          requestHash: digest,
+          response: Buffer.from(toBinary(CreateEvaluationResponseSchema, response)),
+          createdAt,
+        });
+      }
+      return response;
+    });
+  };
+
+  const getEvaluation: H["getEvaluation"] = async (req: GetEvaluationRequest, ctx: Ctx) => {
+    const row = await ctx.unitOfWork((tx) => requireEvaluation(tx, ctx.principal.subject, req.id));
+    return { evaluation: evaluationMessage(row) };
+  };
+
+  const listEvaluations: H["listEvaluations"] = async (req: ListEvaluationsRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const pageSize = resolvePageSize(req.pageSize);
+    const status = statusToDb[req.status];
+    const promptId = req.promptId === "" ? undefined : req.promptId;
+    const digest = filterDigest("ListEvaluations", {
+      owner,
+      promptId: promptId ?? null,
+      status: status ?? null,
+    });
+    const key = decodePageToken(req.pageToken, digest, ["number", "string"]);
+    const rows = await ctx.unitOfWork((tx) =>
+      listEvaluationsQuery(tx, {
+        ownerId: owner,
+        promptId,
+        status,
+        after: key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string },
+        limit: pageSize + 1,
+      }),
+    );
+    const page = rows.slice(0, pageSize);
+    const last = page[page.length - 1];
+    return {
+      evaluations: page.map(evaluationMessage),
+      nextPageToken:
+        rows.length > pageSize && last !== undefined
+          ? encodePageToken([last.createdAt, last.id], digest)
+          : "",
+    };
+  };
+
+  /**
+   * One transition: read the row (NOT_FOUND / FAILED_PRECONDITION with its current status), then the conditional
+   * UPDATE. If another writer (another process) moved it in between, the UPDATE matches nothing and the
+   * re-read status is reported: two concurrent transitions never both win.
+   */
+  async function transition(
+    ctx: Ctx,
+    id: string,
+    kind: Transition,
+    apply: (tx: EvaluationTx, row: EvaluationRow, at: number) => Promise<EvaluationRow | undefined>,
+    precondition?: (row: EvaluationRow) => void,
+  ) {
+    const owner = ctx.principal.subject;
+    const row = await ctx.unitOfWork(async (tx, { audit }) => {
+      const before = await requireEvaluation(tx, owner, id);
+      if (!transitions[kind].from.includes(before.status)) {
+        throw new FailedPreconditionError(illegalTransitionMessage(id, kind, before.status));
+      }
+      precondition?.(before);
+      const at = Math.max(now(), before.updatedAt);
+      const after = await apply(tx, before, at);
+      if (after === undefined) {
+        const current = await requireEvaluation(tx, owner, id);
+        throw new FailedPreconditionError(illegalTransitionMessage(id, kind, current.status));
+      }
+      await audit({
+        action: `evaluation.${kind}`,
+        resourceType: "evaluation",
+        resourceId: id,
+        before: auditSnapshot(before),
+        after: auditSnapshot(after),
+      });
+      return after;
+    });
+    return { evaluation: evaluationMessage(row) };
+  }
+
+  const startEvaluation: H["startEvaluation"] = (req: StartEvaluationRequest, ctx: Ctx) =>
+    transition(ctx, req.id, "start", (tx, row, at) =>
+      transitionEvaluation(
+        tx,
+        { id: row.id, ownerId: row.ownerId, from: transitions.start.from },
+        { status: "running", startedAt: at, updatedAt: at },
+      ),
+    );
+
+  const completeEvaluationHandler: H["completeEvaluation"] = (req: CompleteEvaluationRequest, ctx: Ctx) =>
+    transition(
+      ctx,
+      req.id,
+      "complete",
+      (tx, row, at) => completeEvaluation(tx, row.id, row.ownerId, at),
+      (row) => {
+        if (row.testCount === 0) {
+          throw new FailedPreconditionError(
+            `evaluation ${row.id} has no test results: record at least one before completing it (or fail it)`,
+          );
+        }
+      },
+    );
+
+  const failEvaluation: H["failEvaluation"] = (req: FailEvaluationRequest, ctx: Ctx) =>
+    transition(ctx, req.id, "fail", (tx, row, at) =>
+      transitionEvaluation(
+        tx,
+        { id: row.id, ownerId: row.ownerId, from: transitions.fail.from },
+        { status: "failed", error: req.reason, completedAt: at, updatedAt: at },
+      ),
+    );
+
+  return {
+    createEvaluation,
+    getEvaluation,
+    listEvaluations,
+    startEvaluation,
+    completeEvaluation: completeEvaluationHandler,
+    failEvaluation,
+  };
+}

@@ -1,0 +1,214 @@
+import {
+  type ComparePromptVersionsRequest,
+  type EvaluationService,
+  type GetEvaluationSummaryRequest,
+  type ListTestResultsRequest,
+  type RecordTestResultsRequest,
+  RecordTestResultsResponseSchema,
+} from "@autoforge/contracts/evaluation/v1";
+import type { ServiceHandlers } from "@autoforge/server";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { uuidv7 } from "uuidv7";
+import { evaluationMessage, statusFromDb, structToJson, testResultMessage } from "../convert.js";
+import {
+  compareVersionsQuery,
+  findIdempotencyKey,
+  insertIdempotencyKey,
+  insertTestResults,
+  latencyAtRankQuery,
+  listTestResultsQuery,
+  maxLatencyQuery,
+  meanPassedScoreQuery,
+  summaryAggregatesQuery,
+} from "../db/repository.js";
+import type { testResults } from "../db/schema.js";
+import { AlreadyExistsError, FailedPreconditionError } from "../domain/errors.js";
+import { nearestRank } from "../domain/evaluation-state.js";
+import { requestDigest } from "../domain/idempotency.js";
+import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
+import {
+  auditSnapshot,
+  type Ctx,
+  type EvaluationTx,
+  type HandlerDeps,
+  idTime,
+  requireEvaluation,
+} from "./common.js";
+
+type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
+
+export function createResultHandlers(_deps: HandlerDeps) {
+  /**
+   * One atomic batch: every row or none. The validator has already refused a batch with an invalid row (naming
+   * `results[i].field`); CHECK constraints and the `test_results_only_while_running` trigger back it up.
+   * evaluations.test_count / passed_count are maintained by a trigger in the same transaction.
+   */
+  const recordTestResults: H["recordTestResults"] = async (req: RecordTestResultsRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const digest =
+      req.requestId === ""
+        ? ""
+        : requestDigest({
+            evaluationId: req.evaluationId,
+            results: req.results.map((r) => ({
+              name: r.name,
+              input: r.input,
+              expectedOutput: r.expectedOutput,
+              actualOutput: r.actualOutput,
+              passed: r.passed,
+              score: r.score,
+              latencyMs: r.latencyMs.toString(),
+              metadata: r.metadata ?? null,
+            })),
+          });
+    return ctx.unitOfWork(async (tx, { audit }) => {
+      if (req.requestId !== "") {
+        const seen = await findIdempotencyKey(tx, owner, "RecordTestResults", req.requestId);
+        if (seen !== undefined) {
+          if (seen.requestHash !== digest) {
+            throw new AlreadyExistsError(
+              `request_id ${req.requestId} was already used for a different RecordTestResults request`,
+            );
+          }
+          return fromBinary(RecordTestResultsResponseSchema, seen.response);
+        }
+      }
+      const before = await requireEvaluation(tx, owner, req.evaluationId);
+      if (before.status !== "running") {
+        throw new FailedPreconditionError(
+          `evaluation ${before.id} is ${before.status.toUpperCase()}: test results are recorded only while RUNNING`,
+        );
+      }
+      const rows: (typeof testResults.$inferInsert)[] = req.results.map((r) => {
+        const id = uuidv7(); // monotonic within the process: id order is recording order
+        return {
+          id,
+          evaluationId: before.id,
+          name: r.name,
+          input: r.input,
+          expectedOutput: r.expectedOutput,
+          actualOutput: r.actualOutput,
+          passed: r.passed ? 1 : 0,
+          score: r.score,
+          latencyMs: Number(r.latencyMs),
+          metadata: structToJson(r.metadata),
+          createdAt: idTime(id),
+        };
+      });
+      await insertTestResults(tx, rows);
+      const after = await requireEvaluation(tx, owner, req.evaluationId);
+      await audit({
+        action: "evaluation.record_results",
+        resourceType: "evaluation",
+        resourceId: before.id,
+        before: auditSnapshot(before),
+        after: { ...auditSnapshot(after), recorded: rows.map((r) => r.id) },
+      });
+      const response = create(RecordTestResultsResponseSchema, {
+        recordedCount: rows.length,
+        evaluation: evaluationMessage(after),
+      });
+      if (req.requestId !== "") {
+        await insertIdempotencyKey(tx, {
+          ownerId: owner,
+          method: "RecordTestResults",
+          key: req.requestId,
+          requestHash: digest,
+          response: Buffer.from(toBinary(RecordTestResultsResponseSchema, response)),
+          createdAt: rows[0]?.createdAt ?? Date.now(),
+        });
+      }
+      return response;
+    });
+  };
+
+  const listTestResults: H["listTestResults"] = async (req: ListTestResultsRequest, ctx: Ctx) => {
+    const owner = ctx.principal.subject;
+    const pageSize = resolvePageSize(req.pageSize);
+    const digest = filterDigest("ListTestResults", {
+      evaluationId: req.evaluationId,
+      passed: req.passed ?? null,
+      minScore: req.minScore ?? null,
+    });
+    const key = decodePageToken(req.pageToken, digest, ["string"]);
+    const rows = await ctx.unitOfWork(async (tx) => {
+      await requireEvaluation(tx, owner, req.evaluationId);
+      return listTestResultsQuery(tx, {
+        evaluationId: req.evaluationId,
+        passed: req.passed,
+        minScore: req.minScore,
+        afterId: key?.[0] as string | undefined,
+        limit: pageSize + 1,
+      });
+    });
+    const page = rows.slice(0, pageSize);
+    const last = page[page.length - 1];
+    return {
+      testResults: page.map(testResultMessage),
+      nextPageToken: rows.length > pageSize && last !== undefined ? encodePageToken([last.id], digest) : "",
+    };
+  };
+
+  /**
+   * Aggregates in SQL, in one read snapshot, each from an index alone: counts and mean over
+   * (evaluation_id, passed, score); mean of passed tests over its passed = 1 range; latency percentiles by
+   * walking (evaluation_id, latency_ms) to the nearest rank (see domain/evaluation-state.ts: rank
+   * ceil(p/100 * n), no interpolation), and the maximum from the same index's end.
+   */
+  const getEvaluationSummary: H["getEvaluationSummary"] = async (
+    req: GetEvaluationSummaryRequest,
+    ctx: Ctx,
+  ) => {
+    const owner = ctx.principal.subject;
+    return ctx.unitOfWork(async (tx) => {
+      const row = await requireEvaluation(tx, owner, req.id);
+      const [agg] = await summaryAggregatesQuery(tx, row.id);
+      const n = agg?.testCount ?? 0;
+      const [passed] = await meanPassedScoreQuery(tx, row.id);
+      const latencyAt = async (percent: number) => {
+        if (n === 0) return 0;
+        const [r] = await latencyAtRankQuery(tx, row.id, nearestRank(percent, n));
+        return r?.latencyMs ?? 0;
+      };
+      const p50 = await latencyAt(50);
+      const p95 = await latencyAt(95);
+      const [max] = await maxLatencyQuery(tx, row.id);
+      const passedCount = agg?.passedCount ?? 0;
+      return {
+        summary: {
+          evaluationId: row.id,
+          status: statusFromDb[row.status],
+          testCount: n,
+          passedCount,
+          passRate: n === 0 ? 0 : passedCount / n,
+          ...(agg?.meanScore == null ? {} : { meanScore: Number(agg.meanScore) }),
+          ...(passed?.meanPassedScore == null ? {} : { meanPassedScore: Number(passed.meanPassedScore) }),
+          latencyP50Ms: BigInt(p50),
+          latencyP95Ms: BigInt(p95),
+          latencyMaxMs: BigInt(max?.maxLatencyMs ?? 0),
+          ...(row.overallScore === null ? {} : { overallScore: row.overallScore }),
+        },
+      };
+    });
+  };
+
+  /** Per prompt version over the caller's evaluations of the prompt; an unknown or foreign prompt has none. */
+  const comparePromptVersions: H["comparePromptVersions"] = async (
+    req: ComparePromptVersionsRequest,
+    ctx: Ctx,
+  ) => {
+    const rows = await ctx.unitOfWork((tx) => compareVersionsQuery(tx, ctx.principal.subject, req.promptId));
+    return {
+      promptId: req.promptId,
+      versions: rows.map((r) => ({
+        promptVersion: r.promptVersion,
+        evaluationCount: r.evaluationCount,
+        completedCount: r.completedCount,
+        ...(r.meanOverallScore == null ? {} : { meanOverallScore: Number(r.meanOverallScore) }),
+        passRate: r.completedTests === 0 ? 0 : r.completedPassed / r.completedTests,
+      })),
+    };
+  };
+
+  return { recordTestResults, listTestResults, getEvaluationSummary, comparePromptVersions };
+}

@@ -1,0 +1,82 @@
+import { createDatabase, migrate } from "@autoforge/db";
+import { createTokenSigner, runUntilSignal } from "@autoforge/server";
+import { pino } from "pino";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { createPromptEventConsumer } from "./consumer.js";
+import { migrationsFolder } from "./db/migrations-folder.js";
+import { schema } from "./db/schema.js";
+import { createPromptClient } from "./prompt-client.js";
+import { createEvaluationServer } from "./server.js";
+
+/** The service token for the event feed: the configured one, or minted from the secret (re-minted hourly). */
+function serviceTokenProvider(config: Config): () => Promise<string> {
+  if (config.serviceToken.kind === "given") {
+    const token = config.serviceToken.token;
+    return async () => token;
+  }
+  if (config.auth.kind !== "secret") throw new ConfigError("SERVICE_TOKEN", "is required with AUTH_JWKS_URL");
+  const signer = createTokenSigner(config.auth.secret, {
+    ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
+    ...(config.audience === undefined ? {} : { audience: config.audience }),
+  });
+  let cached: { token: string; until: number } | undefined;
+  return async () => {
+    if (cached === undefined || cached.until < Date.now()) {
+      const token = await signer.signToken({ sub: "evaluation-service", roles: ["service"], ttl: "2h" });
+      cached = { token, until: Date.now() + 60 * 60 * 1000 };
+    }
+    return cached.token;
+  };
+}
+
+/** config -> database -> migrate -> prompt client -> server -> listen -> event consumer; SIGTERM/SIGINT drain and close. */
+async function run(): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = pino({ level: config.logLevel, base: { service: "evaluation-service" } });
+  const db = await createDatabase({
+    url: config.database.url,
+    authToken: config.database.authToken,
+    syncUrl: config.database.syncUrl,
+    syncIntervalMs: config.database.syncIntervalMs,
+    encryptionKey: config.database.encryptionKey,
+    schema,
+    logger,
+  });
+  const applied = await migrate(db, migrationsFolder);
+  logger.info({ applied, database: config.database.url.replace(/\/\/[^@/]*@/, "//***@") }, "database ready");
+
+  const prompts = createPromptClient({ baseUrl: config.promptServiceUrl, logger });
+  const claims = { issuer: config.issuer, audience: config.audience };
+  const auth =
+    config.auth.kind === "secret"
+      ? { secret: config.auth.secret, ...claims }
+      : { jwksUrl: config.auth.jwksUrl, ...claims };
+  const { server } = createEvaluationServer({ db, prompts, auth, logger });
+  // the server logs "listening" with both ports
+  await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
+  logger.info({ promptService: config.promptServiceUrl }, "calling prompt-service");
+
+  if (config.auth.kind === "secret" && config.auth.generated) {
+    logger.warn(
+      "AUTH_JWT_SECRET not set: generated a secret for this run; prompt-service will not accept tokens signed with it",
+    );
+  }
+  const consumer = createPromptEventConsumer({ db, prompts, token: serviceTokenProvider(config), logger });
+  consumer.start();
+  runUntilSignal(server, {
+    onStopped: async () => {
+      await consumer.stop();
+      prompts.close();
+      await db.close();
+    },
+  });
+}
+
+run().catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    console.error(`evaluation-service: bad configuration: ${e.message}`);
+  } else {
+    console.error("evaluation-service: failed to start", e);
+  }
+  process.exit(1);
+});

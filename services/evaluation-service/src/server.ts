@@ -1,0 +1,74 @@
+import { AdminService } from "@autoforge/contracts/admin/v1";
+import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
+import { appendAudit, type Database } from "@autoforge/db";
+import {
+  type AuthConfig,
+  type Authenticator,
+  createServer,
+  defineService,
+  type Server,
+  type ServerLimits,
+  type ServiceHandlers,
+} from "@autoforge/server";
+import type { Logger } from "pino";
+import type { Schema } from "./db/schema.js";
+import { createAdminHandlers } from "./handlers/admin.js";
+import type { EvaluationTx, HandlerDeps } from "./handlers/common.js";
+import { createEvaluationHandlers } from "./handlers/evaluations.js";
+import { createResultHandlers } from "./handlers/results.js";
+import { createMaintenance, type Maintenance } from "./maintenance.js";
+import type { PromptClient } from "./prompt-client.js";
+import { adminValidators, evaluationValidators } from "./validators.js";
+
+export interface EvaluationServerDeps {
+  readonly db: Database<Schema>;
+  /** The PromptService client, created once at startup (main.ts) and shared by every call. */
+  readonly prompts: PromptClient;
+  readonly auth: AuthConfig | { readonly authenticate: Authenticator };
+  readonly logger: Logger;
+  readonly limits?: ServerLimits;
+  readonly now?: () => number;
+}
+
+export interface EvaluationServer {
+  /** Not listening yet: call `listen`. */
+  readonly server: Server;
+  readonly maintenance: Maintenance;
+}
+
+/** Every EvaluationService handler, written once against protobuf-es types; served on both ports by the kit. */
+export function createEvaluationServiceHandlers(
+  deps: HandlerDeps,
+): ServiceHandlers<typeof EvaluationService, EvaluationTx> {
+  return { ...createEvaluationHandlers(deps), ...createResultHandlers(deps) };
+}
+
+/** Wires EvaluationService + AdminService (this database only) to the server kit. */
+export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationServer {
+  const maintenance = createMaintenance(deps.db);
+  const handlerDeps: HandlerDeps = {
+    db: deps.db,
+    prompts: deps.prompts,
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  };
+  const server = createServer<EvaluationTx>({
+    services: [
+      defineService({
+        service: EvaluationService,
+        handlers: createEvaluationServiceHandlers(handlerDeps),
+        validators: evaluationValidators,
+      }),
+      defineService({
+        service: AdminService,
+        handlers: createAdminHandlers({ db: deps.db, maintenance }),
+        validators: adminValidators,
+        roles: { service: ["admin"] },
+      }),
+    ],
+    auth: deps.auth,
+    database: { db: deps.db, appendAudit },
+    logger: deps.logger,
+    ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+  });
+  return { server, maintenance };
+}

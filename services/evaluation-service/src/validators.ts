@@ -1,0 +1,130 @@
+import {
+  ListAuditEventsRequestSchema,
+  MaintenanceTask,
+  RunMaintenanceRequestSchema,
+} from "@autoforge/contracts/admin/v1";
+import {
+  ComparePromptVersionsRequestSchema,
+  CompleteEvaluationRequestSchema,
+  CreateEvaluationRequestSchema,
+  EvaluationStatus,
+  FailEvaluationRequestSchema,
+  GetEvaluationRequestSchema,
+  GetEvaluationSummaryRequestSchema,
+  ListEvaluationsRequestSchema,
+  ListTestResultsRequestSchema,
+  RecordTestResultsRequestSchema,
+  StartEvaluationRequestSchema,
+} from "@autoforge/contracts/evaluation/v1";
+import { createValidators, defineValidator, type Validators } from "@autoforge/server";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { z } from "zod";
+import { stableStringify } from "./domain/idempotency.js";
+import { charLength, limits, utf8Bytes, uuidPattern } from "./domain/limits.js";
+
+/**
+ * One declaration of constraints per request message, run by the server kit before any handler: bad input
+ * answers INVALID_ARGUMENT naming the field (`results[3].score`) and changes nothing. Rules that need the
+ * database (ownership, status) live in the handlers.
+ */
+
+const uuid = z.string().regex(uuidPattern, "must be a UUID");
+// libSQL binds TEXT as a C string: everything after a NUL would be silently dropped, so NUL is refused.
+const noNul = "must not contain NUL characters";
+const chars = (min: number, max: number) =>
+  z
+    .string()
+    .refine((s) => !s.includes("\0"), noNul)
+    .refine(
+      (s) => {
+        const n = charLength(s);
+        return n >= min && n <= max;
+      },
+      min === 0 ? `at most ${max} characters` : `must be ${min} to ${max} characters`,
+    );
+const maxBytes = (max: number) =>
+  z
+    .string()
+    .refine((s) => !s.includes("\0"), noNul)
+    .refine((s) => utf8Bytes(s) <= max, `at most ${max} bytes`);
+const struct = z
+  .custom<JsonObject>((v) => typeof v === "object" && v !== null, "must be an object")
+  .optional()
+  .refine(
+    (v) => v === undefined || utf8Bytes(stableStringify(v)) <= limits.structMaxBytes,
+    `at most ${limits.structMaxBytes} bytes as JSON`,
+  );
+const requestId = chars(0, limits.requestIdMaxChars);
+const pageSize = (max: number) =>
+  z.int().min(0, `must be between 0 and ${max}`).max(max, `must be between 0 and ${max}`);
+const pageToken = z.string().max(512, "is not a token this list returned");
+const knownStatus = z.enum(EvaluationStatus, "is not a known EvaluationStatus");
+const score = z
+  .number("must be a number")
+  .min(0, "must be between 0 and 1")
+  .max(1, "must be between 0 and 1");
+
+/** One test result of a batch; output-only fields (id, evaluation_id, create_time) are ignored. */
+const testResult = z.object({
+  name: chars(1, limits.testNameMaxChars),
+  input: maxBytes(limits.testTextMaxBytes),
+  expectedOutput: maxBytes(limits.testTextMaxBytes),
+  actualOutput: maxBytes(limits.testTextMaxBytes),
+  score,
+  latencyMs: z.bigint().min(0n, "must be >= 0").max(BigInt(Number.MAX_SAFE_INTEGER), "is too large"),
+  metadata: struct,
+});
+
+export const evaluationValidators: Validators = createValidators(
+  defineValidator(CreateEvaluationRequestSchema, {
+    promptId: uuid,
+    promptVersion: z.int().min(0, "must be >= 0"),
+    provider: chars(1, limits.providerMaxChars),
+    model: chars(1, limits.modelMaxChars),
+    metadata: struct,
+    requestId,
+  }),
+  defineValidator(GetEvaluationRequestSchema, { id: uuid }),
+  defineValidator(ListEvaluationsRequestSchema, {
+    promptId: z.union([z.literal(""), uuid]),
+    status: knownStatus,
+    pageSize: pageSize(limits.pageSizeMax),
+    pageToken,
+  }),
+  defineValidator(StartEvaluationRequestSchema, { id: uuid }),
+  defineValidator(RecordTestResultsRequestSchema, {
+    evaluationId: uuid,
+    results: z
+      .array(testResult)
+      .min(1, "at least 1 result")
+      .max(limits.resultsPerBatchMax, `at most ${limits.resultsPerBatchMax} results`),
+    requestId,
+  }),
+  defineValidator(CompleteEvaluationRequestSchema, { id: uuid }),
+  defineValidator(FailEvaluationRequestSchema, { id: uuid, reason: chars(1, limits.reasonMaxChars) }),
+  defineValidator(ListTestResultsRequestSchema, {
+    evaluationId: uuid,
+    minScore: score.optional(),
+    pageSize: pageSize(limits.pageSizeMax),
+    pageToken,
+  }),
+  defineValidator(GetEvaluationSummaryRequestSchema, { id: uuid }),
+  defineValidator(ComparePromptVersionsRequestSchema, { promptId: uuid }),
+);
+
+export const adminValidators: Validators = createValidators(
+  defineValidator(ListAuditEventsRequestSchema, {
+    pageSize: pageSize(limits.pageSizeMax),
+    pageToken,
+    resourceType: z.string().max(100, "at most 100 characters"),
+    resourceId: z.string().max(200, "at most 200 characters"),
+    actor: z.string().max(200, "at most 200 characters"),
+  }),
+  defineValidator(RunMaintenanceRequestSchema, {
+    tasks: z.array(
+      z
+        .enum(MaintenanceTask, "is not a known MaintenanceTask")
+        .refine((t) => t !== MaintenanceTask.UNSPECIFIED, "must be set"),
+    ),
+  }),
+);

@@ -1,0 +1,202 @@
+import { type PromptEvent, PromptEventSchema, PromptEventType } from "@autoforge/contracts/prompt/v1";
+import type { Database } from "@autoforge/db";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { pino } from "pino";
+import { uuidv7 } from "uuidv7";
+import { describe, expect, it } from "vitest";
+import { applyPromptEvent, createPromptEventConsumer, promptEventsConsumerName } from "../src/consumer.js";
+import type { Schema } from "../src/db/schema.js";
+import type { PromptClient } from "../src/prompt-client.js";
+import {
+  Code as C,
+  createPrompt,
+  expectCode,
+  must,
+  openTestDatabase,
+  pollUntil,
+  result,
+  signer,
+  startServices,
+} from "./helpers.js";
+
+function event(sequence: number, type: PromptEventType, promptId: string): PromptEvent {
+  return create(PromptEventSchema, {
+    sequence: BigInt(sequence),
+    eventId: uuidv7(),
+    type,
+    promptId,
+    ownerId: "alice",
+    version: 1,
+    occurTime: timestampFromMs(Date.now()),
+  });
+}
+
+/** Evaluations (with results) of a prompt, written straight into the database. */
+async function seedEvaluations(db: Database<Schema>, promptId: string, count: number, resultsEach: number) {
+  await db.write(async (tx) => {
+    for (let i = 0; i < count; i++) {
+      const id = uuidv7();
+      await tx.run(
+        `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, started_at)
+         VALUES ('${id}', 'alice', '${promptId}', 1, 'p', 'm', 'running', 1, 1, 1)`,
+      );
+      for (let r = 0; r < resultsEach; r++) {
+        await tx.run(
+          `INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at) VALUES ('${uuidv7()}', '${id}', 't', 1, 0.5, 1, 1)`,
+        );
+      }
+    }
+  });
+}
+
+async function count(db: Database<Schema>, sql: string): Promise<number> {
+  const rs = await db.client.execute(sql);
+  return Number(rs.rows[0]?.n ?? 0);
+}
+
+describe("applyPromptEvent", () => {
+  it("the same event delivered twice is applied once (offset check in the same transaction)", async () => {
+    const { db } = await openTestDatabase();
+    const purged = uuidv7();
+    const kept = uuidv7();
+    await seedEvaluations(db, purged, 3, 4);
+    await seedEvaluations(db, kept, 2, 4);
+    await applyPromptEvent(db, event(1, PromptEventType.CREATED, purged));
+    const purge = event(2, PromptEventType.PURGED, purged);
+    expect(await applyPromptEvent(db, purge)).toBe("applied");
+    expect(await applyPromptEvent(db, purge)).toBe("skipped");
+    // An older event redelivered after a newer one is skipped too.
+    expect(await applyPromptEvent(db, event(1, PromptEventType.CREATED, purged))).toBe("skipped");
+
+    expect(await count(db, `SELECT count(*) AS n FROM evaluations WHERE prompt_id = '${purged}'`)).toBe(0);
+    expect(await count(db, "SELECT count(*) AS n FROM test_results")).toBe(8); // the kept prompt's, by cascade only those
+    expect(await count(db, `SELECT count(*) AS n FROM evaluations WHERE prompt_id = '${kept}'`)).toBe(2);
+    expect(
+      await count(
+        db,
+        `SELECT count(*) AS n FROM audit_log WHERE action = 'evaluation.purge_cascade' AND resource_id = '${purged}'`,
+      ),
+    ).toBe(1);
+    const offset = await db.client.execute("SELECT * FROM consumer_offsets");
+    expect(offset.rows).toHaveLength(1);
+    expect(offset.rows[0]).toMatchObject({
+      name: promptEventsConsumerName,
+      last_applied_sequence: 2,
+      last_seen_sequence: 2,
+    });
+    expect(
+      await count(
+        db,
+        `SELECT count(*) AS n FROM prompt_tombstones WHERE prompt_id = '${purged}' AND state = 'purged'`,
+      ),
+    ).toBe(1);
+  });
+
+  it("DELETED sets and RESTORED clears the soft-delete tombstone, one audit row each", async () => {
+    const { db } = await openTestDatabase();
+    const p = uuidv7();
+    await applyPromptEvent(db, event(1, PromptEventType.DELETED, p));
+    expect(
+      await count(
+        db,
+        `SELECT count(*) AS n FROM prompt_tombstones WHERE prompt_id = '${p}' AND state = 'deleted'`,
+      ),
+    ).toBe(1);
+    await applyPromptEvent(db, event(2, PromptEventType.RESTORED, p));
+    expect(await count(db, "SELECT count(*) AS n FROM prompt_tombstones")).toBe(0);
+    expect(await count(db, "SELECT count(*) AS n FROM audit_log")).toBe(2);
+  });
+});
+
+describe("the consumer against a real prompt-service", () => {
+  it("follows WatchPromptEvents: a PURGE removes that prompt's evaluations and results, no others; lag is visible", async () => {
+    const svc = await startServices({ consumer: true });
+    const doomed = await createPrompt(svc.alicePrompts, 1, "doomed");
+    const kept = await createPrompt(svc.alicePrompts, 1, "kept");
+    const ids: Record<string, string> = {};
+    for (const p of [doomed, kept]) {
+      const e = must(
+        (await svc.alice.createEvaluation({ promptId: p.id, provider: "p", model: "m" })).evaluation,
+      );
+      await svc.alice.startEvaluation({ id: e.id });
+      await svc.alice.recordTestResults({ evaluationId: e.id, results: [result(1), result(2)] });
+      ids[p.id] = e.id;
+    }
+    await svc.alicePrompts.purgePrompt({ id: doomed.id });
+    await pollUntil(async () => (await count(svc.db, "SELECT count(*) AS n FROM evaluations")) === 1);
+    await expectCode(svc.alice.getEvaluation({ id: must(ids[doomed.id]) }), C.NotFound);
+    expect((await svc.alice.getEvaluation({ id: must(ids[kept.id]) })).evaluation?.testCount).toBe(2);
+    expect(await count(svc.db, "SELECT count(*) AS n FROM test_results")).toBe(2);
+    // A new evaluation of the purged prompt is refused (prompt-service: NOT_FOUND; tombstone too).
+    await expectCode(
+      svc.alice.createEvaluation({ promptId: doomed.id, provider: "p", model: "m" }),
+      C.NotFound,
+    );
+
+    const service = await signer.signToken({ sub: "evaluation-service", roles: ["service"] });
+    const feed = await svc.promptClient.listPromptEvents(
+      { afterSequence: 0n, pageSize: 1000 },
+      { token: service, deadline: Date.now() + 5_000 },
+    );
+    await pollUntil(async () => {
+      const stats = await svc.admin.getDatabaseStats({});
+      const c = stats.consumers.find((x) => x.name === promptEventsConsumerName);
+      return c?.lastAppliedSequence === feed.lastSequence && c.lag === 0n;
+    });
+    expect(svc.consumer?.status).toMatchObject({ mode: "watching", lag: 0 });
+  });
+
+  it("resumes after its stored offset when started again, applying what it missed exactly once", async () => {
+    const svc = await startServices({ consumer: true });
+    const a = await createPrompt(svc.alicePrompts, 1, "a");
+    await pollUntil(() => (svc.consumer?.status.lastAppliedSequence ?? 0) >= 1);
+    await svc.consumer?.stop();
+    expect(svc.consumer?.status.mode).toBe("stopped");
+    await seedEvaluations(svc.db, a.id, 2, 3);
+    await svc.alicePrompts.purgePrompt({ id: a.id });
+    expect(await count(svc.db, "SELECT count(*) AS n FROM evaluations")).toBe(2); // nobody listening
+    svc.consumer?.start();
+    await pollUntil(async () => (await count(svc.db, "SELECT count(*) AS n FROM evaluations")) === 0);
+    expect(
+      await count(svc.db, "SELECT count(*) AS n FROM audit_log WHERE action = 'evaluation.purge_cascade'"),
+    ).toBe(1);
+  });
+
+  it("falls back to polling ListPromptEvents when WatchPromptEvents is unavailable (UNIMPLEMENTED)", async () => {
+    const svc = await startServices();
+    const { db } = svc;
+    const noWatch: PromptClient = {
+      getPrompt: (r, c) => svc.promptClient.getPrompt(r, c),
+      listPromptEvents: (r, c) => svc.promptClient.listPromptEvents(r, c),
+      watchPromptEvents: () => {
+        throw new ConnectError("no streaming here", Code.Unimplemented);
+      },
+      get breakerState() {
+        return svc.promptClient.breakerState;
+      },
+      close() {},
+    };
+    const token = await signer.signToken({ sub: "evaluation-service", roles: ["service"] });
+    const consumer = createPromptEventConsumer({
+      db,
+      prompts: noWatch,
+      token: async () => token,
+      logger: pino({ level: "silent" }),
+      initialDelayMs: 10,
+      maxDelayMs: 20,
+      pollIntervalMs: 20,
+    });
+    consumer.start();
+    try {
+      const p = await createPrompt(svc.alicePrompts);
+      await seedEvaluations(db, p.id, 1, 1);
+      await svc.alicePrompts.purgePrompt({ id: p.id });
+      await pollUntil(async () => (await count(db, "SELECT count(*) AS n FROM evaluations")) === 0);
+      await pollUntil(() => consumer.status.mode === "polling");
+    } finally {
+      await consumer.stop();
+    }
+  });
+});

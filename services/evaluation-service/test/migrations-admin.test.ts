@@ -1,0 +1,111 @@
+import { MaintenanceTask } from "@autoforge/contracts/admin/v1";
+import { createMigrator } from "@autoforge/db";
+import { describe, expect, it } from "vitest";
+import { migrationsFolder } from "../src/db/migrations-folder.js";
+import { Code, createPrompt, expectCode, must, result, startServices, tableCounts } from "./helpers.js";
+
+async function triggerNames(db: Awaited<ReturnType<typeof startServices>>["db"]): Promise<string[]> {
+  const rs = await db.client.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
+  return rs.rows.map((r) => String(r.name));
+}
+
+describe("migrations", () => {
+  it("apply up -> down -> up with rows intact; down to zero and up again works", async () => {
+    const svc = await startServices();
+    const prompt = await createPrompt(svc.alicePrompts);
+    const e = must(
+      (await svc.alice.createEvaluation({ promptId: prompt.id, provider: "p", model: "m" })).evaluation,
+    );
+    await svc.alice.startEvaluation({ id: e.id });
+    await svc.alice.recordTestResults({ evaluationId: e.id, results: [result(1), result(2)] });
+    const rows = await tableCounts(svc.db);
+    const migrator = createMigrator(svc.db, { migrationsFolder });
+    expect((await migrator.status()).map((m) => [m.tag, m.state])).toEqual([
+      ["0000_init", "applied"],
+      ["0001_triggers", "applied"],
+    ]);
+    const triggers = await triggerNames(svc.db);
+    expect(triggers).toEqual([
+      "audit_log_no_delete",
+      "audit_log_no_update",
+      "evaluations_identity_immutable",
+      "evaluations_status_transition",
+      "test_results_count",
+      "test_results_immutable",
+      "test_results_only_while_running",
+    ]);
+    expect(await migrator.down(1)).toEqual(["0001_triggers"]);
+    expect(await triggerNames(svc.db)).toEqual([]);
+    expect(await tableCounts(svc.db)).toEqual(rows);
+    expect(await migrator.up()).toEqual(["0001_triggers"]);
+    expect(await triggerNames(svc.db)).toEqual(triggers);
+    expect((await svc.alice.getEvaluation({ id: e.id })).evaluation?.testCount).toBe(2);
+
+    expect(await migrator.down(2)).toEqual(["0001_triggers", "0000_init"]);
+    const left = await svc.db.client.execute(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_migrations', 'sqlite_sequence')",
+    );
+    expect(left.rows).toEqual([]);
+    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers"]);
+  });
+
+  it("the database itself refuses out-of-range scores, latencies, statuses and inconsistent states", async () => {
+    const svc = await startServices();
+    const id = "01900000-0000-7000-8000-000000000001";
+    const bad = [
+      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'paused', 1, 1)`,
+      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, completed_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'completed', 1, 1, 1)`,
+      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, overall_score, created_at, updated_at, started_at, completed_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'completed', 1.5, 1, 1, 1, 1)`,
+      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, metadata, created_at, updated_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'not json', 1, 1)`,
+      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, created_at, updated_at) VALUES ('${id}', 'o', 'p', 0, 'p', 'm', 1, 1)`,
+    ];
+    for (const sql of bad) {
+      await expect(
+        svc.db.write((tx) => tx.run(sql)),
+        sql,
+      ).rejects.toMatchObject({ name: "ConstraintViolationError" });
+    }
+    await svc.db.write((tx) =>
+      tx.run(
+        `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, started_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'running', 1, 1, 1)`,
+      ),
+    );
+    const results = [
+      `INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at) VALUES ('r', '${id}', 't', 2, 0.5, 1, 1)`,
+      `INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at) VALUES ('r', '${id}', 't', 1, 1.01, 1, 1)`,
+      `INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at) VALUES ('r', '${id}', 't', 1, 0.5, -1, 1)`,
+      `INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at) VALUES ('r', 'missing', 't', 1, 0.5, 1, 1)`,
+    ];
+    for (const sql of results) {
+      await expect(
+        svc.db.write((tx) => tx.run(sql)),
+        sql,
+      ).rejects.toMatchObject({ name: "ConstraintViolationError" });
+    }
+  });
+});
+
+describe("AdminService", () => {
+  it("audit chain verifies, events list and filter, maintenance runs, stats include the consumer lag", async () => {
+    const svc = await startServices({ consumer: true });
+    const prompt = await createPrompt(svc.alicePrompts);
+    const e = must(
+      (await svc.alice.createEvaluation({ promptId: prompt.id, provider: "p", model: "m" })).evaluation,
+    );
+    await svc.alice.failEvaluation({ id: e.id, reason: "r" });
+    const verify = await svc.admin.verifyAuditChain({});
+    expect(verify).toMatchObject({ ok: true, checkedCount: 2n });
+    const events = await svc.admin.listAuditEvents({ resourceId: e.id });
+    expect(events.events.map((x) => x.action)).toEqual(["evaluation.create", "evaluation.fail"]);
+    expect(events.events.every((x) => x.actor === "alice")).toBe(true);
+    const maintenance = await svc.admin.runMaintenance({
+      tasks: [MaintenanceTask.ANALYZE, MaintenanceTask.INTEGRITY_CHECK],
+    });
+    expect(maintenance.results.map((r) => r.ok)).toEqual([true, true]);
+    const stats = await svc.admin.getDatabaseStats({});
+    expect(stats.objects.find((o) => o.name === "evaluations")?.rowCount).toBe(1n);
+    const before = await tableCounts(svc.db);
+    await expectCode(svc.adminAsUser.verifyAuditChain({}), Code.PermissionDenied);
+    expect(await tableCounts(svc.db)).toEqual(before);
+  });
+});

@@ -1,0 +1,198 @@
+/**
+ * Both services as separate OS processes, run from their TypeScript sources (`node --conditions=source
+ * --import tsx src/main.ts`: no build step, so the tests always run the code in the checkout). Each test gets
+ * its own temp directory (databases), ports picked by the OS (GRPC_PORT=0, read back from the "listening" log
+ * line) and is responsible for nothing else: every child is SIGKILLed after the test.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AdminService } from "@autoforge/contracts/admin/v1";
+import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
+import { PromptService } from "@autoforge/contracts/prompt/v1";
+import { createTokenSigner, type Role } from "@autoforge/server";
+import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { expect, onTestFinished } from "vitest";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const secret = "e2e-test-secret-of-at-least-32-bytes-long";
+export const signer = createTokenSigner(secret);
+
+export type ServiceName = "prompt-service" | "evaluation-service";
+
+export interface ServiceProcess {
+  readonly name: ServiceName;
+  readonly child: ChildProcess;
+  readonly grpcPort: number;
+  readonly connectPort: number;
+  readonly url: string;
+  /** Every stdout/stderr line so far (JSON log lines). */
+  readonly logs: string[];
+  readonly exited: Promise<number | null>;
+  /** SIGKILL (no drain, no cleanup) and wait for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** A temp directory for one test's databases, removed afterwards. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "autoforge-e2e-"));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts a service from source and resolves once it logs its listening ports. Killed after the test. */
+export async function startService(
+  name: ServiceName,
+  env: Record<string, string>,
+  options: { timeoutMs?: number } = {},
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", "src/main.ts"], {
+    cwd: join(root, "services", name),
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      HOST: "127.0.0.1",
+      GRPC_PORT: "0",
+      CONNECT_PORT: "0",
+      AUTH_JWT_SECRET: secret,
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  });
+  const ports = await new Promise<{ grpcPort: number; connectPort: number }>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start within the deadline:\n${logs.join("\n")}`)),
+      options.timeoutMs ?? 30_000,
+    );
+    const onLine = (line: string) => {
+      logs.push(line);
+      if (!line.startsWith("{")) return;
+      try {
+        const entry = JSON.parse(line) as { grpcPort?: unknown; connectPort?: unknown };
+        if (typeof entry.grpcPort === "number" && typeof entry.connectPort === "number") {
+          clearTimeout(timer);
+          resolve({ grpcPort: entry.grpcPort, connectPort: entry.connectPort });
+        }
+      } catch {
+        // not a JSON log line
+      }
+    };
+    for (const stream of [child.stdout, child.stderr]) {
+      let buffer = "";
+      stream?.setEncoding("utf8");
+      stream?.on("data", (chunk: string) => {
+        buffer += chunk;
+        let nl = buffer.indexOf("\n");
+        while (nl >= 0) {
+          onLine(buffer.slice(0, nl));
+          buffer = buffer.slice(nl + 1);
+          nl = buffer.indexOf("\n");
+        }
+      });
+    }
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code}) before listening:\n${logs.join("\n")}`));
+    });
+  });
+  return {
+    name,
+    child,
+    ...ports,
+    url: `http://127.0.0.1:${ports.grpcPort}`,
+    logs,
+    exited,
+    async kill(signal = "SIGKILL") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+export async function startPromptService(dir: string, port = 0): Promise<ServiceProcess> {
+  return startService("prompt-service", {
+    DATABASE_URL: `file:${join(dir, "prompt-service.db")}`,
+    GRPC_PORT: String(port),
+  });
+}
+
+export async function startEvaluationService(dir: string, promptServiceUrl: string): Promise<ServiceProcess> {
+  return startService("evaluation-service", {
+    DATABASE_URL: `file:${join(dir, "evaluation-service.db")}`,
+    PROMPT_SERVICE_URL: promptServiceUrl,
+    SERVICE_TOKEN: await signer.signToken({ sub: "evaluation-service", roles: ["service"], ttl: "1h" }),
+  });
+}
+
+/** gRPC clients for a base URL (one HTTP/2 connection, reconnecting after failures); closed after the test. */
+export function clients(baseUrl: string) {
+  const sessionManager = new Http2SessionManager(baseUrl);
+  onTestFinished(() => sessionManager.abort());
+  const transport = async (sub: string, roles: Role[]) => {
+    const token = await signer.signToken({ sub, roles, ttl: "1h" });
+    const auth: Interceptor = (next) => (req) => {
+      req.header.set("authorization", `Bearer ${token}`);
+      return next(req);
+    };
+    return createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
+  };
+  return {
+    prompts: async (sub: string, roles: Role[] = ["user"]): Promise<Client<typeof PromptService>> =>
+      createClient(PromptService, await transport(sub, roles)),
+    evaluations: async (sub: string, roles: Role[] = ["user"]): Promise<Client<typeof EvaluationService>> =>
+      createClient(EvaluationService, await transport(sub, roles)),
+    admin: async (): Promise<Client<typeof AdminService>> =>
+      createClient(AdminService, await transport("root", ["admin"])),
+  };
+}
+
+/** The value, or a test failure saying it was missing (instead of a non-null assertion). */
+export function must<T>(value: T | undefined | null, what = "value"): T {
+  if (value === undefined || value === null) throw new Error(`expected a ${what}`);
+  return value;
+}
+
+/** Polls until `condition` holds or the deadline passes (never a fixed sleep). */
+export async function pollUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what} not met before the deadline`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export async function expectCode(
+  call: Promise<unknown>,
+  code: Code,
+  message?: RegExp,
+): Promise<ConnectError> {
+  let error: unknown;
+  try {
+    await call;
+  } catch (e) {
+    error = e;
+  }
+  expect(error, `expected ${Code[code]}`).toBeInstanceOf(ConnectError);
+  const ce = error as ConnectError;
+  expect(Code[ce.code], ce.rawMessage).toBe(Code[code]);
+  if (message !== undefined) expect(ce.rawMessage).toMatch(message);
+  return ce;
+}
+
+export { Code, ConnectError };
