@@ -12,11 +12,32 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dataDir = join(root, "data");
 const host = process.env.HOST ?? "127.0.0.1";
 
-/** Services this repository contains, with their default ports (architecture §7a). */
+/** `PROMPT_SERVICE_GRPC_PORT=...` style overrides (e.g. for a test beside other servers); defaults otherwise. */
+function portFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) {
+    console.error(`start: ${name} must be a port number 1..65535, got ${JSON.stringify(raw)}`);
+    process.exit(1);
+  }
+  return Number(raw);
+}
+
+/** Services this repository contains, with their ports (defaults: architecture §7a). */
 const known = [
   { name: "prompt-service", grpcPort: 50051, connectPort: 8081 },
   { name: "evaluation-service", grpcPort: 50052, connectPort: 8082 },
-].filter((s) => existsSync(join(root, "services", s.name, "package.json")));
+]
+  .filter((s) => existsSync(join(root, "services", s.name, "package.json")))
+  .map((s) => {
+    const prefix = s.name.toUpperCase().replace("-", "_");
+    return {
+      ...s,
+      grpcPort: portFromEnv(`${prefix}_GRPC_PORT`, s.grpcPort),
+      connectPort: portFromEnv(`${prefix}_CONNECT_PORT`, s.connectPort),
+    };
+  });
+const promptGrpcPort = portFromEnv("PROMPT_SERVICE_GRPC_PORT", 50051);
 
 function run(command, args) {
   const result = spawnSync(command, args, { cwd: root, stdio: "inherit" });
@@ -35,9 +56,11 @@ function devSecret() {
   return readFileSync(file, "utf8").trim();
 }
 
-async function waitForHealth(service, deadline) {
+async function waitForHealth(service, child, deadline) {
   const url = `http://${host}:${service.connectPort}/healthz`;
   while (Date.now() < deadline) {
+    // exited (e.g. port in use): whatever answers on that port is not our service
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${service.name} exited`);
     try {
       if ((await fetch(url)).ok) return;
     } catch {
@@ -63,7 +86,9 @@ const tokens = {
   service: await signer.signToken({ sub: "evaluation-service", roles: ["service"], ttl }),
 };
 
-const children = known.map((service) => {
+/** Starts one service; `children` collects the running ones. */
+const children = [];
+function launch(service) {
   const env = {
     ...process.env,
     HOST: host,
@@ -74,39 +99,55 @@ const children = known.map((service) => {
       `file:${join(dataDir, `${service.name}.db`)}`,
     AUTH_JWT_SECRET: secret,
     SERVICE_TOKEN: tokens.service,
-    PROMPT_SERVICE_URL: `http://${host}:50051`,
+    PROMPT_SERVICE_URL: `http://${host}:${promptGrpcPort}`,
   };
   const child = spawn(process.execPath, ["dist/main.js"], {
     cwd: join(root, "services", service.name),
     env,
     stdio: ["ignore", "inherit", "inherit"],
+    // Own process group: Ctrl-C in a terminal signals the whole foreground group, and a service that got the
+    // terminal's SIGINT and then our SIGTERM would take the second signal as "force quit" (exit 1, no drain).
+    // This script is the one that stops them.
+    detached: true,
   });
-  return { service, child, exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))) };
-});
-
-let stopping = false;
-async function stop(signal) {
-  if (stopping) return;
-  stopping = true;
-  console.error(`\nstart: ${signal}: stopping ${known.map((s) => s.name).join(", ")}...`);
-  for (const { child } of children) if (child.exitCode === null) child.kill("SIGTERM");
-  const codes = await Promise.all(children.map((c) => c.exited));
-  process.exit(codes.every((code) => code === 0) ? 0 : 1);
-}
-process.on("SIGINT", () => void stop("SIGINT"));
-process.on("SIGTERM", () => void stop("SIGTERM"));
-for (const { service, exited } of children) {
+  const exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+  children.push({ service, child, exited });
   exited.then((code) => {
     if (!stopping) {
       console.error(`start: ${service.name} exited with code ${code}; stopping the others`);
       void stop("exit");
     }
   });
+  return child;
 }
 
+let stopping = false;
+async function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.error(`\nstart: ${signal}: stopping ${children.map((c) => c.service.name).join(", ")}...`);
+  for (const { child } of children) if (child.exitCode === null) child.kill("SIGTERM");
+  const codes = await Promise.all(children.map((c) => c.exited));
+  console.error(
+    `start: stopped (${children.map((c, i) => `${c.service.name} exit code ${codes[i]}`).join(", ")})`,
+  );
+  process.exit(codes.every((code) => code === 0) ? 0 : 1);
+}
+// The services are in their own process groups: never leave them running if this script ends another way.
+process.on("exit", () => {
+  for (const { child } of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+});
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("SIGTERM", () => void stop("SIGTERM"));
 try {
+  // In dependency order (prompt-service first), each once the one before is healthy: evaluation-service calls
+  // prompt-service from its start, and failed calls to a not-yet-listening dependency would open its breaker.
   const deadline = Date.now() + 60_000;
-  await Promise.all(known.map((service) => waitForHealth(service, deadline)));
+  for (const service of known) {
+    if (stopping) break;
+    await waitForHealth(service, launch(service), deadline);
+  }
 } catch (err) {
   console.error(`start: ${err.message}`);
   await stop("failed start");

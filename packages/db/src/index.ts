@@ -44,6 +44,19 @@ export {
   type TransientReason,
 } from "./errors.js";
 export {
+  MIGRATE_EXIT,
+  MIGRATE_USAGE,
+  type MigrationCommandOptions,
+  runMigrationCommand,
+} from "./migrate-command.js";
+export {
+  type CheckableDatabase,
+  type CheckMigrationsOptions,
+  checkMigrations,
+  type MigrationCheckReport,
+  type MigrationInvariant,
+} from "./migration-check.js";
+export {
   type AppliedMigration,
   createMigrator,
   type LocalMigration,

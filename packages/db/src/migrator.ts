@@ -26,7 +26,8 @@ export type MigrationErrorCode =
   | "MIGRATION_DOWN_MISSING"
   | "MIGRATION_CHANGED"
   | "MIGRATION_UNKNOWN"
-  | "MIGRATION_OUT_OF_ORDER";
+  | "MIGRATION_OUT_OF_ORDER"
+  | "MIGRATION_CHECK_UNSUPPORTED";
 
 export class MigrationError extends DatabaseError {
   override readonly name = "MigrationError";

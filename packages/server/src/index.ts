@@ -6,6 +6,16 @@ export {
   type TokenSigner,
 } from "./auth.js";
 export { type CallPipeline, createCallPipeline, type IncomingCall, type Middleware } from "./chain.js";
+export {
+  ConfigError,
+  type Env,
+  optionalEnv,
+  readServiceConfig,
+  type ServiceConfig,
+  type ServiceConfigDefaults,
+  serviceAuthConfig,
+  urlEnv,
+} from "./config.js";
 export type {
   AuditEntry,
   AuditInput,
@@ -39,6 +49,18 @@ export {
   UnavailableError,
 } from "./errors.js";
 export { createGrpcServiceDefinition } from "./grpc-port.js";
+export {
+  decodePageToken,
+  defaultPageSizeLimits,
+  encodePageToken,
+  filterDigest,
+  type KeyPart,
+  type PageSizeLimits,
+  pageSizeRule,
+  pageTokenRule,
+  resolvePageSize,
+} from "./pagination.js";
+export { requestDigest, stableStringify } from "./request-digest.js";
 export { type RunUntilSignalOptions, runUntilSignal } from "./run-until-signal.js";
 export {
   createServer,

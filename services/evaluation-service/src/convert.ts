@@ -3,10 +3,10 @@ import {
   EvaluationStatus,
   type TestResultSchema,
 } from "@autoforge/contracts/evaluation/v1";
+import { stableStringify } from "@autoforge/server";
 import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { EvaluationRow, EvaluationStatusValue, TestResultRow } from "./db/schema.js";
-import { stableStringify } from "./domain/idempotency.js";
 
 /** Rows <-> protobuf-es messages. No I/O, no rules: those live in domain/ and handlers/. */
 

@@ -1,5 +1,5 @@
 import { createDatabase, migrate } from "@autoforge/db";
-import { createTokenSigner, runUntilSignal } from "@autoforge/server";
+import { createTokenSigner, runUntilSignal, serviceAuthConfig } from "@autoforge/server";
 import { pino } from "pino";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createPromptEventConsumer } from "./consumer.js";
@@ -15,10 +15,7 @@ function serviceTokenProvider(config: Config): () => Promise<string> {
     return async () => token;
   }
   if (config.auth.kind !== "secret") throw new ConfigError("SERVICE_TOKEN", "is required with AUTH_JWKS_URL");
-  const signer = createTokenSigner(config.auth.secret, {
-    ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
-    ...(config.audience === undefined ? {} : { audience: config.audience }),
-  });
+  const signer = createTokenSigner(config.auth.secret, { issuer: config.issuer, audience: config.audience });
   let cached: { token: string; until: number } | undefined;
   return async () => {
     if (cached === undefined || cached.until < Date.now()) {
@@ -33,24 +30,12 @@ function serviceTokenProvider(config: Config): () => Promise<string> {
 async function run(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = pino({ level: config.logLevel, base: { service: "evaluation-service" } });
-  const db = await createDatabase({
-    url: config.database.url,
-    authToken: config.database.authToken,
-    syncUrl: config.database.syncUrl,
-    syncIntervalMs: config.database.syncIntervalMs,
-    encryptionKey: config.database.encryptionKey,
-    schema,
-    logger,
-  });
+  const db = await createDatabase({ ...config.database, schema, logger });
   const applied = await migrate(db, migrationsFolder);
   logger.info({ applied, database: config.database.url.replace(/\/\/[^@/]*@/, "//***@") }, "database ready");
 
   const prompts = createPromptClient({ baseUrl: config.promptServiceUrl, logger });
-  const claims = { issuer: config.issuer, audience: config.audience };
-  const auth =
-    config.auth.kind === "secret"
-      ? { secret: config.auth.secret, ...claims }
-      : { jwksUrl: config.auth.jwksUrl, ...claims };
+  const auth = serviceAuthConfig(config);
   const { server } = createEvaluationServer({ db, prompts, auth, logger });
   // the server logs "listening" with both ports
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });

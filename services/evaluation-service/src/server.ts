@@ -1,4 +1,4 @@
-import { AdminService } from "@autoforge/contracts/admin/v1";
+import { createAdminService, createMaintenance, type Maintenance } from "@autoforge/admin";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
 import { appendAudit, type Database } from "@autoforge/db";
 import {
@@ -11,14 +11,13 @@ import {
   type ServiceHandlers,
 } from "@autoforge/server";
 import type { Logger } from "pino";
+import { listConsumerOffsets } from "./db/repository.js";
 import type { Schema } from "./db/schema.js";
-import { createAdminHandlers } from "./handlers/admin.js";
 import type { EvaluationTx, HandlerDeps } from "./handlers/common.js";
 import { createEvaluationHandlers } from "./handlers/evaluations.js";
 import { createResultHandlers } from "./handlers/results.js";
-import { createMaintenance, type Maintenance } from "./maintenance.js";
 import type { PromptClient } from "./prompt-client.js";
-import { adminValidators, evaluationValidators } from "./validators.js";
+import { evaluationValidators } from "./validators.js";
 
 export interface EvaluationServerDeps {
   readonly db: Database<Schema>;
@@ -58,12 +57,8 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
         handlers: createEvaluationServiceHandlers(handlerDeps),
         validators: evaluationValidators,
       }),
-      defineService({
-        service: AdminService,
-        handlers: createAdminHandlers({ db: deps.db, maintenance }),
-        validators: adminValidators,
-        roles: { service: ["admin"] },
-      }),
+      // GetDatabaseStats also reports the prompt event consumer's lag
+      createAdminService({ db: deps.db, maintenance, consumers: (tx) => listConsumerOffsets(tx) }),
     ],
     auth: deps.auth,
     database: { db: deps.db, appendAudit },

@@ -1,9 +1,4 @@
 import {
-  ListAuditEventsRequestSchema,
-  MaintenanceTask,
-  RunMaintenanceRequestSchema,
-} from "@autoforge/contracts/admin/v1";
-import {
   ComparePromptVersionsRequestSchema,
   CompleteEvaluationRequestSchema,
   CreateEvaluationRequestSchema,
@@ -16,10 +11,16 @@ import {
   RecordTestResultsRequestSchema,
   StartEvaluationRequestSchema,
 } from "@autoforge/contracts/evaluation/v1";
-import { createValidators, defineValidator, type Validators } from "@autoforge/server";
+import {
+  createValidators,
+  defineValidator,
+  pageSizeRule,
+  pageTokenRule,
+  stableStringify,
+  type Validators,
+} from "@autoforge/server";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { stableStringify } from "./domain/idempotency.js";
 import { charLength, limits, utf8Bytes, uuidPattern } from "./domain/limits.js";
 
 /**
@@ -55,9 +56,6 @@ const struct = z
     `at most ${limits.structMaxBytes} bytes as JSON`,
   );
 const requestId = chars(0, limits.requestIdMaxChars);
-const pageSize = (max: number) =>
-  z.int().min(0, `must be between 0 and ${max}`).max(max, `must be between 0 and ${max}`);
-const pageToken = z.string().max(512, "is not a token this list returned");
 const knownStatus = z.enum(EvaluationStatus, "is not a known EvaluationStatus");
 const score = z
   .number("must be a number")
@@ -88,8 +86,8 @@ export const evaluationValidators: Validators = createValidators(
   defineValidator(ListEvaluationsRequestSchema, {
     promptId: z.union([z.literal(""), uuid]),
     status: knownStatus,
-    pageSize: pageSize(limits.pageSizeMax),
-    pageToken,
+    pageSize: pageSizeRule(),
+    pageToken: pageTokenRule,
   }),
   defineValidator(StartEvaluationRequestSchema, { id: uuid }),
   defineValidator(RecordTestResultsRequestSchema, {
@@ -105,26 +103,9 @@ export const evaluationValidators: Validators = createValidators(
   defineValidator(ListTestResultsRequestSchema, {
     evaluationId: uuid,
     minScore: score.optional(),
-    pageSize: pageSize(limits.pageSizeMax),
-    pageToken,
+    pageSize: pageSizeRule(),
+    pageToken: pageTokenRule,
   }),
   defineValidator(GetEvaluationSummaryRequestSchema, { id: uuid }),
   defineValidator(ComparePromptVersionsRequestSchema, { promptId: uuid }),
-);
-
-export const adminValidators: Validators = createValidators(
-  defineValidator(ListAuditEventsRequestSchema, {
-    pageSize: pageSize(limits.pageSizeMax),
-    pageToken,
-    resourceType: z.string().max(100, "at most 100 characters"),
-    resourceId: z.string().max(200, "at most 200 characters"),
-    actor: z.string().max(200, "at most 200 characters"),
-  }),
-  defineValidator(RunMaintenanceRequestSchema, {
-    tasks: z.array(
-      z
-        .enum(MaintenanceTask, "is not a known MaintenanceTask")
-        .refine((t) => t !== MaintenanceTask.UNSPECIFIED, "must be set"),
-    ),
-  }),
 );

@@ -9,6 +9,7 @@ import {
   type TemplateVariableSchema,
   VariableType,
 } from "@autoforge/contracts/prompt/v1";
+import { stableStringify } from "@autoforge/server";
 import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, type Value, type ValueSchema } from "@bufbuild/protobuf/wkt";
 import type {
@@ -20,7 +21,6 @@ import type {
   PromptVersionRow,
 } from "./db/schema.js";
 import { computeEtag } from "./domain/etag.js";
-import { stableStringify } from "./domain/idempotency.js";
 import { labelsWithLatest } from "./domain/labels.js";
 import type { InputValue, ScalarValue, VariableDeclaration, VariableKind } from "./domain/templates.js";
 

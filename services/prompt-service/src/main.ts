@@ -1,5 +1,5 @@
 import { createDatabase, migrate } from "@autoforge/db";
-import { createTokenSigner, runUntilSignal } from "@autoforge/server";
+import { createTokenSigner, runUntilSignal, serviceAuthConfig } from "@autoforge/server";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
 import { migrationsFolder } from "./db/migrations-folder.js";
@@ -10,29 +10,18 @@ import { createPromptServer } from "./server.js";
 async function run(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = pino({ level: config.logLevel, base: { service: "prompt-service" } });
-  const db = await createDatabase({
-    url: config.database.url,
-    authToken: config.database.authToken,
-    syncUrl: config.database.syncUrl,
-    syncIntervalMs: config.database.syncIntervalMs,
-    schema,
-    logger,
-  });
+  const db = await createDatabase({ ...config.database, schema, logger });
   const applied = await migrate(db, migrationsFolder);
   logger.info({ applied, database: config.database.url.replace(/\/\/[^@/]*@/, "//***@") }, "database ready");
 
-  const claims = { issuer: config.issuer, audience: config.audience };
-  const auth =
-    config.auth.kind === "secret"
-      ? { secret: config.auth.secret, ...claims }
-      : { jwksUrl: config.auth.jwksUrl, ...claims };
+  const auth = serviceAuthConfig(config);
   const { server } = createPromptServer({ db, auth, logger });
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
 
   if (config.auth.kind === "secret" && config.auth.generated) {
     const signer = createTokenSigner(config.auth.secret, {
-      ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
-      ...(config.audience === undefined ? {} : { audience: config.audience }),
+      issuer: config.issuer,
+      audience: config.audience,
     });
     const tokens = {
       user: await signer.signToken({ sub: "dev-user", roles: ["user"], ttl: "12h" }),

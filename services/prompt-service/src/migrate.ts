@@ -1,9 +1,13 @@
-import { createDatabase, createMigrator } from "@autoforge/db";
+import { createDatabase, MIGRATE_EXIT, MigrationError, runMigrationCommand } from "@autoforge/db";
 import { ConfigError, loadConfig } from "./config.js";
+import { promptInvariants } from "./db/invariants.js";
 import { migrationsFolder } from "./db/migrations-folder.js";
 
-/** `npm run migrate -w services/prompt-service -- [up | down <n> | status]` against DATABASE_URL. */
-async function run(argv: readonly string[]): Promise<void> {
+/**
+ * `npm run migrate -w services/prompt-service -- [up | down [n] | status | check]` against DATABASE_URL
+ * (+ DATABASE_AUTH_TOKEN). `check` dry-runs the pending migrations on a copy and exits 2 when unsafe.
+ */
+async function run(argv: readonly string[]): Promise<number> {
   const config = loadConfig(process.env);
   const db = await createDatabase({
     url: config.database.url,
@@ -11,19 +15,21 @@ async function run(argv: readonly string[]): Promise<void> {
     syncUrl: config.database.syncUrl,
   });
   try {
-    const migrator = createMigrator(db, { migrationsFolder });
-    const [command = "up", arg] = argv;
-    if (command === "up") console.log(JSON.stringify({ applied: await migrator.up() }));
-    else if (command === "down")
-      console.log(JSON.stringify({ reverted: await migrator.down(Number(arg ?? "1")) }));
-    else if (command === "status") console.log(JSON.stringify(await migrator.status(), null, 2));
-    else throw new Error(`unknown command ${command}: use up, down <n> or status`);
+    return await runMigrationCommand(db, argv, { migrationsFolder, invariants: promptInvariants });
   } finally {
     await db.close();
   }
 }
 
-run(process.argv.slice(2)).catch((e: unknown) => {
-  console.error(e instanceof ConfigError ? `bad configuration: ${e.message}` : e);
-  process.exit(1);
-});
+// exitCode, not exit(): the report may still be in stdout's buffer when it goes to a pipe
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof ConfigError) console.error(`prompt-service migrate: bad configuration: ${e.message}`);
+    else if (e instanceof MigrationError) console.error(`prompt-service migrate: ${e.message}`);
+    else console.error("prompt-service migrate: failed", e);
+    process.exitCode = MIGRATE_EXIT.error;
+  },
+);

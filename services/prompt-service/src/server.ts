@@ -1,4 +1,4 @@
-import { AdminService } from "@autoforge/contracts/admin/v1";
+import { createAdminService, createMaintenance, type Maintenance } from "@autoforge/admin";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { appendAudit, type Database } from "@autoforge/db";
 import {
@@ -13,14 +13,12 @@ import {
 import type { Logger } from "pino";
 import type { Schema } from "./db/schema.js";
 import { createEventNotifier, type EventNotifier } from "./event-notifier.js";
-import { createAdminHandlers } from "./handlers/admin.js";
 import type { HandlerDeps, PromptTx } from "./handlers/common.js";
 import { createEventHandlers } from "./handlers/events.js";
 import { createPromptCrudHandlers } from "./handlers/prompts.js";
 import { createTemplateHandlers } from "./handlers/templates.js";
 import { createVersionHandlers } from "./handlers/versions.js";
-import { createMaintenance, type Maintenance } from "./maintenance.js";
-import { adminValidators, promptValidators } from "./validators.js";
+import { promptValidators } from "./validators.js";
 
 export interface PromptServerDeps {
   readonly db: Database<Schema>;
@@ -68,12 +66,7 @@ export function createPromptServer(deps: PromptServerDeps): PromptServer {
           methods: { listPromptEvents: ["service"], watchPromptEvents: ["service"] },
         },
       }),
-      defineService({
-        service: AdminService,
-        handlers: createAdminHandlers({ db: deps.db, maintenance }),
-        validators: adminValidators,
-        roles: { service: ["admin"] },
-      }),
+      createAdminService({ db: deps.db, maintenance }),
     ],
     auth: deps.auth,
     database: { db: deps.db, appendAudit },

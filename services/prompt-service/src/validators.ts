@@ -1,9 +1,4 @@
 import {
-  ListAuditEventsRequestSchema,
-  MaintenanceTask,
-  RunMaintenanceRequestSchema,
-} from "@autoforge/contracts/admin/v1";
-import {
   CreatePromptRequestSchema,
   CreatePromptTemplateRequestSchema,
   DeletePromptRequestSchema,
@@ -23,11 +18,18 @@ import {
   UpdatePromptRequestSchema,
   WatchPromptEventsRequestSchema,
 } from "@autoforge/contracts/prompt/v1";
-import { createValidators, defineValidator, InvalidArgumentError, type Validators } from "@autoforge/server";
+import {
+  createValidators,
+  defineValidator,
+  InvalidArgumentError,
+  pageSizeRule,
+  pageTokenRule,
+  stableStringify,
+  type Validators,
+} from "@autoforge/server";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { FieldMask } from "@bufbuild/protobuf/wkt";
 import { z } from "zod";
-import { stableStringify } from "./domain/idempotency.js";
 import {
   charLength,
   labelPattern,
@@ -78,9 +80,6 @@ const requestId = z
   .string()
   .refine((s) => !s.includes("\0"), noNul)
   .refine((s) => charLength(s) <= limits.requestIdMaxChars, "at most 64 characters");
-const pageSize = (max: number) =>
-  z.int().min(0, `must be between 0 and ${max}`).max(max, `must be between 0 and ${max}`);
-const pageToken = z.string().max(512, "is not a token this list returned");
 const label = z.string().regex(labelPattern, "must match [a-z0-9_-]{1,36}");
 const sequence = z.bigint().min(0n, "must be >= 0").max(BigInt(Number.MAX_SAFE_INTEGER), "is too large");
 const knownStatus = z.enum(PromptStatus, "is not a known PromptStatus");
@@ -124,8 +123,8 @@ export const promptValidators: Validators = createValidators(
     },
   ),
   defineValidator(ListPromptsRequestSchema, {
-    pageSize: pageSize(limits.pageSizeMax),
-    pageToken,
+    pageSize: pageSizeRule(),
+    pageToken: pageTokenRule,
     status: knownStatus,
     tag: z.union([z.literal(""), tag]),
   }),
@@ -162,8 +161,8 @@ export const promptValidators: Validators = createValidators(
   defineValidator(PurgePromptRequestSchema, { id: uuid }),
   defineValidator(ListPromptVersionsRequestSchema, {
     promptId: uuid,
-    pageSize: pageSize(limits.pageSizeMax),
-    pageToken,
+    pageSize: pageSizeRule(),
+    pageToken: pageTokenRule,
   }),
   defineValidator(DiffPromptVersionsRequestSchema, {
     id: uuid,
@@ -182,7 +181,7 @@ export const promptValidators: Validators = createValidators(
     requestId,
   }),
   defineValidator(GetPromptTemplateRequestSchema, { id: uuid }),
-  defineValidator(ListPromptTemplatesRequestSchema, { pageSize: pageSize(limits.pageSizeMax), pageToken }),
+  defineValidator(ListPromptTemplatesRequestSchema, { pageSize: pageSizeRule(), pageToken: pageTokenRule }),
   defineValidator(
     RenderPromptTemplateRequestSchema,
     {
@@ -202,24 +201,7 @@ export const promptValidators: Validators = createValidators(
   ),
   defineValidator(ListPromptEventsRequestSchema, {
     afterSequence: sequence,
-    pageSize: pageSize(limits.eventPageSizeMax),
+    pageSize: pageSizeRule(limits.eventPageSizeMax),
   }),
   defineValidator(WatchPromptEventsRequestSchema, { afterSequence: sequence }),
-);
-
-export const adminValidators: Validators = createValidators(
-  defineValidator(ListAuditEventsRequestSchema, {
-    pageSize: pageSize(limits.pageSizeMax),
-    pageToken,
-    resourceType: z.string().max(100, "at most 100 characters"),
-    resourceId: z.string().max(200, "at most 200 characters"),
-    actor: z.string().max(200, "at most 200 characters"),
-  }),
-  defineValidator(RunMaintenanceRequestSchema, {
-    tasks: z.array(
-      z
-        .enum(MaintenanceTask, "is not a known MaintenanceTask")
-        .refine((t) => t !== MaintenanceTask.UNSPECIFIED, "must be set"),
-    ),
-  }),
 );

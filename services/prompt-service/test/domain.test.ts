@@ -1,9 +1,7 @@
 import { InvalidArgumentError, PermissionDeniedError } from "@autoforge/server";
 import { describe, expect, it } from "vitest";
 import { computeEtag, etagMatches } from "../src/domain/etag.js";
-import { requestDigest } from "../src/domain/idempotency.js";
 import { assertLabelChangeAllowed, labelsWithLatest } from "../src/domain/labels.js";
-import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../src/domain/page-token.js";
 import {
   placeholderNames,
   renderTemplate,
@@ -130,40 +128,5 @@ describe("templates", () => {
     expect(invalid(() => renderTemplate(body, vars, { name: { kind: "list" }, tone: "formal" })).field).toBe(
       "variables.name",
     );
-  });
-});
-
-describe("page tokens", () => {
-  const digest = filterDigest("ListPrompts", { owner: "a", status: "active" });
-  it("round-trips the key", () => {
-    const token = encodePageToken([123, "id"], digest);
-    expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(decodePageToken(token, digest, ["number", "string"])).toEqual([123, "id"]);
-    expect(decodePageToken("", digest, ["number", "string"])).toBeUndefined();
-  });
-  it("refuses a token reused with other filters, or garbage", () => {
-    const token = encodePageToken([123, "id"], digest);
-    const other = filterDigest("ListPrompts", { owner: "a", status: "draft" });
-    expect(invalid(() => decodePageToken(token, other, ["number", "string"])).field).toBe("page_token");
-    expect(invalid(() => decodePageToken("not a token!", digest, ["number", "string"])).field).toBe(
-      "page_token",
-    );
-    expect(
-      invalid(() => decodePageToken(encodePageToken(["x", 1], digest), digest, ["number", "string"])).field,
-    ).toBe("page_token");
-  });
-  it("defaults and bounds page_size", () => {
-    expect(resolvePageSize(0)).toBe(20);
-    expect(resolvePageSize(100)).toBe(100);
-    expect(invalid(() => resolvePageSize(101)).field).toBe("page_size");
-    expect(invalid(() => resolvePageSize(-1)).field).toBe("page_size");
-    expect(resolvePageSize(0, { default: 100, max: 1000 })).toBe(100);
-  });
-});
-
-describe("idempotency digest", () => {
-  it("ignores key order but not values", () => {
-    expect(requestDigest({ a: 1, b: { c: 2, d: 3 } })).toBe(requestDigest({ b: { d: 3, c: 2 }, a: 1 }));
-    expect(requestDigest({ a: 1 })).not.toBe(requestDigest({ a: 2 }));
   });
 });

@@ -10,8 +10,6 @@ export const limits = {
   /** Serialized JSON of `metadata`. */
   structMaxBytes: 64 * 1024,
   resultsPerBatchMax: 1000,
-  pageSizeDefault: 20,
-  pageSizeMax: 100,
 } as const;
 
 export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

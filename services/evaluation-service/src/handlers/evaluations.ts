@@ -9,7 +9,14 @@ import {
   type StartEvaluationRequest,
 } from "@autoforge/contracts/evaluation/v1";
 import type { Prompt } from "@autoforge/contracts/prompt/v1";
-import type { ServiceHandlers } from "@autoforge/server";
+import {
+  decodePageToken,
+  encodePageToken,
+  filterDigest,
+  requestDigest,
+  resolvePageSize,
+  type ServiceHandlers,
+} from "@autoforge/server";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { evaluationMessage, statusToDb, structToJson } from "../convert.js";
@@ -25,8 +32,6 @@ import {
 import type { EvaluationRow } from "../db/schema.js";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
 import { illegalTransitionMessage, type Transition, transitions } from "../domain/evaluation-state.js";
-import { requestDigest } from "../domain/idempotency.js";
-import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
 import { promptServiceUnavailable } from "../prompt-client.js";
 import {
   auditSnapshot,

@@ -6,7 +6,14 @@ import {
   type RecordTestResultsRequest,
   RecordTestResultsResponseSchema,
 } from "@autoforge/contracts/evaluation/v1";
-import type { ServiceHandlers } from "@autoforge/server";
+import {
+  decodePageToken,
+  encodePageToken,
+  filterDigest,
+  requestDigest,
+  resolvePageSize,
+  type ServiceHandlers,
+} from "@autoforge/server";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { evaluationMessage, statusFromDb, structToJson, testResultMessage } from "../convert.js";
@@ -24,8 +31,6 @@ import {
 import type { testResults } from "../db/schema.js";
 import { AlreadyExistsError, FailedPreconditionError } from "../domain/errors.js";
 import { nearestRank } from "../domain/evaluation-state.js";
-import { requestDigest } from "../domain/idempotency.js";
-import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
 import {
   auditSnapshot,
   type Ctx,

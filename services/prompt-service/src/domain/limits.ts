@@ -17,8 +17,6 @@ export const limits = {
   enumValuesMax: 100,
   enumValueMaxChars: 100,
   variableDescriptionMaxChars: 1000,
-  pageSizeDefault: 20,
-  pageSizeMax: 100,
   eventPageSizeDefault: 100,
   eventPageSizeMax: 1000,
 } as const;

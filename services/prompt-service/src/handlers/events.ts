@@ -3,11 +3,10 @@ import type {
   PromptService,
   WatchPromptEventsRequest,
 } from "@autoforge/contracts/prompt/v1";
-import type { ServiceHandlers } from "@autoforge/server";
+import { resolvePageSize, type ServiceHandlers } from "@autoforge/server";
 import { eventMessage } from "../convert.js";
 import { lastEventSequence, listEventsQuery } from "../db/repository.js";
 import { limits } from "../domain/limits.js";
-import { resolvePageSize } from "../domain/page-token.js";
 import type { Ctx, HandlerDeps, PromptTx } from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;

@@ -9,7 +9,14 @@ import {
   type RestorePromptRequest,
   type UpdatePromptRequest,
 } from "@autoforge/contracts/prompt/v1";
-import type { ServiceHandlers } from "@autoforge/server";
+import {
+  decodePageToken,
+  encodePageToken,
+  filterDigest,
+  requestDigest,
+  resolvePageSize,
+  type ServiceHandlers,
+} from "@autoforge/server";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { promptMessage, statusToDb, structToJson } from "../convert.js";
@@ -37,9 +44,7 @@ import {
   NotFoundError,
 } from "../domain/errors.js";
 import { etagMatches } from "../domain/etag.js";
-import { requestDigest } from "../domain/idempotency.js";
 import { latestLabel } from "../domain/labels.js";
-import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
 import { needsNewVersion, unifiedDiff } from "../domain/versioning.js";
 import { maskFields } from "../validators.js";
 import {

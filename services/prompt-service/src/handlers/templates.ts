@@ -6,7 +6,14 @@ import {
   type PromptService,
   type RenderPromptTemplateRequest,
 } from "@autoforge/contracts/prompt/v1";
-import type { ServiceHandlers } from "@autoforge/server";
+import {
+  decodePageToken,
+  encodePageToken,
+  filterDigest,
+  requestDigest,
+  resolvePageSize,
+  type ServiceHandlers,
+} from "@autoforge/server";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { declarationFromProto, templateMessage, valueToInput } from "../convert.js";
 import {
@@ -19,8 +26,6 @@ import {
 } from "../db/repository.js";
 import type { PromptTemplateRow } from "../db/schema.js";
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../domain/errors.js";
-import { requestDigest } from "../domain/idempotency.js";
-import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
 import {
   type InputValue,
   renderTemplate,

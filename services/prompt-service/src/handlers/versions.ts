@@ -5,7 +5,13 @@ import type {
   RemovePromptLabelRequest,
   SetPromptLabelRequest,
 } from "@autoforge/contracts/prompt/v1";
-import type { ServiceHandlers } from "@autoforge/server";
+import {
+  decodePageToken,
+  encodePageToken,
+  filterDigest,
+  resolvePageSize,
+  type ServiceHandlers,
+} from "@autoforge/server";
 import { uuidv7 } from "uuidv7";
 import { versionMessage } from "../convert.js";
 import {
@@ -20,7 +26,6 @@ import {
 import type { PromptRow } from "../db/schema.js";
 import { AbortedError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
 import { assertLabelChangeAllowed } from "../domain/labels.js";
-import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
 import { unifiedDiff } from "../domain/versioning.js";
 import {
   auditSnapshot,

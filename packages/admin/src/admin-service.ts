@@ -1,31 +1,57 @@
 import {
-  type AdminService,
+  AdminService,
   type AuditEventSchema,
-  type ListAuditEventsRequest,
+  ListAuditEventsRequestSchema,
   MaintenanceTask,
-  type RunMaintenanceRequest,
+  RunMaintenanceRequestSchema,
 } from "@autoforge/contracts/admin/v1";
 import {
   AUDIT_GENESIS_HASH,
   type AuditEvent,
   type Database,
   listAuditEvents,
+  type Tx,
   verifyAuditChain,
 } from "@autoforge/db";
-import type { ServiceHandlers } from "@autoforge/server";
+import {
+  type CallContext,
+  createValidators,
+  decodePageToken,
+  defineService,
+  defineValidator,
+  encodePageToken,
+  filterDigest,
+  pageSizeRule,
+  pageTokenRule,
+  type RegisteredService,
+  resolvePageSize,
+  type ServiceHandlers,
+  type Validators,
+} from "@autoforge/server";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { Schema } from "../db/schema.js";
-import { decodePageToken, encodePageToken, filterDigest, resolvePageSize } from "../domain/page-token.js";
+import { z } from "zod";
 import {
   allMaintenanceTasks,
   databaseStats,
   type Maintenance,
   type MaintenanceTaskName,
-} from "../maintenance.js";
-import type { Ctx, PromptTx } from "./common.js";
+} from "./maintenance.js";
 
-type H = ServiceHandlers<typeof AdminService, PromptTx>;
+/** An event-feed consumer's position, for GetDatabaseStats (services that consume a feed). */
+export interface ConsumerStats {
+  readonly name: string;
+  readonly lastAppliedSequence: number;
+  readonly lastSeenSequence: number;
+  readonly updatedAt: number;
+}
+
+export interface AdminServiceDeps<TSchema extends Record<string, unknown>> {
+  readonly db: Database<TSchema>;
+  readonly maintenance: Maintenance;
+  /** The service's event-feed consumers, read in one read unit of work; reported with their lag. */
+  readonly consumers?: (tx: Tx<TSchema>) => Promise<readonly ConsumerStats[]>;
+}
 
 const taskNames: Record<MaintenanceTask, MaintenanceTaskName | undefined> = {
   [MaintenanceTask.UNSPECIFIED]: undefined,
@@ -52,11 +78,31 @@ function auditEventMessage(e: AuditEvent): MessageInitShape<typeof AuditEventSch
   };
 }
 
-/** AdminService for this service's own database; every method needs the `admin` role (see server.ts). */
-export function createAdminHandlers(deps: { db: Database<Schema>; maintenance: Maintenance }): H {
-  const { db, maintenance } = deps;
+export const adminValidators: Validators = createValidators(
+  defineValidator(ListAuditEventsRequestSchema, {
+    pageSize: pageSizeRule(),
+    pageToken: pageTokenRule,
+    resourceType: z.string().max(100, "at most 100 characters"),
+    resourceId: z.string().max(200, "at most 200 characters"),
+    actor: z.string().max(200, "at most 200 characters"),
+  }),
+  defineValidator(RunMaintenanceRequestSchema, {
+    tasks: z.array(
+      z
+        .enum(MaintenanceTask, "is not a known MaintenanceTask")
+        .refine((t) => t !== MaintenanceTask.UNSPECIFIED, "must be set"),
+    ),
+  }),
+);
+
+/** AdminService handlers for one service's own database. */
+export function createAdminHandlers<TSchema extends Record<string, unknown>>(
+  deps: AdminServiceDeps<TSchema>,
+): ServiceHandlers<typeof AdminService, Tx<TSchema>> {
+  const { db, maintenance, consumers } = deps;
+  type Ctx = CallContext<Tx<TSchema>>;
   return {
-    async listAuditEvents(req: ListAuditEventsRequest, ctx: Ctx) {
+    async listAuditEvents(req, ctx: Ctx) {
       const pageSize = resolvePageSize(req.pageSize);
       const filters = {
         resourceType: req.resourceType === "" ? undefined : req.resourceType,
@@ -93,7 +139,7 @@ export function createAdminHandlers(deps: { db: Database<Schema>; maintenance: M
             reason: `${result.reason}: ${result.detail}`,
           };
     },
-    async runMaintenance(req: RunMaintenanceRequest) {
+    async runMaintenance(req) {
       const tasks =
         req.tasks.length === 0
           ? allMaintenanceTasks
@@ -108,8 +154,13 @@ export function createAdminHandlers(deps: { db: Database<Schema>; maintenance: M
         })),
       };
     },
-    async getDatabaseStats() {
+    async getDatabaseStats(_req, ctx: Ctx) {
       const stats = await databaseStats(db);
+      // Event-feed consumers: lag = newest sequence seen in the feed - last sequence applied here.
+      const offsets =
+        consumers === undefined
+          ? []
+          : await db.read((tx) => consumers(tx), { deadline: ctx.deadline, signal: ctx.signal });
       return {
         pageSize: BigInt(stats.pageSize),
         pageCount: BigInt(stats.pageCount),
@@ -122,10 +173,32 @@ export function createAdminHandlers(deps: { db: Database<Schema>; maintenance: M
           rowCount: BigInt(o.rowCount),
           sizeBytes: BigInt(o.sizeBytes),
         })),
+        consumers: offsets.map((c) => ({
+          name: c.name,
+          lastAppliedSequence: BigInt(c.lastAppliedSequence),
+          lastSeenSequence: BigInt(c.lastSeenSequence),
+          lag: BigInt(Math.max(0, c.lastSeenSequence - c.lastAppliedSequence)),
+          updateTime: timestampFromMs(c.updatedAt),
+        })),
         lastMaintenanceTimes: Object.fromEntries(
           [...maintenance.lastCompleted].map(([task, at]) => [task, timestampFromMs(at)]),
         ),
       };
     },
   };
+}
+
+/**
+ * AdminService for this service's own database, ready for `createServer({ services: [...] })`: its handlers,
+ * its request validators, and every method restricted to the `admin` role.
+ */
+export function createAdminService<TSchema extends Record<string, unknown>>(
+  deps: AdminServiceDeps<TSchema>,
+): RegisteredService<Tx<TSchema>> {
+  return defineService({
+    service: AdminService,
+    handlers: createAdminHandlers(deps),
+    validators: adminValidators,
+    roles: { service: ["admin"] },
+  });
 }

@@ -1,7 +1,6 @@
 import type { Database } from "@autoforge/db";
+import { FailedPreconditionError } from "@autoforge/server";
 import { sql } from "drizzle-orm";
-import type { Schema } from "./db/schema.js";
-import { FailedPreconditionError } from "./domain/errors.js";
 
 export type MaintenanceTaskName = "analyze" | "optimize" | "vacuum" | "reindex" | "integrity_check";
 export const allMaintenanceTasks: readonly MaintenanceTaskName[] = [
@@ -33,9 +32,12 @@ function errorDetail(e: unknown): string {
 /**
  * The review's maintenance plan (ANALYZE weekly, VACUUM monthly, REINDEX quarterly) on demand.
  * ANALYZE / optimize / REINDEX run as write units of work (queued behind the service's writes); VACUUM cannot
- * run inside a transaction, so it goes to the client directly and waits on SQLite's busy timeout.
+ * run inside a transaction, so it runs on the writer connection outside one (`db.exclusive`), also queued
+ * behind the in-flight writes.
  */
-export function createMaintenance(db: Database<Schema>): Maintenance {
+export function createMaintenance<TSchema extends Record<string, unknown>>(
+  db: Database<TSchema>,
+): Maintenance {
   let running = false;
   const lastCompleted = new Map<MaintenanceTaskName, number>();
 
@@ -51,7 +53,7 @@ export function createMaintenance(db: Database<Schema>): Maintenance {
         await db.write((tx) => tx.run(sql`REINDEX`));
         return { ok: true, detail: "every index rebuilt" };
       case "vacuum":
-        await db.client.execute("VACUUM");
+        await db.exclusive((client) => client.execute("VACUUM"));
         return { ok: true, detail: "database file rebuilt" };
       case "integrity_check": {
         const { integrity, foreignKeys } = await db.read(async (tx) => ({
@@ -103,7 +105,9 @@ export interface DatabaseStats {
   objects: { name: string; type: "table" | "index"; rowCount: number; sizeBytes: number }[];
 }
 
-export async function databaseStats(db: Database<Schema>): Promise<DatabaseStats> {
+export async function databaseStats<TSchema extends Record<string, unknown>>(
+  db: Database<TSchema>,
+): Promise<DatabaseStats> {
   return db.read(async (tx) => {
     const num = async (pragma: string) => {
       const rows = await tx.all<Record<string, number>>(sql.raw(`PRAGMA ${pragma}`));

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import { InvalidArgumentError } from "./errors.js";
-import { limits } from "./limits.js";
 
 /**
  * Keyset page tokens: base64url JSON of the last row's sort key plus a digest of the list and its filters.
@@ -8,6 +8,8 @@ import { limits } from "./limits.js";
  * would silently skip or repeat rows of the other result set.
  */
 export type KeyPart = string | number;
+
+const maxPageTokenChars = 512;
 
 interface TokenBody {
   /** Sort key of the last row of the previous page. */
@@ -40,7 +42,7 @@ export function decodePageToken(
   if (token === "") return undefined;
   let body: unknown;
   try {
-    if (!/^[A-Za-z0-9_-]+$/.test(token) || token.length > 512) throw new Error("not base64url");
+    if (!/^[A-Za-z0-9_-]+$/.test(token) || token.length > maxPageTokenChars) throw new Error("not base64url");
     body = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
   } catch {
     throw new InvalidArgumentError("page_token", "is not a token this list returned");
@@ -67,17 +69,24 @@ export function decodePageToken(
   return b.k as KeyPart[];
 }
 
+export interface PageSizeLimits {
+  readonly default: number;
+  readonly max: number;
+}
+
+/** The architecture's page_size defaults for list RPCs; a list with its own limits passes them in. */
+export const defaultPageSizeLimits: PageSizeLimits = Object.freeze({ default: 20, max: 100 });
+
 /** page_size: 0 means the default; negative or above the maximum is refused. */
-export function resolvePageSize(
-  pageSize: number,
-  defaults: { readonly default: number; readonly max: number } = {
-    default: limits.pageSizeDefault,
-    max: limits.pageSizeMax,
-  },
-): number {
+export function resolvePageSize(pageSize: number, defaults: PageSizeLimits = defaultPageSizeLimits): number {
   if (pageSize === 0) return defaults.default;
   if (pageSize < 0 || pageSize > defaults.max) {
     throw new InvalidArgumentError("page_size", `must be between 0 and ${defaults.max}`);
   }
   return pageSize;
 }
+
+/** Request rules (for `defineValidator`) matching `resolvePageSize` and `decodePageToken`. */
+export const pageSizeRule = (max: number = defaultPageSizeLimits.max) =>
+  z.int().min(0, `must be between 0 and ${max}`).max(max, `must be between 0 and ${max}`);
+export const pageTokenRule = z.string().max(maxPageTokenChars, "is not a token this list returned");

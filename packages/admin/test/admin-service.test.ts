@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AdminService, GetDatabaseStatsRequestSchema } from "@autoforge/contracts/admin/v1";
+import { createDatabase, type Database } from "@autoforge/db";
+import type { CallContext } from "@autoforge/server";
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { createAdminHandlers, createAdminService, createMaintenance } from "../src/index.js";
+
+// What the services' AdminService tests (prompt-service audit-admin, evaluation-service migrations-admin) do not
+// reach: how VACUUM queues, the consumers' lag, and the registration itself.
+
+async function testDatabase(): Promise<Database> {
+  const dir = mkdtempSync(join(tmpdir(), "autoforge-admin-"));
+  const db = await createDatabase({ url: `file:${join(dir, "test.db")}` });
+  onTestFinished(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await db.write((tx) => tx.run("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"));
+  return db;
+}
+
+async function pollUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+const ctx = { deadline: Date.now() + 60_000, signal: new AbortController().signal } as CallContext<never>;
+
+describe("maintenance", () => {
+  it("VACUUM waits behind the in-flight write on the writer connection, then runs", async () => {
+    const db = await testDatabase();
+    const maintenance = createMaintenance(db);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = db.write(async (tx) => {
+      await tx.run("INSERT INTO notes (body) VALUES ('x')");
+      await held;
+    });
+    const vacuum = maintenance.run(["vacuum"]);
+    await pollUntil(() => db.writeQueueDepth === 1);
+    release();
+    await holding;
+    expect(await vacuum).toMatchObject([{ task: "vacuum", ok: true }]);
+    expect(maintenance.lastCompleted.has("vacuum")).toBe(true);
+  });
+});
+
+describe("AdminService", () => {
+  it("GetDatabaseStats reports each consumer's lag when the service has consumers, none otherwise", async () => {
+    const db = await testDatabase();
+    const maintenance = createMaintenance(db);
+    const req = create(GetDatabaseStatsRequestSchema);
+    const withConsumers = createAdminHandlers({
+      db,
+      maintenance,
+      consumers: async () => [
+        { name: "feed", lastAppliedSequence: 3, lastSeenSequence: 5, updatedAt: 1_000 },
+      ],
+    });
+    const stats = await withConsumers.getDatabaseStats(req, ctx);
+    expect(stats.consumers).toMatchObject([
+      { name: "feed", lastAppliedSequence: 3n, lastSeenSequence: 5n, lag: 2n },
+    ]);
+    expect(stats.objects?.find((o) => o.name === "notes")).toMatchObject({ type: "table", rowCount: 0n });
+    const without = await createAdminHandlers({ db, maintenance }).getDatabaseStats(req, ctx);
+    expect(without.consumers).toEqual([]);
+  });
+
+  it("registers every method for the admin role only, with its request validators", async () => {
+    const db = await testDatabase();
+    const registered = createAdminService({ db, maintenance: createMaintenance(db) });
+    expect(registered.service).toBe(AdminService);
+    for (const method of AdminService.methods) expect(registered.requiredRoles(method)).toEqual(["admin"]);
+    expect([...registered.validators.keys()].sort()).toEqual([
+      "autoforge.admin.v1.ListAuditEventsRequest",
+      "autoforge.admin.v1.RunMaintenanceRequest",
+    ]);
+  });
+});

@@ -1,0 +1,159 @@
+import { randomBytes } from "node:crypto";
+import type { AuthConfig } from "./auth.js";
+
+/**
+ * The variables every service reads (architecture §7a). The service's config.ts stays the one reader of
+ * process.env: it passes the environment in and adds its own variables.
+ */
+export interface ServiceConfig {
+  readonly host: string;
+  readonly grpcPort: number;
+  readonly connectPort: number;
+  readonly database: {
+    readonly url: string;
+    readonly authToken: string | undefined;
+    readonly syncUrl: string | undefined;
+    readonly syncIntervalMs: number | undefined;
+    /** libSQL page encryption of a `file:` database (or an embedded replica's local copy). */
+    readonly encryptionKey: string | undefined;
+  };
+  readonly auth:
+    | { readonly kind: "secret"; readonly secret: string; readonly generated: boolean }
+    | { readonly kind: "jwks"; readonly jwksUrl: string };
+  readonly issuer: string | undefined;
+  readonly audience: string | undefined;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+/** The service's own defaults. */
+export interface ServiceConfigDefaults {
+  readonly grpcPort: number;
+  readonly connectPort: number;
+  /** Path of the default `file:` database, e.g. `./data/prompt-service.db`. */
+  readonly databaseFile: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`${variable}: ${reason}`);
+    this.name = "ConfigError";
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The trimmed value; unset and blank are both undefined. */
+export function optionalEnv(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = optionalEnv(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535)
+    throw new ConfigError(name, `must be a port number 0..65535, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+/** A URL with one of `schemes` (e.g. `"https:"`), or undefined when unset. */
+export function urlEnv(env: Env, name: string, schemes: readonly string[]): string | undefined {
+  const raw = optionalEnv(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be a URL, got ${JSON.stringify(raw)}`);
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use one of ${schemes.join(" ")}, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/**
+ * Parses the shared variables; frozen, fails fast naming the variable. Without AUTH_JWT_SECRET and
+ * AUTH_JWKS_URL a random secret is generated for local use, except with NODE_ENV=production, where that is an
+ * error.
+ */
+export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): ServiceConfig {
+  const host = optionalEnv(env, "HOST") ?? "127.0.0.1";
+  const grpcPort = port(env, "GRPC_PORT", defaults.grpcPort);
+  const connectPort = port(env, "CONNECT_PORT", defaults.connectPort);
+  const databaseUrl =
+    urlEnv(env, "DATABASE_URL", ["file:", "libsql:", "http:", "https:"]) ?? `file:${defaults.databaseFile}`;
+  const syncUrl = urlEnv(env, "DATABASE_SYNC_URL", ["libsql:", "http:", "https:"]);
+  if (syncUrl !== undefined && !databaseUrl.startsWith("file:")) {
+    throw new ConfigError(
+      "DATABASE_URL",
+      "an embedded replica (DATABASE_SYNC_URL) needs a file: DATABASE_URL",
+    );
+  }
+  const intervalRaw = optionalEnv(env, "DATABASE_SYNC_INTERVAL_MS");
+  if (intervalRaw !== undefined && !/^[1-9]\d{0,8}$/.test(intervalRaw)) {
+    throw new ConfigError(
+      "DATABASE_SYNC_INTERVAL_MS",
+      `must be a positive integer (ms), got ${JSON.stringify(intervalRaw)}`,
+    );
+  }
+  const secret = env.AUTH_JWT_SECRET;
+  const jwksUrl = urlEnv(env, "AUTH_JWKS_URL", ["http:", "https:"]);
+  let auth: ServiceConfig["auth"];
+  if (secret !== undefined && secret !== "") {
+    if (jwksUrl !== undefined)
+      throw new ConfigError("AUTH_JWKS_URL", "set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both");
+    if (Buffer.byteLength(secret, "utf8") < 32)
+      throw new ConfigError("AUTH_JWT_SECRET", "must be at least 32 bytes");
+    auth = { kind: "secret", secret, generated: false };
+  } else if (jwksUrl !== undefined) {
+    auth = { kind: "jwks", jwksUrl };
+  } else if (env.NODE_ENV === "production") {
+    throw new ConfigError("AUTH_JWT_SECRET", "is required (or AUTH_JWKS_URL) when NODE_ENV=production");
+  } else {
+    auth = { kind: "secret", secret: randomBytes(32).toString("base64url"), generated: true };
+  }
+  const encryptionKey = optionalEnv(env, "DATABASE_ENCRYPTION_KEY");
+  if (encryptionKey !== undefined && !databaseUrl.startsWith("file:")) {
+    throw new ConfigError(
+      "DATABASE_ENCRYPTION_KEY",
+      "applies to file: databases only (remote databases encrypt at the provider)",
+    );
+  }
+  const level = optionalEnv(env, "LOG_LEVEL") ?? "info";
+  if (!(logLevels as readonly string[]).includes(level)) {
+    throw new ConfigError(
+      "LOG_LEVEL",
+      `must be one of ${logLevels.join(", ")}, got ${JSON.stringify(level)}`,
+    );
+  }
+  return Object.freeze({
+    host,
+    grpcPort,
+    connectPort,
+    database: Object.freeze({
+      url: databaseUrl,
+      authToken: optionalEnv(env, "DATABASE_AUTH_TOKEN"),
+      syncUrl,
+      syncIntervalMs: intervalRaw === undefined ? undefined : Number(intervalRaw),
+      encryptionKey,
+    }),
+    auth: Object.freeze(auth),
+    issuer: optionalEnv(env, "AUTH_ISSUER"),
+    audience: optionalEnv(env, "AUTH_AUDIENCE"),
+    logLevel: level as ServiceConfig["logLevel"],
+  });
+}
+
+/** How the server verifies bearer tokens, from the parsed variables. */
+export function serviceAuthConfig(config: ServiceConfig): AuthConfig {
+  const claims = { issuer: config.issuer, audience: config.audience };
+  return config.auth.kind === "secret"
+    ? { secret: config.auth.secret, ...claims }
+    : { jwksUrl: config.auth.jwksUrl, ...claims };
+}
