@@ -23,6 +23,8 @@ export const MIGRATE_EXIT = { ok: 0, error: 1, unsafe: 2 } as const;
 export interface MigrationCommandOptions {
   migrationsFolder: string;
   invariants?: readonly MigrationInvariant[];
+  /** The database's encryption key, if any: `check` opens its (encrypted) copy with it. */
+  encryptionKey?: string | undefined;
   /** Where the report goes (default console.log). */
   print?: (line: string) => void;
 }
@@ -77,6 +79,7 @@ export async function runMigrationCommand(
         migrationsFolder: options.migrationsFolder,
         invariants,
         inPlace,
+        encryptionKey: options.encryptionKey,
       });
       print(
         inPlace

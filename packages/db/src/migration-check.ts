@@ -35,6 +35,8 @@ export interface CheckMigrationsOptions {
    * a Turso branch (`turso db create <name>-migration-check --from-db <name>`) — since this changes it.
    */
   inPlace?: boolean;
+  /** The live database's `encryptionKey`: `VACUUM INTO` writes the copy encrypted with the same key. */
+  encryptionKey?: string | undefined;
 }
 
 export interface MigrationCheckReport {
@@ -98,7 +100,12 @@ export async function checkMigrations(
     } catch (err) {
       return { safe: false, pending: [], problems: [`could not copy the database: ${describeError(err)}`] };
     }
-    const copy = await createDatabase({ url: `file:${copyPath}` });
+    let copy: Awaited<ReturnType<typeof createDatabase>>;
+    try {
+      copy = await createDatabase({ url: `file:${copyPath}`, encryptionKey: options.encryptionKey });
+    } catch (err) {
+      return { safe: false, pending: [], problems: [`could not open the copy: ${describeError(err)}`] };
+    }
     try {
       return await migrateAndVerify(copy, options);
     } finally {

@@ -31,6 +31,31 @@ async function seed(db: Database<TestSchema>, withReview: boolean): Promise<void
 }
 
 describe("checkMigrations (dry run on a VACUUM INTO copy)", () => {
+  it("checks an encrypted database on a copy encrypted with the same key", async () => {
+    const encryptionKey = "migration-check-key-0123456789abcdef";
+    const path = join(tempDir(), "encrypted.db");
+    const db = await createDatabase({ url: `file:${path}`, encryptionKey });
+    try {
+      const migrator = createMigrator(db, { migrationsFolder: migrationsDir });
+      await migrator.up();
+      await migrator.down(2);
+      await seed(db as unknown as Database<TestSchema>, false);
+      const before = fingerprint(path);
+      const report = await checkMigrations(db, { migrationsFolder: migrationsDir, encryptionKey });
+      expect(report).toEqual({
+        safe: true,
+        pending: ["0002_reviews_and_pages", "0003_authors_name_length"],
+        problems: [],
+      });
+      expect(fingerprint(path)).toEqual(before);
+      // without the key the copy cannot be opened, and the check says so instead of passing
+      const keyless = await checkMigrations(db, { migrationsFolder: migrationsDir });
+      expect(keyless.safe).toBe(false);
+    } finally {
+      await db.close();
+    }
+  });
+
   it("applies the pending migrations to a copy, reports them safe, and leaves the live file byte-identical", async () => {
     const { db, path } = await testDatabase();
     const migrator = createMigrator(db, { migrationsFolder: migrationsDir });

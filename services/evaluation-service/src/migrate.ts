@@ -37,14 +37,13 @@ const evaluationInvariants: readonly MigrationInvariant[] = [
  */
 async function run(argv: readonly string[]): Promise<number> {
   const config = loadConfig(process.env);
-  const db = await createDatabase({
-    url: config.database.url,
-    authToken: config.database.authToken,
-    syncUrl: config.database.syncUrl,
-    encryptionKey: config.database.encryptionKey,
-  });
+  const db = await createDatabase(config.database);
   try {
-    return await runMigrationCommand(db, argv, { migrationsFolder, invariants: evaluationInvariants });
+    return await runMigrationCommand(db, argv, {
+      migrationsFolder,
+      invariants: evaluationInvariants,
+      encryptionKey: config.database.encryptionKey,
+    });
   } finally {
     await db.close();
   }

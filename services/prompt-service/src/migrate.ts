@@ -5,17 +5,17 @@ import { migrationsFolder } from "./db/migrations-folder.js";
 
 /**
  * `npm run migrate -w services/prompt-service -- [up | down [n] | status | check]` against DATABASE_URL
- * (+ DATABASE_AUTH_TOKEN). `check` dry-runs the pending migrations on a copy and exits 2 when unsafe.
+ * (+ DATABASE_AUTH_TOKEN / DATABASE_ENCRYPTION_KEY). `check` dry-runs the pending migrations on a copy and exits 2 when unsafe.
  */
 async function run(argv: readonly string[]): Promise<number> {
   const config = loadConfig(process.env);
-  const db = await createDatabase({
-    url: config.database.url,
-    authToken: config.database.authToken,
-    syncUrl: config.database.syncUrl,
-  });
+  const db = await createDatabase(config.database);
   try {
-    return await runMigrationCommand(db, argv, { migrationsFolder, invariants: promptInvariants });
+    return await runMigrationCommand(db, argv, {
+      migrationsFolder,
+      invariants: promptInvariants,
+      encryptionKey: config.database.encryptionKey,
+    });
   } finally {
     await db.close();
   }
