@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,13 +16,32 @@ import { afterAll, describe, expect, it } from "vitest";
 
 // START_TEST_REPO: clone another repository instead (e.g. a scratch commit of uncommitted work, to try it).
 const repoRoot = process.env.START_TEST_REPO ?? fileURLToPath(new URL("../..", import.meta.url));
-// Not the default ports: other tests and a developer's own `npm start` may hold those.
-const ports = {
-  PROMPT_SERVICE_GRPC_PORT: "45051",
-  PROMPT_SERVICE_CONNECT_PORT: "45081",
-  EVALUATION_SERVICE_GRPC_PORT: "45052",
-  EVALUATION_SERVICE_CONNECT_PORT: "45082",
-};
+// Not the default ports (other tests and a developer's own `npm start` may hold those), and not fixed ones
+// either: free ports below the kernel's ephemeral range (32768+ on Linux), so no port-0 listener or outgoing
+// connection of a test running alongside can take one between this check and the services' bind.
+let ports: Record<
+  | "PROMPT_SERVICE_GRPC_PORT"
+  | "PROMPT_SERVICE_CONNECT_PORT"
+  | "EVALUATION_SERVICE_GRPC_PORT"
+  | "EVALUATION_SERVICE_CONNECT_PORT",
+  string
+>;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+async function freePorts(count: number): Promise<string[]> {
+  const found: string[] = [];
+  for (let port = 20_000 + Math.floor(Math.random() * 10_000); found.length < count; port++) {
+    if (await canListen(port)) found.push(String(port));
+  }
+  return found;
+}
 const STARTUP_TIMEOUT_MS = 300_000; // npm ci + tsc on a shared 2-core machine
 
 let workDir: string | undefined;
@@ -74,10 +94,14 @@ describe("README: `npm start` on a fresh clone", () => {
   it(
     "installs, builds, serves with the printed tokens, and Ctrl-C stops every service with exit code 0",
     async () => {
-      for (const port of Object.values(ports)) {
-        // a leftover server on one of these ports would answer instead of ours
-        await expect(fetch(`http://127.0.0.1:${port}/healthz`), `port ${port} is in use`).rejects.toThrow();
-      }
+      const [promptGrpc = "", promptConnect = "", evaluationGrpc = "", evaluationConnect = ""] =
+        await freePorts(4);
+      ports = {
+        PROMPT_SERVICE_GRPC_PORT: promptGrpc,
+        PROMPT_SERVICE_CONNECT_PORT: promptConnect,
+        EVALUATION_SERVICE_GRPC_PORT: evaluationGrpc,
+        EVALUATION_SERVICE_CONNECT_PORT: evaluationConnect,
+      };
       workDir = mkdtempSync(join(tmpdir(), "autoforge-start-"));
       const clone = join(workDir, "repo");
       execFileSync("git", ["clone", "--quiet", repoRoot, clone], { stdio: "pipe" });
