@@ -139,12 +139,15 @@ export function createAdminHandlers<TSchema extends Record<string, unknown>>(
             reason: `${result.reason}: ${result.detail}`,
           };
     },
-    async runMaintenance(req) {
+    async runMaintenance(req, ctx: Ctx) {
       const tasks =
         req.tasks.length === 0
           ? allMaintenanceTasks
           : req.tasks.map((t) => taskNames[t]).filter((t): t is MaintenanceTaskName => t !== undefined);
-      const results = await maintenance.run(tasks);
+      const results = await maintenance.run(tasks, {
+        actor: ctx.principal.subject,
+        requestId: ctx.requestId,
+      });
       return {
         results: results.map((r) => ({
           task: taskEnums.get(r.task) ?? MaintenanceTask.UNSPECIFIED,

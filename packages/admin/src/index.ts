@@ -11,6 +11,16 @@ export {
   type DatabaseStats,
   databaseStats,
   type Maintenance,
+  type MaintenanceHistory,
+  type MaintenanceLogger,
+  type MaintenanceOptions,
   type MaintenanceResult,
+  type MaintenanceRunOptions,
   type MaintenanceTaskName,
+  maintenanceAuditAction,
 } from "./maintenance.js";
+export {
+  createMaintenanceScheduler,
+  type MaintenanceScheduler,
+  type MaintenanceSchedulerOptions,
+} from "./scheduler.js";

@@ -1,6 +1,7 @@
-import type { Database } from "@autoforge/db";
+import { appendAudit, type Database, SCHEMA_MIGRATIONS_TABLE, type Tx } from "@autoforge/db";
 import { FailedPreconditionError } from "@autoforge/server";
 import { sql } from "drizzle-orm";
+import { Counter, Gauge, type Registry } from "prom-client";
 
 export type MaintenanceTaskName = "analyze" | "optimize" | "vacuum" | "reindex" | "integrity_check";
 export const allMaintenanceTasks: readonly MaintenanceTaskName[] = [
@@ -18,43 +19,120 @@ export interface MaintenanceResult {
   durationMs: number;
 }
 
-export interface Maintenance {
-  /** Runs tasks one at a time, in order. A second run while one is in progress: FAILED_PRECONDITION. */
-  run(tasks: readonly MaintenanceTaskName[]): Promise<MaintenanceResult[]>;
-  /** When each task last completed successfully (this process). */
+/** pino-compatible subset. */
+export interface MaintenanceLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface MaintenanceOptions {
+  /** One line per task (task, actor, ok, durationMs, detail); failures at error. */
+  readonly logger?: MaintenanceLogger;
+  /** Registers `maintenance_runs_total{task,outcome}` and `maintenance_last_success_timestamp_seconds{task}`. */
+  readonly metrics?: Registry;
+  /** Clock for completion times (audit rows, lastCompleted). Default Date.now. */
+  readonly now?: () => number;
+}
+
+export interface MaintenanceRunOptions {
+  /** Who asked: the admin principal's subject, or `scheduler`. Default `system`. */
+  readonly actor?: string;
+  /** The RPC's request id, carried into the audit rows. */
+  readonly requestId?: string;
+}
+
+/** What the audit log says about past maintenance (it survives restarts; the in-memory state does not). */
+export interface MaintenanceHistory {
+  /** When each task last completed successfully, from its newest `maintenance.<task>` audit row. */
   readonly lastCompleted: ReadonlyMap<MaintenanceTaskName, number>;
+  /** When the first migration was applied (the database's age), if the service keeps `schema_migrations`. */
+  readonly databaseCreatedAt: number | undefined;
+}
+
+export interface Maintenance {
+  /**
+   * Runs tasks one at a time, in order. A second run while one is in progress: FAILED_PRECONDITION. Each task
+   * that succeeds writes one audit row (`maintenance.<task>`, resource `database`/`<task>`, the actor).
+   */
+  run(tasks: readonly MaintenanceTaskName[], options?: MaintenanceRunOptions): Promise<MaintenanceResult[]>;
+  /** When each task last completed successfully (this process, plus what `loadHistory` found). */
+  readonly lastCompleted: ReadonlyMap<MaintenanceTaskName, number>;
+  /** True while a run is in progress. */
+  readonly running: boolean;
+  /** Reads the last completion of each task from the audit log and merges it into `lastCompleted`. */
+  loadHistory(): Promise<MaintenanceHistory>;
 }
 
 function errorDetail(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
+/** The audit action of a completed task; the scheduler reads the newest one per task back at start. */
+export const maintenanceAuditAction = (task: MaintenanceTaskName): string => `maintenance.${task}`;
+
 /**
- * The review's maintenance plan (ANALYZE weekly, VACUUM monthly, REINDEX quarterly) on demand.
- * ANALYZE / optimize / REINDEX run as write units of work (queued behind the service's writes); VACUUM cannot
- * run inside a transaction, so it runs on the writer connection outside one (`db.exclusive`), also queued
- * behind the in-flight writes.
+ * The review's maintenance plan (ANALYZE weekly, VACUUM monthly, REINDEX quarterly) on demand; the scheduler
+ * (`createMaintenanceScheduler`) and AdminService.RunMaintenance share one of these, so its "one run at a time"
+ * refusal covers both. ANALYZE / optimize / REINDEX run as write units of work (queued behind the service's
+ * writes) with their audit row in the same transaction; VACUUM cannot run inside a transaction, so it runs on the
+ * writer connection outside one (`db.exclusive`), also queued behind in-flight writes, and its audit row follows
+ * in a write unit of work, as does the integrity check's (a read unit of work).
  */
 export function createMaintenance<TSchema extends Record<string, unknown>>(
   db: Database<TSchema>,
+  options: MaintenanceOptions = {},
 ): Maintenance {
+  const { logger, metrics, now = Date.now } = options;
   let running = false;
   const lastCompleted = new Map<MaintenanceTaskName, number>();
+  const runs =
+    metrics === undefined
+      ? undefined
+      : new Counter({
+          name: "maintenance_runs_total",
+          help: "Maintenance tasks run, by task and outcome (ok / failed)",
+          labelNames: ["task", "outcome"] as const,
+          registers: [metrics],
+        });
+  const lastSuccess =
+    metrics === undefined
+      ? undefined
+      : new Gauge({
+          name: "maintenance_last_success_timestamp_seconds",
+          help: "When each maintenance task last completed successfully (unix seconds; from the audit log after a restart)",
+          labelNames: ["task"] as const,
+          registers: [metrics],
+        });
+  const completed = (task: MaintenanceTaskName, at: number) => {
+    lastCompleted.set(task, at);
+    lastSuccess?.set({ task }, at / 1000);
+  };
 
-  async function runOne(task: MaintenanceTaskName): Promise<{ ok: boolean; detail: string }> {
+  async function runOne(
+    task: MaintenanceTaskName,
+    record: (tx: Tx<TSchema>, detail: string) => Promise<void>,
+  ): Promise<{ ok: boolean; detail: string }> {
+    const inWrite = async (statement: string, detail: string) => {
+      await db.write(async (tx) => {
+        await tx.run(sql.raw(statement));
+        await record(tx, detail);
+      });
+      return { ok: true, detail };
+    };
     switch (task) {
       case "analyze":
-        await db.write((tx) => tx.run(sql`ANALYZE`));
-        return { ok: true, detail: "statistics refreshed" };
+        return inWrite("ANALYZE", "statistics refreshed");
       case "optimize":
-        await db.write((tx) => tx.run(sql`PRAGMA optimize`));
-        return { ok: true, detail: "PRAGMA optimize done" };
+        return inWrite("PRAGMA optimize", "PRAGMA optimize done");
       case "reindex":
-        await db.write((tx) => tx.run(sql`REINDEX`));
-        return { ok: true, detail: "every index rebuilt" };
-      case "vacuum":
+        return inWrite("REINDEX", "every index rebuilt");
+      case "vacuum": {
+        const detail = "database file rebuilt";
         await db.exclusive((client) => client.execute("VACUUM"));
-        return { ok: true, detail: "database file rebuilt" };
+        await db.write((tx) => record(tx, detail));
+        return { ok: true, detail };
+      }
       case "integrity_check": {
         const { integrity, foreignKeys } = await db.read(async (tx) => ({
           integrity: await tx.all<{ integrity_check: string }>(sql`PRAGMA integrity_check`),
@@ -66,33 +144,92 @@ export function createMaintenance<TSchema extends Record<string, unknown>>(
           foreignKeys.length === 0
             ? "no foreign key violations"
             : `${foreignKeys.length} foreign key violations`;
-        return { ok, detail: `integrity_check: ${messages.slice(0, 20).join("; ")}; ${fk}` };
+        const detail = `integrity_check: ${messages.slice(0, 20).join("; ")}; ${fk}`;
+        if (ok) await db.write((tx) => record(tx, detail));
+        return { ok, detail };
       }
     }
   }
 
   return {
     lastCompleted,
-    async run(tasks) {
+    get running() {
+      return running;
+    },
+    async run(tasks, runOptions = {}) {
       if (running) throw new FailedPreconditionError("a maintenance run is already in progress");
       running = true;
+      const actor = runOptions.actor ?? "system";
       try {
         const results: MaintenanceResult[] = [];
         for (const task of tasks) {
           const started = performance.now();
+          let at = now();
+          const record = async (tx: Tx<TSchema>, detail: string) => {
+            at = now();
+            await appendAudit(tx, {
+              actor,
+              action: maintenanceAuditAction(task),
+              resourceType: "database",
+              resourceId: task,
+              requestId: runOptions.requestId,
+              after: { ok: true, detail },
+              occurredAt: at,
+            });
+          };
           let outcome: { ok: boolean; detail: string };
           try {
-            outcome = await runOne(task);
+            outcome = await runOne(task, record);
           } catch (e) {
             outcome = { ok: false, detail: errorDetail(e) };
           }
-          if (outcome.ok) lastCompleted.set(task, Date.now());
-          results.push({ task, ...outcome, durationMs: performance.now() - started });
+          const result = { task, ...outcome, durationMs: performance.now() - started };
+          if (result.ok) completed(task, at);
+          runs?.inc({ task, outcome: result.ok ? "ok" : "failed" });
+          const line = {
+            task,
+            actor,
+            ok: result.ok,
+            durationMs: Math.round(result.durationMs),
+            detail: result.detail,
+          };
+          if (result.ok) logger?.info(line, "maintenance task done");
+          else logger?.error(line, "maintenance task failed");
+          results.push(result);
         }
         return results;
       } finally {
         running = false;
       }
+    },
+    async loadHistory() {
+      const history = await db.read(async (tx) => {
+        const found = new Map<MaintenanceTaskName, number>();
+        for (const task of allMaintenanceTasks) {
+          // audit_log_resource_idx (resource_type, resource_id, seq): one index probe per task
+          const rows = await tx.all<{ at: number }>(
+            sql`SELECT occurred_at AS at FROM audit_log
+                WHERE resource_type = 'database' AND resource_id = ${task} AND action = ${maintenanceAuditAction(task)}
+                ORDER BY seq DESC LIMIT 1`,
+          );
+          const at = rows[0]?.at;
+          if (at !== undefined) found.set(task, Number(at));
+        }
+        let databaseCreatedAt: number | undefined;
+        try {
+          const rows = await tx.all<{ at: number | null }>(
+            sql.raw(`SELECT min(applied_at) AS at FROM ${SCHEMA_MIGRATIONS_TABLE}`),
+          );
+          databaseCreatedAt = rows[0]?.at == null ? undefined : Number(rows[0].at);
+        } catch {
+          // a database without the migrator's table: its age is unknown
+        }
+        return { lastCompleted: found, databaseCreatedAt };
+      });
+      for (const [task, at] of history.lastCompleted) {
+        if (at > (lastCompleted.get(task) ?? Number.NEGATIVE_INFINITY)) completed(task, at);
+      }
+      return history;
     },
   };
 }

@@ -1,34 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { AdminService, GetDatabaseStatsRequestSchema } from "@autoforge/contracts/admin/v1";
-import { createDatabase, type Database } from "@autoforge/db";
 import type { CallContext } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createAdminHandlers, createAdminService, createMaintenance } from "../src/index.js";
+import { pollUntil, testDatabase } from "./helpers.js";
 
 // What the services' AdminService tests (prompt-service audit-admin, evaluation-service migrations-admin) do not
 // reach: how VACUUM queues, the consumers' lag, and the registration itself.
-
-async function testDatabase(): Promise<Database> {
-  const dir = mkdtempSync(join(tmpdir(), "autoforge-admin-"));
-  const db = await createDatabase({ url: `file:${join(dir, "test.db")}` });
-  onTestFinished(async () => {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await db.write((tx) => tx.run("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"));
-  return db;
-}
-
-async function pollUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 const ctx = { deadline: Date.now() + 60_000, signal: new AbortController().signal } as CallContext<never>;
 

@@ -34,6 +34,16 @@ export interface DatabaseRetryEvent extends RetryEvent {
   kind: UnitOfWorkKind;
 }
 
+/** One attempt of a read or write unit of work, from BEGIN to its end (the queue wait is not included). */
+export interface UnitOfWorkEvent {
+  kind: UnitOfWorkKind;
+  /** `commit`: `fn` returned and the unit ended normally; `rollback`: it threw (and a retry may follow). */
+  outcome: "commit" | "rollback";
+  durationMs: number;
+  /** 1 for the first try, 2 for the first retry, ... */
+  attempt: number;
+}
+
 export interface DatabaseOptions<TSchema extends Record<string, unknown> = Record<string, never>> {
   /** `file:` path (embedded, WAL), or `libsql://` / `http://` / `https://` (sqld, Turso). */
   url: string;
@@ -58,6 +68,11 @@ export interface DatabaseOptions<TSchema extends Record<string, unknown> = Recor
   retry?: RetryPolicyOptions | undefined;
   /** Called before every retry of any unit of work (metrics). */
   onRetry?: ((event: DatabaseRetryEvent) => void) | undefined;
+  /**
+   * Called after every attempt of a read or write unit of work (metrics: transaction durations). Not called
+   * for {@link Database.exclusive}, which runs outside a transaction.
+   */
+  onUnitOfWork?: ((event: UnitOfWorkEvent) => void) | undefined;
   /**
    * Read units of work that may hold a transaction at once (each holds one pooled connection).
    * Default 16. Ignored for an embedded replica, which has a single connection.
@@ -385,6 +400,28 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     }
   }
 
+  /** Reports one attempt of a transaction to `onUnitOfWork`; a throwing observer never breaks the unit. */
+  async function observed<T>(kind: UnitOfWorkKind, attempt: number, run: () => Promise<T>): Promise<T> {
+    const observe = options.onUnitOfWork;
+    if (observe === undefined) return run();
+    const started = performance.now();
+    const report = (outcome: UnitOfWorkEvent["outcome"]) => {
+      try {
+        observe({ kind, outcome, durationMs: performance.now() - started, attempt });
+      } catch (err) {
+        logger?.error?.({ err }, "onUnitOfWork observer failed");
+      }
+    };
+    try {
+      const result = await run();
+      report("commit");
+      return result;
+    } catch (err) {
+      report("rollback");
+      throw err;
+    }
+  }
+
   function runUnit<T>(
     kind: UnitOfWorkKind,
     body: (attempt: number) => Promise<T>,
@@ -455,11 +492,18 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       return orm;
     },
     read: (fn, unitOptions = {}) =>
-      runUnit("read", (attempt) => runTransaction("read", fn, attempt, "immediate"), unitOptions),
+      runUnit(
+        "read",
+        (attempt) => observed("read", attempt, () => runTransaction("read", fn, attempt, "immediate")),
+        unitOptions,
+      ),
     write: (fn, unitOptions = {}) =>
       runUnit(
         "write",
-        (attempt) => runTransaction("write", fn, attempt, unitOptions.foreignKeys ?? "immediate"),
+        (attempt) =>
+          observed("write", attempt, () =>
+            runTransaction("write", fn, attempt, unitOptions.foreignKeys ?? "immediate"),
+          ),
         unitOptions,
       ),
     exclusive: (fn, unitOptions = {}) => runUnit("write", () => runExclusive(fn), unitOptions),

@@ -28,6 +28,7 @@ export {
   type Tx,
   type UnitOfWork,
   type UnitOfWorkContext,
+  type UnitOfWorkEvent,
   type UnitOfWorkKind,
   type UnitOfWorkOptions,
   type WriteOptions,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { appendAudit, createDatabase, type DatabaseRetryEvent } from "../src/index.js";
+import { appendAudit, createDatabase, type DatabaseRetryEvent, type UnitOfWorkEvent } from "../src/index.js";
 import { authors, books } from "./fixtures/schema.js";
 import { deferred, pollUntil, tempDir, testDatabase } from "./helpers.js";
 
@@ -221,6 +221,26 @@ describe("units of work", () => {
     release.resolve();
     await Promise.all([writing, vacuum]);
     expect(order).toEqual(["write", "vacuum"]);
+  });
+
+  it("reports every attempt of a read or write unit of work to onUnitOfWork, with its outcome", async () => {
+    const events: UnitOfWorkEvent[] = [];
+    const { db } = await testDatabase({ onUnitOfWork: (event) => events.push(event) });
+    events.length = 0; // the fixture migrations ran as write units
+    await db.write((tx) => tx.insert(authors).values({ name: "a" }));
+    await db.read((tx) => tx.all(sql`SELECT * FROM authors`));
+    await expect(
+      db.write(async () => {
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    await db.exclusive((client) => client.execute("VACUUM")); // not a transaction: not reported
+    expect(events.map(({ kind, outcome, attempt }) => [kind, outcome, attempt])).toEqual([
+      ["write", "commit", 1],
+      ["read", "commit", 1],
+      ["write", "rollback", 1],
+    ]);
+    expect(events.every((e) => e.durationMs >= 0)).toBe(true);
   });
 
   it("close() waits for running units of work and then refuses new ones", async () => {

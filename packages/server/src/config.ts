@@ -23,6 +23,58 @@ export interface ServiceConfig {
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** How often each scheduled maintenance task runs (ms); 0 disables it. */
+  readonly maintenance: MaintenanceIntervals;
+}
+
+/** Scheduled maintenance intervals in ms, keyed by task (the names `@autoforge/admin` uses); 0 = not scheduled. */
+export interface MaintenanceIntervals {
+  readonly analyze: number;
+  readonly optimize: number;
+  readonly vacuum: number;
+  readonly reindex: number;
+  readonly integrity_check: number;
+}
+
+const day = 24 * 60 * 60 * 1000;
+
+/** The review's plan: ANALYZE and `PRAGMA optimize` weekly, VACUUM monthly, REINDEX quarterly; integrity weekly. */
+export const defaultMaintenanceIntervals: MaintenanceIntervals = Object.freeze({
+  analyze: 7 * day,
+  optimize: 7 * day,
+  vacuum: 30 * day,
+  reindex: 90 * day,
+  integrity_check: 7 * day,
+});
+
+const maintenanceVariables: Record<keyof MaintenanceIntervals, string> = {
+  analyze: "MAINTENANCE_ANALYZE_INTERVAL_MS",
+  optimize: "MAINTENANCE_OPTIMIZE_INTERVAL_MS",
+  vacuum: "MAINTENANCE_VACUUM_INTERVAL_MS",
+  reindex: "MAINTENANCE_REINDEX_INTERVAL_MS",
+  integrity_check: "MAINTENANCE_INTEGRITY_CHECK_INTERVAL_MS",
+};
+
+function maintenanceIntervals(env: Env): MaintenanceIntervals {
+  const interval = (task: keyof MaintenanceIntervals): number => {
+    const name = maintenanceVariables[task];
+    const raw = optionalEnv(env, name);
+    if (raw === undefined) return defaultMaintenanceIntervals[task];
+    if (!/^\d{1,13}$/.test(raw)) {
+      throw new ConfigError(
+        name,
+        `must be a whole number of milliseconds (0 disables), got ${JSON.stringify(raw)}`,
+      );
+    }
+    return Number(raw);
+  };
+  return Object.freeze({
+    analyze: interval("analyze"),
+    optimize: interval("optimize"),
+    vacuum: interval("vacuum"),
+    reindex: interval("reindex"),
+    integrity_check: interval("integrity_check"),
+  });
 }
 
 /** The service's own defaults. */
@@ -147,6 +199,7 @@ export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): Se
     issuer: optionalEnv(env, "AUTH_ISSUER"),
     audience: optionalEnv(env, "AUTH_AUDIENCE"),
     logLevel: level as ServiceConfig["logLevel"],
+    maintenance: maintenanceIntervals(env),
   });
 }
 

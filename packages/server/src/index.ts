@@ -8,7 +8,9 @@ export {
 export { type CallPipeline, createCallPipeline, type IncomingCall, type Middleware } from "./chain.js";
 export {
   ConfigError,
+  defaultMaintenanceIntervals,
   type Env,
+  type MaintenanceIntervals,
   optionalEnv,
   readServiceConfig,
   type ServiceConfig,
@@ -49,6 +51,13 @@ export {
   UnavailableError,
 } from "./errors.js";
 export { createGrpcServiceDefinition } from "./grpc-port.js";
+export {
+  createDatabaseMetrics,
+  type DatabaseMetrics,
+  type MeteredDatabase,
+  type RetryObservation,
+  type UnitOfWorkObservation,
+} from "./metrics.js";
 export {
   decodePageToken,
   defaultPageSizeLimits,

@@ -95,6 +95,44 @@ describe("service config", () => {
     failsOn({ NODE_ENV: "production", AUTH_JWT_SECRET: "" }, "AUTH_JWT_SECRET");
   });
 
+  it("schedules maintenance weekly / monthly / quarterly by default; each interval is configurable, 0 disables", () => {
+    const week = 7 * 24 * 60 * 60 * 1000;
+    expect(readServiceConfig({ AUTH_JWT_SECRET: secret }, defaults).maintenance).toEqual({
+      analyze: week,
+      optimize: week,
+      vacuum: (30 * week) / 7,
+      reindex: (90 * week) / 7,
+      integrity_check: week,
+    });
+    const c = readServiceConfig(
+      {
+        AUTH_JWT_SECRET: secret,
+        MAINTENANCE_ANALYZE_INTERVAL_MS: "1000",
+        MAINTENANCE_OPTIMIZE_INTERVAL_MS: "2000",
+        MAINTENANCE_VACUUM_INTERVAL_MS: "0",
+        MAINTENANCE_REINDEX_INTERVAL_MS: "3000",
+        MAINTENANCE_INTEGRITY_CHECK_INTERVAL_MS: "4000",
+      },
+      defaults,
+    );
+    expect(c.maintenance).toEqual({
+      analyze: 1000,
+      optimize: 2000,
+      vacuum: 0,
+      reindex: 3000,
+      integrity_check: 4000,
+    });
+    expect(Object.isFrozen(c.maintenance)).toBe(true);
+    failsOn(
+      { AUTH_JWT_SECRET: secret, MAINTENANCE_VACUUM_INTERVAL_MS: "-1" },
+      "MAINTENANCE_VACUUM_INTERVAL_MS",
+    );
+    failsOn(
+      { AUTH_JWT_SECRET: secret, MAINTENANCE_ANALYZE_INTERVAL_MS: "1w" },
+      "MAINTENANCE_ANALYZE_INTERVAL_MS",
+    );
+  });
+
   it("stops on a malformed value, naming the variable", () => {
     failsOn({ AUTH_JWT_SECRET: secret, GRPC_PORT: "http" }, "GRPC_PORT");
     failsOn({ AUTH_JWT_SECRET: secret, GRPC_PORT: "70000" }, "GRPC_PORT");

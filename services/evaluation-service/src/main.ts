@@ -1,10 +1,18 @@
+import { createMaintenanceScheduler } from "@autoforge/admin";
 import { createDatabase, migrate } from "@autoforge/db";
-import { createTokenSigner, runUntilSignal, serviceAuthConfig } from "@autoforge/server";
+import {
+  createDatabaseMetrics,
+  createTokenSigner,
+  runUntilSignal,
+  serviceAuthConfig,
+} from "@autoforge/server";
 import { pino } from "pino";
+import { Registry } from "prom-client";
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { createPromptEventConsumer } from "./consumer.js";
+import { createPromptEventConsumer, promptEventsConsumerName } from "./consumer.js";
 import { migrationsFolder } from "./db/migrations-folder.js";
 import { schema } from "./db/schema.js";
+import { registerConsumerMetrics } from "./metrics.js";
 import { createPromptClient } from "./prompt-client.js";
 import { createEvaluationServer } from "./server.js";
 
@@ -26,17 +34,24 @@ function serviceTokenProvider(config: Config): () => Promise<string> {
   };
 }
 
-/** config -> database -> migrate -> prompt client -> server -> listen -> event consumer; SIGTERM/SIGINT drain and close. */
+/**
+ * config -> metrics -> database -> migrate -> prompt client -> server -> listen -> event consumer -> maintenance
+ * schedule; SIGTERM/SIGINT drain and close.
+ */
 async function run(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = pino({ level: config.logLevel, base: { service: "evaluation-service" } });
-  const db = await createDatabase({ ...config.database, schema, logger });
+  // one registry per process: RPC, database, maintenance and consumer metrics, at GET /metrics on the Connect port
+  const metrics = new Registry();
+  const dbMetrics = createDatabaseMetrics(metrics);
+  const db = await createDatabase({ ...config.database, schema, logger, ...dbMetrics.hooks });
+  dbMetrics.collectFrom(db);
   const applied = await migrate(db, migrationsFolder);
   logger.info({ applied, database: config.database.url.replace(/\/\/[^@/]*@/, "//***@") }, "database ready");
 
   const prompts = createPromptClient({ baseUrl: config.promptServiceUrl, logger });
   const auth = serviceAuthConfig(config);
-  const { server } = createEvaluationServer({ db, prompts, auth, logger });
+  const { server, maintenance } = createEvaluationServer({ db, prompts, auth, logger, metrics });
   // the server logs "listening" with both ports
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
   logger.info({ promptService: config.promptServiceUrl }, "calling prompt-service");
@@ -47,9 +62,14 @@ async function run(): Promise<void> {
     );
   }
   const consumer = createPromptEventConsumer({ db, prompts, token: serviceTokenProvider(config), logger });
+  registerConsumerMetrics(metrics, consumer, promptEventsConsumerName);
   consumer.start();
+  // the same maintenance object as AdminService.RunMaintenance: never two runs at once
+  const scheduler = createMaintenanceScheduler({ maintenance, intervals: config.maintenance, logger });
+  await scheduler.start();
   runUntilSignal(server, {
     onStopped: async () => {
+      await scheduler.stop();
       await consumer.stop();
       prompts.close();
       await db.close();

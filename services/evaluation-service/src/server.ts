@@ -11,6 +11,7 @@ import {
   type ServiceHandlers,
 } from "@autoforge/server";
 import type { Logger } from "pino";
+import { Registry } from "prom-client";
 import { listConsumerOffsets } from "./db/repository.js";
 import type { Schema } from "./db/schema.js";
 import type { EvaluationTx, HandlerDeps } from "./handlers/common.js";
@@ -26,6 +27,8 @@ export interface EvaluationServerDeps {
   readonly auth: AuthConfig | { readonly authenticate: Authenticator };
   readonly logger: Logger;
   readonly limits?: ServerLimits;
+  /** The process's Prometheus registry (RPC, database and maintenance metrics), served at GET /metrics. Default: a new one. */
+  readonly metrics?: Registry;
   readonly now?: () => number;
 }
 
@@ -44,7 +47,8 @@ export function createEvaluationServiceHandlers(
 
 /** Wires EvaluationService + AdminService (this database only) to the server kit. */
 export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationServer {
-  const maintenance = createMaintenance(deps.db);
+  const metrics = deps.metrics ?? new Registry();
+  const maintenance = createMaintenance(deps.db, { logger: deps.logger, metrics });
   const handlerDeps: HandlerDeps = {
     db: deps.db,
     prompts: deps.prompts,
@@ -64,6 +68,7 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
     database: { db: deps.db, appendAudit },
     logger: deps.logger,
     ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+    metrics,
   });
   return { server, maintenance };
 }

@@ -1,22 +1,36 @@
+import { createMaintenanceScheduler } from "@autoforge/admin";
 import { createDatabase, migrate } from "@autoforge/db";
-import { createTokenSigner, runUntilSignal, serviceAuthConfig } from "@autoforge/server";
+import {
+  createDatabaseMetrics,
+  createTokenSigner,
+  runUntilSignal,
+  serviceAuthConfig,
+} from "@autoforge/server";
 import { pino } from "pino";
+import { Registry } from "prom-client";
 import { ConfigError, loadConfig } from "./config.js";
 import { migrationsFolder } from "./db/migrations-folder.js";
 import { schema } from "./db/schema.js";
 import { createPromptServer } from "./server.js";
 
-/** config -> database -> migrate -> server -> listen; SIGTERM/SIGINT drain and close. */
+/** config -> metrics -> database -> migrate -> server -> listen -> maintenance schedule; SIGTERM/SIGINT drain and close. */
 async function run(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = pino({ level: config.logLevel, base: { service: "prompt-service" } });
-  const db = await createDatabase({ ...config.database, schema, logger });
+  // one registry per process: RPC, database and maintenance metrics, served at GET /metrics on the Connect port
+  const metrics = new Registry();
+  const dbMetrics = createDatabaseMetrics(metrics);
+  const db = await createDatabase({ ...config.database, schema, logger, ...dbMetrics.hooks });
+  dbMetrics.collectFrom(db);
   const applied = await migrate(db, migrationsFolder);
   logger.info({ applied, database: config.database.url.replace(/\/\/[^@/]*@/, "//***@") }, "database ready");
 
   const auth = serviceAuthConfig(config);
-  const { server } = createPromptServer({ db, auth, logger });
+  const { server, maintenance } = createPromptServer({ db, auth, logger, metrics });
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
+  // the same maintenance object as AdminService.RunMaintenance: never two runs at once
+  const scheduler = createMaintenanceScheduler({ maintenance, intervals: config.maintenance, logger });
+  await scheduler.start();
 
   if (config.auth.kind === "secret" && config.auth.generated) {
     const signer = createTokenSigner(config.auth.secret, {
@@ -31,7 +45,12 @@ async function run(): Promise<void> {
     };
     logger.warn({ tokens }, "AUTH_JWT_SECRET not set: generated a secret for this run; dev tokens (12h)");
   }
-  runUntilSignal(server, { onStopped: () => db.close() });
+  runUntilSignal(server, {
+    onStopped: async () => {
+      await scheduler.stop();
+      await db.close();
+    },
+  });
 }
 
 run().catch((e: unknown) => {

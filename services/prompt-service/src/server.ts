@@ -11,6 +11,7 @@ import {
   type ServiceHandlers,
 } from "@autoforge/server";
 import type { Logger } from "pino";
+import { Registry } from "prom-client";
 import type { Schema } from "./db/schema.js";
 import { createEventNotifier, type EventNotifier } from "./event-notifier.js";
 import type { HandlerDeps, PromptTx } from "./handlers/common.js";
@@ -25,6 +26,8 @@ export interface PromptServerDeps {
   readonly auth: AuthConfig | { readonly authenticate: Authenticator };
   readonly logger: Logger;
   readonly limits?: ServerLimits;
+  /** The process's Prometheus registry (RPC, database and maintenance metrics), served at GET /metrics. Default: a new one. */
+  readonly metrics?: Registry;
   /** WatchPromptEvents' poll for events committed by other processes. Default 1,000 ms. */
   readonly watchPollIntervalMs?: number;
 }
@@ -49,7 +52,8 @@ export function createPromptHandlers(deps: HandlerDeps): ServiceHandlers<typeof 
 /** Wires PromptService + AdminService (this database only) to the server kit. */
 export function createPromptServer(deps: PromptServerDeps): PromptServer {
   const notifier = createEventNotifier();
-  const maintenance = createMaintenance(deps.db);
+  const metrics = deps.metrics ?? new Registry();
+  const maintenance = createMaintenance(deps.db, { logger: deps.logger, metrics });
   const handlerDeps: HandlerDeps = {
     db: deps.db,
     notifier,
@@ -72,6 +76,7 @@ export function createPromptServer(deps: PromptServerDeps): PromptServer {
     database: { db: deps.db, appendAudit },
     logger: deps.logger,
     ...(deps.limits === undefined ? {} : { limits: deps.limits }),
+    metrics,
   });
   return { server, notifier, maintenance };
 }

@@ -1,0 +1,195 @@
+/**
+ * Running it like production, with both services as real processes (their main.ts wiring): the Prometheus
+ * metrics each serves at GET /metrics on its Connect port, and `npm run seed` against them.
+ */
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { MaintenanceTask } from "@autoforge/contracts/admin/v1";
+import { EvaluationStatus } from "@autoforge/contracts/evaluation/v1";
+import { describe, expect, it, onTestFinished } from "vitest";
+import {
+  Code,
+  clients,
+  expectCode,
+  must,
+  pollUntil,
+  type ServiceProcess,
+  secret,
+  startEvaluationService,
+  startPromptService,
+  tempDir,
+} from "./harness.js";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+async function scrape(service: ServiceProcess): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${service.connectPort}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+  return res.text();
+}
+
+/** The value of one sample (`name{labels} value`), or undefined when absent. Labels in exposition order. */
+function sample(text: string, name: string, labels = ""): number | undefined {
+  const prefix = labels === "" ? `${name} ` : `${name}{${labels}} `;
+  const line = text.split("\n").find((l) => l.startsWith(prefix));
+  return line === undefined ? undefined : Number(line.slice(prefix.length));
+}
+
+/** Runs scripts/seed.mjs from source against the given services; resolves with its JSON summary line. */
+function runSeed(args: string[], env: Record<string, string>): Promise<Record<string, unknown>> {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", "scripts/seed.mjs", ...args],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => {
+    stdout += c;
+  });
+  child.stderr.setEncoding("utf8").on("data", (c: string) => {
+    stderr += c;
+  });
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => {
+      if (code !== 0) return reject(new Error(`seed exited ${code}:\n${stderr}\n${stdout}`));
+      resolve(JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Record<string, unknown>);
+    });
+  });
+}
+
+describe("operations", () => {
+  it("GET /metrics shows RPC codes, transactions, queue depth, database size, maintenance and consumer lag", async () => {
+    const dir = tempDir();
+    const prompt = await startPromptService(dir);
+    const evaluation = await startEvaluationService(dir, prompt.url);
+    const promptClients = clients(prompt.url);
+    const alice = await promptClients.prompts("alice");
+    const evals = await clients(evaluation.url).evaluations("alice");
+
+    // the scripted workload: OKs, a NOT_FOUND, an INVALID_ARGUMENT, a maintenance run
+    const created = must((await alice.createPrompt({ title: "metrics", content: "v1" })).prompt);
+    await alice.getPrompt({ id: created.id });
+    await expectCode(alice.getPrompt({ id: "0190f5a0-0000-7000-8000-000000000000" }), Code.NotFound);
+    await expectCode(alice.createPrompt({ title: "", content: "x" }), Code.InvalidArgument);
+    const e = must(
+      (await evals.createEvaluation({ promptId: created.id, provider: "p", model: "m" })).evaluation,
+    );
+    await expectCode(evals.getEvaluation({ id: "0190f5a0-0000-7000-8000-000000000000" }), Code.NotFound);
+    await evals.getEvaluation({ id: e.id });
+    await (await promptClients.admin()).runMaintenance({ tasks: [MaintenanceTask.ANALYZE] });
+
+    const text = await scrape(prompt);
+    const rpc = (method: string, code: string) =>
+      sample(
+        text,
+        "rpc_server_handled_total",
+        `grpc_service="autoforge.prompt.v1.PromptService",grpc_method="${method}",grpc_code="${code}"`,
+      );
+    expect(rpc("CreatePrompt", "OK")).toBe(1);
+    expect(rpc("GetPrompt", "OK")).toBeGreaterThanOrEqual(1); // + evaluation-service's check of the prompt
+    expect(rpc("GetPrompt", "NOT_FOUND")).toBe(1);
+    expect(rpc("CreatePrompt", "INVALID_ARGUMENT")).toBe(1);
+    expect(
+      sample(
+        text,
+        "rpc_server_handling_seconds_count",
+        'grpc_service="autoforge.prompt.v1.PromptService",grpc_method="GetPrompt",grpc_code="NOT_FOUND"',
+      ),
+    ).toBe(1);
+    expect(
+      sample(text, "db_transaction_duration_seconds_count", 'kind="write",outcome="commit"'),
+    ).toBeGreaterThan(0);
+    expect(
+      sample(text, "db_transaction_duration_seconds_count", 'kind="read",outcome="commit"'),
+    ).toBeGreaterThan(0);
+    expect(text).toContain("# TYPE db_transaction_retries_total counter");
+    expect(sample(text, "db_write_queue_depth")).toBe(0);
+    expect(sample(text, "db_size_bytes")).toBeGreaterThan(0);
+    expect(sample(text, "maintenance_runs_total", 'task="analyze",outcome="ok"')).toBe(1);
+    expect(sample(text, "maintenance_last_success_timestamp_seconds", 'task="analyze"')).toBeGreaterThan(0);
+
+    const evalText = await scrape(evaluation);
+    expect(
+      sample(
+        evalText,
+        "rpc_server_handled_total",
+        'grpc_service="autoforge.evaluation.v1.EvaluationService",grpc_method="GetEvaluation",grpc_code="NOT_FOUND"',
+      ),
+    ).toBe(1);
+    expect(sample(evalText, "db_size_bytes")).toBeGreaterThan(0);
+    // the consumer applies the CREATED event: lag back to 0 with the sequence applied
+    await pollUntil(async () => {
+      const t = await scrape(evaluation);
+      return (
+        sample(t, "event_consumer_lag", 'consumer="prompt-events"') === 0 &&
+        (sample(t, "event_consumer_last_applied_sequence", 'consumer="prompt-events"') ?? 0) >= 1
+      );
+    });
+  });
+
+  it("npm run seed fills both services with demo data through the public API", async () => {
+    const dir = tempDir();
+    const prompt = await startPromptService(dir);
+    const evaluation = await startEvaluationService(dir, prompt.url);
+    const summary = await runSeed(
+      ["--owners", "2", "--prompts", "5", "--versions", "3", "--evaluations", "4", "--results", "3"],
+      {
+        AUTH_JWT_SECRET: secret,
+        PROMPT_SERVICE_GRPC_PORT: String(prompt.grpcPort),
+        EVALUATION_SERVICE_GRPC_PORT: String(evaluation.grpcPort),
+      },
+    );
+    expect(summary).toMatchObject({
+      owners: ["dev-user", "demo-owner-2"],
+      templates: 4,
+      prompts: 5,
+      versions: 15,
+      evaluations: 4,
+      testResults: 12,
+    });
+
+    // counted through the API, as each owner sees it
+    const promptClients = clients(prompt.url);
+    const evalClients = clients(evaluation.url);
+    let prompts = 0;
+    let evaluations = 0;
+    let results = 0;
+    for (const [owner, expected] of [
+      ["dev-user", { prompts: 3, evaluations: 2 }],
+      ["demo-owner-2", { prompts: 2, evaluations: 2 }],
+    ] as const) {
+      const p = await promptClients.prompts(owner);
+      const listed = (await p.listPrompts({ pageSize: 100 })).prompts;
+      expect(listed).toHaveLength(expected.prompts);
+      for (const x of listed) {
+        expect(x.currentVersion).toBe(3);
+        expect(x.tags.length).toBeGreaterThan(0);
+        expect(x.labels).toEqual({ latest: 3, staging: 3, production: 2 });
+      }
+      expect((await p.listPromptTemplates({})).templates).toHaveLength(2);
+      expect((await p.listPromptVersions({ promptId: must(listed[0]).id })).versions).toHaveLength(3);
+      const ev = await evalClients.evaluations(owner);
+      const done = (await ev.listEvaluations({ status: EvaluationStatus.COMPLETED, pageSize: 100 }))
+        .evaluations;
+      expect(done).toHaveLength(expected.evaluations);
+      for (const x of done) {
+        expect(x.testCount).toBe(3);
+        expect(x.overallScore).toBeGreaterThanOrEqual(0);
+        results += (await ev.listTestResults({ evaluationId: x.id })).testResults.length;
+      }
+      prompts += listed.length;
+      evaluations += done.length;
+    }
+    expect({ prompts, evaluations, results }).toEqual({ prompts: 5, evaluations: 4, results: 12 });
+  });
+});
