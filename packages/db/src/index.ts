@@ -47,7 +47,9 @@ export {
 export {
   MIGRATE_EXIT,
   MIGRATE_USAGE,
+  type MigrateCliOptions,
   type MigrationCommandOptions,
+  runMigrateCli,
   runMigrationCommand,
 } from "./migrate-command.js";
 export {

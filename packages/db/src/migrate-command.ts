@@ -1,5 +1,5 @@
 import { type CheckableDatabase, checkMigrations, type MigrationInvariant } from "./migration-check.js";
-import { createMigrator } from "./migrator.js";
+import { createMigrator, MigrationError } from "./migrator.js";
 
 /**
  * The body of each service's `migrate` CLI (`npm run migrate -w services/<name> -- <command>`): the service
@@ -102,5 +102,43 @@ export async function runMigrationCommand(
     default:
       print(`unknown command ${JSON.stringify(command)}\n${MIGRATE_USAGE}`);
       return MIGRATE_EXIT.error;
+  }
+}
+
+export interface MigrateCliOptions extends Omit<MigrationCommandOptions, "print" | "encryptionKey"> {
+  /** The service's name, prefixed to error messages. */
+  name: string;
+  /**
+   * Reads the service's config and opens its database (a bad variable is reported by name), returning the
+   * encryption key too, which `check` needs to open its copy.
+   */
+  open: () => Promise<{
+    db: CheckableDatabase & { close(): Promise<void> };
+    encryptionKey?: string | undefined;
+  }>;
+}
+
+/**
+ * A service's whole `migrate` entry point: opens the database, runs the command in `argv`, closes, and sets
+ * `process.exitCode` (not `exit()`: the report may still be in stdout's buffer when it goes to a pipe).
+ */
+export async function runMigrateCli(argv: readonly string[], options: MigrateCliOptions): Promise<void> {
+  const { name, open, ...command } = options;
+  try {
+    const { db, encryptionKey } = await open();
+    try {
+      process.exitCode = await runMigrationCommand(db, argv, { ...command, encryptionKey });
+    } finally {
+      await db.close();
+    }
+  } catch (e) {
+    if (e instanceof Error && e.name === "ConfigError") {
+      console.error(`${name} migrate: bad configuration: ${e.message}`);
+    } else if (e instanceof MigrationError) {
+      console.error(`${name} migrate: ${e.message}`);
+    } else {
+      console.error(`${name} migrate: failed`, e);
+    }
+    process.exitCode = MIGRATE_EXIT.error;
   }
 }

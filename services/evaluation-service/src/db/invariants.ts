@@ -1,0 +1,23 @@
+import type { MigrationInvariant } from "@autoforge/db";
+
+/**
+ * Rules of evaluation-service's data that `migrate check` verifies on a migrated copy (each query must return
+ * no rows). CHECK constraints cover each row; these cover what triggers maintain across rows, which a
+ * migration (running below the triggers, or rebuilding a table) could break.
+ */
+export const evaluationInvariants: readonly MigrationInvariant[] = [
+  {
+    name: "test_count and passed_count match the evaluation's test results",
+    sql: `SELECT e.id, e.test_count, e.passed_count,
+            (SELECT count(*) FROM test_results r WHERE r.evaluation_id = e.id) AS results,
+            (SELECT count(*) FROM test_results r WHERE r.evaluation_id = e.id AND r.passed = 1) AS passed
+          FROM evaluations e
+          WHERE e.test_count <> (SELECT count(*) FROM test_results r WHERE r.evaluation_id = e.id)
+             OR e.passed_count <> (SELECT count(*) FROM test_results r WHERE r.evaluation_id = e.id AND r.passed = 1)`,
+  },
+  {
+    name: "an evaluation with test results was started",
+    sql: `SELECT e.id, e.status FROM evaluations e
+          WHERE e.started_at IS NULL AND EXISTS (SELECT 1 FROM test_results r WHERE r.evaluation_id = e.id)`,
+  },
+];
