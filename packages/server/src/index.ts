@@ -69,7 +69,14 @@ export {
   pageTokenRule,
   resolvePageSize,
 } from "./pagination.js";
-export { requestDigest, stableStringify } from "./request-digest.js";
+export {
+  createRequestIds,
+  type RequestIdScope,
+  type RequestIdStore,
+  type RequestIds,
+  requestDigest,
+  stableStringify,
+} from "./request-digest.js";
 export { type RunUntilSignalOptions, runUntilSignal } from "./run-until-signal.js";
 export {
   createServer,

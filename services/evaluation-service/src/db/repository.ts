@@ -1,4 +1,5 @@
 import type { Tx } from "@autoforge/db";
+import { createRequestIds } from "@autoforge/server";
 import { and, asc, desc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
@@ -299,7 +300,7 @@ export async function saveConsumerOffset(
 
 // ---- idempotency -----------------------------------------------------------------------------------------
 
-export function findIdempotencyKey(db: Queryable, ownerId: string, method: string, key: string) {
+function findIdempotencyKey(db: Queryable, ownerId: string, method: string, key: string) {
   return db
     .select()
     .from(idempotencyKeys)
@@ -313,6 +314,12 @@ export function findIdempotencyKey(db: Queryable, ownerId: string, method: strin
     .get();
 }
 
-export async function insertIdempotencyKey(db: Queryable, row: typeof idempotencyKeys.$inferInsert) {
+async function insertIdempotencyKey(db: Queryable, row: typeof idempotencyKeys.$inferInsert) {
   await db.insert(idempotencyKeys).values(row);
 }
+
+/** AIP-155 request ids over this service's `idempotency_keys` table. */
+export const requestIds = createRequestIds<Queryable>({
+  find: findIdempotencyKey,
+  insert: insertIdempotencyKey,
+});

@@ -17,20 +17,19 @@ import {
   resolvePageSize,
   type ServiceHandlers,
 } from "@autoforge/server";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { evaluationMessage, statusToDb, structToJson } from "../convert.js";
 import {
   completeEvaluation,
-  findIdempotencyKey,
   findTombstone,
   insertEvaluation,
-  insertIdempotencyKey,
   listEvaluationsQuery,
+  requestIds,
   transitionEvaluation,
 } from "../db/repository.js";
 import type { EvaluationRow } from "../db/schema.js";
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
+import { FailedPreconditionError, NotFoundError } from "../domain/errors.js";
 import { illegalTransitionMessage, type Transition, transitions } from "../domain/evaluation-state.js";
 import { promptServiceUnavailable } from "../prompt-client.js";
 import {
@@ -96,34 +95,28 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       model: req.model,
       metadata: req.metadata ?? null,
     });
-    const replay = (seen: { requestHash: string; response: Uint8Array }) => {
-      if (seen.requestHash !== digest) {
-        throw new AlreadyExistsError(
-          `request_id ${req.requestId} was already used for a different CreateEvaluation request`,
-        );
-      }
-      return fromBinary(CreateEvaluationResponseSchema, seen.response);
+    const requestId = {
+      ownerId: owner,
+      method: "CreateEvaluation",
+      requestId: req.requestId,
+      digest,
+      responseSchema: CreateEvaluationResponseSchema,
     };
     // A retry of a create that already succeeded answers from the stored response, without asking
     // prompt-service again (the prompt may have been deleted since). A read outside the call's unit of work.
     if (req.requestId !== "") {
-      const seen = await deps.db.read(
-        (tx) => findIdempotencyKey(tx, owner, "CreateEvaluation", req.requestId),
-        {
-          deadline: ctx.deadline,
-          signal: ctx.signal,
-        },
-      );
-      if (seen !== undefined) return replay(seen);
+      const earlier = await deps.db.read((tx) => requestIds.replay(tx, requestId), {
+        deadline: ctx.deadline,
+        signal: ctx.signal,
+      });
+      if (earlier !== undefined) return earlier;
     }
 
     const prompt = await checkPrompt(deps, ctx, req.promptId, req.promptVersion);
 
     return ctx.unitOfWork(async (tx, { audit }) => {
-      if (req.requestId !== "") {
-        const seen = await findIdempotencyKey(tx, owner, "CreateEvaluation", req.requestId);
-        if (seen !== undefined) return replay(seen);
-      }
+      const earlier = await requestIds.replay(tx, requestId);
+      if (earlier !== undefined) return earlier;
       // The event feed may know more than the GetPrompt answer of a moment ago (a delete or purge since).
       const tombstone = await findTombstone(tx, req.promptId);
       if (tombstone?.state === "purged") throw new NotFoundError(`prompt ${req.promptId} not found`);
@@ -159,16 +152,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
         after: auditSnapshot(row),
       });
       const response = create(CreateEvaluationResponseSchema, { evaluation: evaluationMessage(row) });
-      if (req.requestId !== "") {
-        await insertIdempotencyKey(tx, {
-          ownerId: owner,
-          method: "CreateEvaluation",
-          key: req.requestId,
-          requestHash: digest,
-          response: Buffer.from(toBinary(CreateEvaluationResponseSchema, response)),
-          createdAt,
-        });
-      }
+      await requestIds.remember(tx, requestId, response, createdAt);
       return response;
     });
   };

@@ -14,22 +14,21 @@ import {
   resolvePageSize,
   type ServiceHandlers,
 } from "@autoforge/server";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { evaluationMessage, statusFromDb, structToJson, testResultMessage } from "../convert.js";
 import {
   compareVersionsQuery,
-  findIdempotencyKey,
-  insertIdempotencyKey,
   insertTestResults,
   latencyAtRankQuery,
   listTestResultsQuery,
   maxLatencyQuery,
   meanPassedScoreQuery,
+  requestIds,
   summaryAggregatesQuery,
 } from "../db/repository.js";
 import type { testResults } from "../db/schema.js";
-import { AlreadyExistsError, FailedPreconditionError } from "../domain/errors.js";
+import { FailedPreconditionError } from "../domain/errors.js";
 import { nearestRank } from "../domain/evaluation-state.js";
 import {
   auditSnapshot,
@@ -66,18 +65,16 @@ export function createResultHandlers(_deps: HandlerDeps) {
               metadata: r.metadata ?? null,
             })),
           });
+    const requestId = {
+      ownerId: owner,
+      method: "RecordTestResults",
+      requestId: req.requestId,
+      digest,
+      responseSchema: RecordTestResultsResponseSchema,
+    };
     return ctx.unitOfWork(async (tx, { audit }) => {
-      if (req.requestId !== "") {
-        const seen = await findIdempotencyKey(tx, owner, "RecordTestResults", req.requestId);
-        if (seen !== undefined) {
-          if (seen.requestHash !== digest) {
-            throw new AlreadyExistsError(
-              `request_id ${req.requestId} was already used for a different RecordTestResults request`,
-            );
-          }
-          return fromBinary(RecordTestResultsResponseSchema, seen.response);
-        }
-      }
+      const earlier = await requestIds.replay(tx, requestId);
+      if (earlier !== undefined) return earlier;
       const before = await requireEvaluation(tx, owner, req.evaluationId);
       if (before.status !== "running") {
         throw new FailedPreconditionError(
@@ -113,16 +110,7 @@ export function createResultHandlers(_deps: HandlerDeps) {
         recordedCount: rows.length,
         evaluation: evaluationMessage(after),
       });
-      if (req.requestId !== "") {
-        await insertIdempotencyKey(tx, {
-          ownerId: owner,
-          method: "RecordTestResults",
-          key: req.requestId,
-          requestHash: digest,
-          response: Buffer.from(toBinary(RecordTestResultsResponseSchema, response)),
-          createdAt: rows[0]?.createdAt ?? Date.now(),
-        });
-      }
+      await requestIds.remember(tx, requestId, response, rows[0]?.createdAt);
       return response;
     });
   };

@@ -1,4 +1,5 @@
 import type { Tx } from "@autoforge/db";
+import { createRequestIds } from "@autoforge/server";
 import { and, asc, desc, eq, gt, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
@@ -338,7 +339,7 @@ export async function lastEventSequence(db: Queryable): Promise<number> {
 
 // ---- idempotency -----------------------------------------------------------------------------------------
 
-export function findIdempotencyKey(db: Queryable, ownerId: string, method: string, key: string) {
+function findIdempotencyKey(db: Queryable, ownerId: string, method: string, key: string) {
   return db
     .select()
     .from(idempotencyKeys)
@@ -352,6 +353,12 @@ export function findIdempotencyKey(db: Queryable, ownerId: string, method: strin
     .get();
 }
 
-export async function insertIdempotencyKey(db: Queryable, row: typeof idempotencyKeys.$inferInsert) {
+async function insertIdempotencyKey(db: Queryable, row: typeof idempotencyKeys.$inferInsert) {
   await db.insert(idempotencyKeys).values(row);
 }
+
+/** AIP-155 request ids over this service's `idempotency_keys` table. */
+export const requestIds = createRequestIds<Queryable>({
+  find: findIdempotencyKey,
+  insert: insertIdempotencyKey,
+});

@@ -17,32 +17,26 @@ import {
   resolvePageSize,
   type ServiceHandlers,
 } from "@autoforge/server";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { promptMessage, statusToDb, structToJson } from "../convert.js";
 import {
-  findIdempotencyKey,
   findLabel,
   findPrompt,
   findTemplate,
   findVersion,
   insertEvent,
-  insertIdempotencyKey,
   insertPrompt,
   insertVersion,
   listPromptsQuery,
   purgePrompt,
   replaceTags,
+  requestIds,
   tagsAndLabelsOf,
   updatePromptRow,
 } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
-import {
-  AbortedError,
-  AlreadyExistsError,
-  FailedPreconditionError,
-  NotFoundError,
-} from "../domain/errors.js";
+import { AbortedError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
 import { etagMatches } from "../domain/etag.js";
 import { latestLabel } from "../domain/labels.js";
 import { needsNewVersion, unifiedDiff } from "../domain/versioning.js";
@@ -79,18 +73,16 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       parentId: req.parentId,
       templateId: req.templateId,
     });
+    const requestId = {
+      ownerId: owner,
+      method: "CreatePrompt",
+      requestId: req.requestId,
+      digest,
+      responseSchema: CreatePromptResponseSchema,
+    };
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
-      if (req.requestId !== "") {
-        const seen = await findIdempotencyKey(tx, owner, "CreatePrompt", req.requestId);
-        if (seen !== undefined) {
-          if (seen.requestHash !== digest) {
-            throw new AlreadyExistsError(
-              `request_id ${req.requestId} was already used for a different CreatePrompt request`,
-            );
-          }
-          return { response: fromBinary(CreatePromptResponseSchema, seen.response), created: false };
-        }
-      }
+      const earlier = await requestIds.replay(tx, requestId);
+      if (earlier !== undefined) return { response: earlier, created: false };
       if (req.parentId !== "" && (await findPrompt(tx, owner, req.parentId)) === undefined) {
         throw new NotFoundError(`parent_id: prompt ${req.parentId} not found`);
       }
@@ -137,19 +129,8 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         resourceId: id,
         after: auditSnapshot(row, { tags }),
       });
-      const response = { prompt: promptMessage(row, version, tags, []) };
-      if (req.requestId !== "") {
-        await insertIdempotencyKey(tx, {
-          ownerId: owner,
-          method: "CreatePrompt",
-          key: req.requestId,
-          requestHash: digest,
-          response: Buffer.from(
-            toBinary(CreatePromptResponseSchema, create(CreatePromptResponseSchema, response)),
-          ),
-          createdAt,
-        });
-      }
+      const response = create(CreatePromptResponseSchema, { prompt: promptMessage(row, version, tags, []) });
+      await requestIds.remember(tx, requestId, response, createdAt);
       return { response, created: true };
     });
     if (outcome.created) deps.notifier.notify();

@@ -14,15 +14,14 @@ import {
   resolvePageSize,
   type ServiceHandlers,
 } from "@autoforge/server";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { declarationFromProto, templateMessage, valueToInput } from "../convert.js";
 import {
-  findIdempotencyKey,
   findTemplate,
   findTemplateByName,
-  insertIdempotencyKey,
   insertTemplate,
   listTemplatesQuery,
+  requestIds,
 } from "../db/repository.js";
 import type { PromptTemplateRow } from "../db/schema.js";
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../domain/errors.js";
@@ -54,18 +53,16 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
       body: req.body,
       variables: declarations,
     });
+    const requestId = {
+      ownerId: owner,
+      method: "CreatePromptTemplate",
+      requestId: req.requestId,
+      digest,
+      responseSchema: CreatePromptTemplateResponseSchema,
+    };
     return ctx.unitOfWork(async (tx, { audit }) => {
-      if (req.requestId !== "") {
-        const seen = await findIdempotencyKey(tx, owner, "CreatePromptTemplate", req.requestId);
-        if (seen !== undefined) {
-          if (seen.requestHash !== digest) {
-            throw new AlreadyExistsError(
-              `request_id ${req.requestId} was already used for a different CreatePromptTemplate request`,
-            );
-          }
-          return fromBinary(CreatePromptTemplateResponseSchema, seen.response);
-        }
-      }
+      const earlier = await requestIds.replay(tx, requestId);
+      if (earlier !== undefined) return earlier;
       if ((await findTemplateByName(tx, owner, req.name)) !== undefined) {
         throw new AlreadyExistsError(`name: you already have a template named ${req.name}`);
       }
@@ -88,16 +85,7 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
         after: { id, ownerId: owner, name: row.name, description: row.description, variables: declarations },
       });
       const response = create(CreatePromptTemplateResponseSchema, { template: templateMessage(row) });
-      if (req.requestId !== "") {
-        await insertIdempotencyKey(tx, {
-          ownerId: owner,
-          method: "CreatePromptTemplate",
-          key: req.requestId,
-          requestHash: digest,
-          response: Buffer.from(toBinary(CreatePromptTemplateResponseSchema, response)),
-          createdAt,
-        });
-      }
+      await requestIds.remember(tx, requestId, response, createdAt);
       return response;
     });
   };
