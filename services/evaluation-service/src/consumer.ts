@@ -24,11 +24,21 @@ import type { PromptClient } from "./prompt-client.js";
  *
  * Effects: PURGED deletes the prompt's evaluations (their test results follow by ON DELETE CASCADE) with one audit
  * row, and leaves a `purged` tombstone; DELETED / RESTORED set / clear the `deleted` tombstone that
- * CreateEvaluation consults. Other event types only advance the offset.
+ * CreateEvaluation consults. Other event types only advance the offset — and since they have no effect, the
+ * consumer persists their offset lazily (see `createPromptEventConsumer`).
  */
 export const promptEventsConsumerName = "prompt-events";
 
 export type ApplyOutcome = "applied" | "skipped";
+
+/** Event types with an effect here; every other type only moves the offset. */
+function hasEffect(event: PromptEvent): boolean {
+  return (
+    event.type === PromptEventType.PURGED ||
+    event.type === PromptEventType.DELETED ||
+    event.type === PromptEventType.RESTORED
+  );
+}
 
 export async function applyPromptEvent(
   db: Database<Schema>,
@@ -131,6 +141,13 @@ export interface ConsumerOptions {
   /** Polls before trying WatchPromptEvents again. */
   readonly pollsBeforeWatch?: number;
   readonly pageSize?: number;
+  /**
+   * Events without an effect here (created, updated, labels) are not worth a write transaction each: their
+   * offset is saved after this many of them, or this long after the last one, whichever comes first, and on
+   * stop. Losing it in a crash only means those events come again and are skipped again.
+   */
+  readonly offsetFlushEvery?: number;
+  readonly offsetFlushAfterMs?: number;
 }
 
 export interface ConsumerStatus {
@@ -180,6 +197,8 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
     pollIntervalMs = 1_000,
     pollsBeforeWatch = 30,
     pageSize = 500,
+    offsetFlushEvery = 200,
+    offsetFlushAfterMs = 250,
   } = options;
   const logger = parentLogger.child({ consumer: name });
   let mode: ConsumerStatus["mode"] = "stopped";
@@ -195,12 +214,45 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
     lastSeen = Math.max(lastSeen, row?.lastSeenSequence ?? 0);
   }
 
+  /** The newest event without an effect whose offset is not saved yet, and how many such events wait. */
+  let unsaved: PromptEvent | undefined;
+  let unsavedCount = 0;
+  let flushTimer: NodeJS.Timeout | undefined;
+
+  /** Saves the offset of the events without an effect (applyPromptEvent skips it if a newer one is saved). */
+  async function flushOffset() {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    const event = unsaved;
+    unsaved = undefined;
+    unsavedCount = 0;
+    if (event === undefined) return;
+    try {
+      await applyPromptEvent(db, event, { consumer: name, lastSeenSequence: lastSeen });
+    } catch (e) {
+      // the events come again after a restart and are skipped again: nothing is lost
+      logger.warn({ err: e instanceof Error ? e.message : String(e) }, "could not save the consumer offset");
+    }
+  }
+
   async function apply(event: PromptEvent, signal: AbortSignal) {
     const sequence = Number(event.sequence);
     lastSeen = Math.max(lastSeen, sequence);
     if (sequence > lastApplied + 1) {
       logger.warn({ expected: lastApplied + 1, got: sequence }, "gap in the prompt event feed");
     }
+    if (!hasEffect(event)) {
+      lastApplied = Math.max(lastApplied, sequence);
+      unsaved = event;
+      if (++unsavedCount >= offsetFlushEvery) await flushOffset();
+      else flushTimer ??= setTimeout(() => void flushOffset(), offsetFlushAfterMs);
+      return;
+    }
+    // an event with an effect saves its own offset, superseding the unsaved one
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    unsaved = undefined;
+    unsavedCount = 0;
     const outcome = await applyPromptEvent(db, event, { consumer: name, lastSeenSequence: lastSeen, signal });
     lastApplied = Math.max(lastApplied, sequence);
     logger.debug(
@@ -325,6 +377,7 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
     async stop() {
       controller?.abort();
       await loop;
+      await flushOffset();
       loop = undefined;
       controller = undefined;
     },

@@ -164,6 +164,47 @@ describe("the consumer against a real prompt-service", () => {
     ).toBe(1);
   });
 
+  it("saves the offset of events without an effect lazily: few writes, and the offset still reaches the feed's end", async () => {
+    const svc = await startServices();
+    const { db } = svc;
+    const writes = { count: 0 };
+    const counted: Database<Schema> = Object.create(db, {
+      write: {
+        value: (...args: Parameters<Database<Schema>["write"]>) => {
+          writes.count++;
+          return db.write(...args);
+        },
+      },
+    });
+    const token = await signer.signToken({ sub: "evaluation-service", roles: ["service"] });
+    const consumer = createPromptEventConsumer({
+      db: counted,
+      prompts: svc.promptClient,
+      token: async () => token,
+      logger: pino({ level: "silent" }),
+      offsetFlushEvery: 50,
+      offsetFlushAfterMs: 20,
+    });
+    for (let i = 0; i < 120; i++) await createPrompt(svc.alicePrompts, 1, `p${i}`); // 120 CREATED events
+    const offset = async () =>
+      Number(
+        (await db.client.execute(`SELECT last_applied_sequence AS n FROM consumer_offsets`)).rows[0]?.n ?? 0,
+      );
+    consumer.start();
+    try {
+      await pollUntil(async () => (await offset()) === 120);
+      // 120 events, but only a handful of offset writes (every 50, then once idle) instead of 120
+      expect(writes.count).toBeLessThanOrEqual(5);
+      const purged = await createPrompt(svc.alicePrompts, 1, "gone"); // 121
+      await seedEvaluations(db, purged.id, 1, 1);
+      await svc.alicePrompts.purgePrompt({ id: purged.id }); // 122, with an effect: saved with it
+      await pollUntil(async () => (await offset()) === 122);
+      expect(await count(db, "SELECT count(*) AS n FROM evaluations")).toBe(0);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it("falls back to polling ListPromptEvents when WatchPromptEvents is unavailable (UNIMPLEMENTED)", async () => {
     const svc = await startServices();
     const { db } = svc;
