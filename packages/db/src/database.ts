@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from "node:async_hooks";
+import { AsyncLocalStorage, AsyncResource } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Client, createClient, type Transaction } from "@libsql/client";
@@ -18,7 +18,7 @@ import {
   TransientDatabaseError,
 } from "./errors.js";
 import { createRetryRunner, type RetryEvent, type RetryPolicyOptions } from "./retry.js";
-import { createSemaphore, type Semaphore } from "./semaphore.js";
+import { createSemaphore, type Release, type Semaphore } from "./semaphore.js";
 
 /** pino-compatible subset; every method is optional so `console` or a stub works too. */
 export interface DatabaseLogger {
@@ -128,8 +128,9 @@ export type DatabaseMode = "file" | "remote" | "replica";
 export interface Database<TSchema extends Record<string, unknown> = Record<string, never>> {
   readonly mode: DatabaseMode;
   /**
-   * The raw libSQL client (for `file:`, the pool that read units of work use). For tooling, health checks and
-   * maintenance reads. Writes must go through {@link Database.write}: a write here bypasses the one-writer queue.
+   * The raw libSQL client for tooling, health checks and maintenance reads (for `file:`, a small pool of its own:
+   * read units of work use a private pool whose connections are read-only). Writes must go through
+   * {@link Database.write}: a write here bypasses the one-writer queue.
    */
   readonly client: Client;
   /** A non-transactional Drizzle instance over {@link Database.client} (same caveat for writes). */
@@ -140,9 +141,12 @@ export interface Database<TSchema extends Record<string, unknown> = Record<strin
    */
   read<T>(fn: UnitOfWork<TSchema, T>, options?: UnitOfWorkOptions): Promise<T>;
   /**
-   * Runs `fn` in one write transaction (BEGIN IMMEDIATE), queued behind the other write units of work of this
+   * Runs `fn` in a write transaction (BEGIN IMMEDIATE), queued behind the other write units of work of this
    * process. Commits when `fn` resolves, rolls back when it throws (then rethrows the classified error).
    * The whole unit is retried on transient errors, so `fn` must not have side effects outside `tx`.
+   * On `file:`, units that queued together share one transaction, each inside its own SAVEPOINT, run in queue
+   * order (group commit): a unit that throws rolls back alone, and every unit settles only after the COMMIT.
+   * `foreignKeys: "check-at-commit"` units always run alone.
    */
   write<T>(fn: UnitOfWork<TSchema, T>, options?: WriteOptions): Promise<T>;
   /**
@@ -151,7 +155,7 @@ export interface Database<TSchema extends Record<string, unknown> = Record<strin
    * On `file:` the client has a single connection; do not start transactions on it. Retried like `write`.
    */
   exclusive<T>(fn: (client: Client) => Promise<T>, options?: UnitOfWorkOptions): Promise<T>;
-  /** Write units of work waiting for the writer (not counting the one running). */
+  /** Write units of work waiting for the writer or for their turn in a running group (not the running one). */
   readonly writeQueueDepth: number;
   /** Read units of work waiting for a connection. */
   readonly readQueueDepth: number;
@@ -163,6 +167,25 @@ export interface Database<TSchema extends Record<string, unknown> = Record<strin
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_READ_CONCURRENCY = 16;
+/** Most write units of work that share one transaction (group commit, `file:` only). */
+const WRITE_GROUP_MAX = 64;
+/** Connections of the `file:` tooling client ({@link Database.client}): ad-hoc calls borrow one only briefly. */
+const TOOLING_CONCURRENCY = 2;
+
+/**
+ * The `file:` client used only by read units of work. Every connection gets `PRAGMA query_only=ON` once, when
+ * the pool is opened (`primed`), and keeps it: read units then pay no statement for the read-only guard.
+ * `primed` turns false if the pool may have replaced a connection behind our back (a failed ROLLBACK makes it
+ * drop one); read units then set the pragma themselves until a fresh pool replaces this one.
+ */
+interface ReadPool {
+  client: Client;
+  primed: boolean;
+  /** Read units holding a transaction on this pool. */
+  holders: number;
+  /** Replaced by a fresh pool: closed when the last holder leaves. */
+  retired: boolean;
+}
 
 interface ParsedUrl {
   mode: DatabaseMode;
@@ -205,10 +228,11 @@ function parseDatabaseUrl(url: string, syncUrl: string | undefined): ParsedUrl {
 /**
  * Opens a database.
  *
- * `file:` — two clients on the same WAL file: a writer with exactly one connection (so connection-level
+ * `file:` — three clients on the same WAL file: a writer with exactly one connection (so connection-level
  * pragmas set once — synchronous=NORMAL, foreign_keys — stay set, and foreign-key toggling for migrations
- * reaches the transaction's connection) and a pool for reads. SQLite's busy timeout (`busyTimeoutMs`) only
- * matters against other processes: in-process writers queue on a mutex instead.
+ * reaches the transaction's connection), a read-only pool for read units of work, and a small pool for
+ * tooling. SQLite's busy timeout (`busyTimeoutMs`) only matters against other processes: in-process writers
+ * queue instead (and queued writes share one transaction: group commit).
  * Remote — one client; writes still go through the in-process queue so a process never competes with itself.
  * Embedded replica — one client with a single connection (libSQL's limit), so reads queue with writes.
  */
@@ -259,14 +283,79 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
         }
         throw err;
       }
-      // +2: room for ad-hoc `client.execute` calls beside readConcurrency open read transactions
+      // tooling only (Database.client, drizzle()); read units have their own read-only pool below
       reader = createClient({
         url: options.url,
         timeout,
-        concurrency: readConcurrency + 2,
+        concurrency: TOOLING_CONCURRENCY,
         encryptionKey: options.encryptionKey,
       });
     }
+  }
+
+  /** Opens a read pool with exactly `readConcurrency` connections, each set to `query_only` once. */
+  async function openReadPool(): Promise<ReadPool> {
+    const client = createClient({
+      url: options.url,
+      timeout,
+      concurrency: readConcurrency,
+      encryptionKey: options.encryptionKey,
+    });
+    try {
+      // Concurrent transactions each pin a distinct connection, so this opens the pool's every connection
+      // (nobody else can see the client yet). At most readConcurrency read units hold one at once
+      // (readGate), so the pool never opens another.
+      const opened = await Promise.allSettled(
+        Array.from({ length: readConcurrency }, () => client.transaction("read")),
+      );
+      try {
+        for (const result of opened) {
+          if (result.status === "rejected") throw result.reason;
+          await result.value.execute("PRAGMA query_only=ON");
+        }
+      } finally {
+        for (const result of opened) if (result.status === "fulfilled") result.value.close();
+      }
+      return { client, primed: true, holders: 0, retired: false };
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  let readPool: ReadPool | undefined;
+  if (parsed.mode === "file") {
+    try {
+      readPool = await openReadPool();
+    } catch (err) {
+      reader.close();
+      writer.close();
+      throw err;
+    }
+  }
+  let refreshingReadPool: Promise<void> | undefined;
+
+  /** Swaps in a freshly primed read pool; the old one closes when its last read unit leaves it. */
+  function refreshReadPool(): Promise<void> {
+    refreshingReadPool ??= (async () => {
+      try {
+        const fresh = await openReadPool();
+        const old = readPool;
+        if (closed || old === undefined) {
+          fresh.client.close();
+          return;
+        }
+        readPool = fresh;
+        old.retired = true;
+        if (old.holders === 0) old.client.close();
+      } catch (err) {
+        if (readPool !== undefined) readPool.primed = false;
+        logger?.error?.({ err }, "could not reopen the read pool");
+      } finally {
+        refreshingReadPool = undefined;
+      }
+    })();
+    return refreshingReadPool;
   }
 
   const writeGate = createSemaphore(1);
@@ -282,40 +371,48 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
   let closed = false;
   let orm: LibSQLDatabase<TSchema> | undefined;
 
+  /** drizzle's transaction handle over a libSQL transaction we opened ourselves. */
+  function makeTx(client: Client, libsqlTx: Transaction): Tx<TSchema> {
+    const session = new LibSQLSession<TSchema, ExtractTablesWithRelations<TSchema>>(
+      client,
+      dialect,
+      relational,
+      {},
+      libsqlTx,
+    );
+    return new LibSQLTransaction<TSchema, ExtractTablesWithRelations<TSchema>>(
+      "async",
+      dialect,
+      session,
+      relational,
+    );
+  }
+
   async function runTransaction<T>(
     kind: UnitOfWorkKind,
     fn: UnitOfWork<TSchema, T>,
     attempt: number,
     foreignKeys: "immediate" | "check-at-commit",
   ): Promise<T> {
-    const client = kind === "write" ? writer : reader;
+    // file: read units run on the read pool, whose connections all have query_only=ON (see ReadPool): an
+    // accidental write in a read unit fails instead of silently bypassing the writer queue (libSQL's
+    // "BEGIN TRANSACTION READONLY" is not enforced on local files). The pragma is never reset: the pool
+    // serves read units only.
+    const pool = kind === "read" ? readPool : undefined;
+    const client = kind === "write" ? writer : (pool?.client ?? reader);
+    const guardReadOnly = pool !== undefined && !pool.primed;
     const fkOffOutside = foreignKeys === "check-at-commit" && parsed.mode !== "remote";
-    // query_only makes an accidental write in a read unit fail instead of silently bypassing the writer
-    // queue; libSQL's "BEGIN TRANSACTION READONLY" is not enforced on local files. Reset before the
-    // connection goes back to the pool, which `client` shares with tooling.
-    const guardReadOnly = kind === "read" && parsed.mode === "file";
-    if (fkOffOutside) await client.execute("PRAGMA foreign_keys=OFF");
+    if (pool !== undefined) pool.holders++;
     let libsqlTx: Transaction | undefined;
     try {
+      if (fkOffOutside) await client.execute("PRAGMA foreign_keys=OFF");
       const open = await client.transaction(kind === "write" ? "write" : "read");
       libsqlTx = open;
       if (guardReadOnly) await libsqlTx.execute("PRAGMA query_only=ON");
       if (foreignKeys === "check-at-commit" && !fkOffOutside) {
         await libsqlTx.execute("PRAGMA defer_foreign_keys=ON");
       }
-      const session = new LibSQLSession<TSchema, ExtractTablesWithRelations<TSchema>>(
-        client,
-        dialect,
-        relational,
-        {},
-        libsqlTx,
-      );
-      const tx = new LibSQLTransaction<TSchema, ExtractTablesWithRelations<TSchema>>(
-        "async",
-        dialect,
-        session,
-        relational,
-      );
+      const tx = makeTx(client, open);
       const result = await insideUnit.run(true, () => fn(tx, { kind, attempt, transaction: open }));
       if (foreignKeys === "check-at-commit") {
         const violations = await libsqlTx.execute("PRAGMA foreign_key_check");
@@ -334,7 +431,6 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       } else {
         // A read has nothing to commit; ROLLBACK ends it too and, unlike COMMIT, cannot fail on a
         // statement left pending on the connection.
-        if (guardReadOnly) await libsqlTx.execute("PRAGMA query_only=OFF");
         await libsqlTx.rollback();
       }
       return result;
@@ -342,10 +438,14 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       // Always roll back, SQLITE_BUSY included: libSQL may otherwise keep holding the write lock.
       if (libsqlTx !== undefined && !libsqlTx.closed) {
         try {
-          if (guardReadOnly) await libsqlTx.execute("PRAGMA query_only=OFF");
           await libsqlTx.rollback();
         } catch (rollbackError) {
           logger?.error?.({ err: rollbackError, kind }, "rollback failed");
+          // the pool drops a connection it cannot roll back and may open an unguarded one in its place
+          if (pool !== undefined) {
+            pool.primed = false;
+            void refreshReadPool();
+          }
         }
       }
       if (parsed.mode === "file" && classifyDatabaseError(err) instanceof TransientDatabaseError) {
@@ -356,6 +456,10 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     } finally {
       // returns the connection to the pool on every path (idempotent after commit/rollback)
       libsqlTx?.close();
+      if (pool !== undefined) {
+        pool.holders--;
+        if (pool.retired && pool.holders === 0) pool.client.close();
+      }
       if (fkOffOutside) {
         try {
           await client.execute("PRAGMA foreign_keys=ON");
@@ -371,17 +475,17 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
    * writes), the failed statement stays pending on its connection and every later COMMIT there fails with
    * "SQLITE_BUSY: cannot commit transaction - SQL statements in progress", so retries could never succeed.
    * Rolling back does not clear it; only a new connection does. The writer client is ours alone (we hold the
-   * write mutex here), so it is reopened at once. The read pool is shared by concurrent reads, so it is
-   * reopened only when no other read holds a connection; reads end with ROLLBACK, which a pending statement
-   * does not block, so a poisoned reader connection is still usable meanwhile.
+   * write mutex here), so it is reopened at once. The read pool is shared by concurrent reads, so a fresh
+   * pool replaces it and the old one closes when its last read leaves; reads end with ROLLBACK, which a
+   * pending statement does not block, so a poisoned reader connection is still usable meanwhile.
    */
   async function discardPoisonedConnections(kind: UnitOfWorkKind): Promise<void> {
     try {
       if (kind === "write") {
         writer.reconnect();
         await configureWriterConnection(writer);
-      } else if (readGate.active <= 1) {
-        reader.reconnect();
+      } else {
+        await refreshReadPool();
       }
     } catch (err) {
       logger?.error?.({ err, kind }, "could not reopen the connection after a transient error");
@@ -401,17 +505,23 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
   }
 
   /** Reports one attempt of a transaction to `onUnitOfWork`; a throwing observer never breaks the unit. */
+  function reportUnit(
+    kind: UnitOfWorkKind,
+    attempt: number,
+    started: number,
+    outcome: UnitOfWorkEvent["outcome"],
+  ): void {
+    try {
+      options.onUnitOfWork?.({ kind, outcome, durationMs: performance.now() - started, attempt });
+    } catch (err) {
+      logger?.error?.({ err }, "onUnitOfWork observer failed");
+    }
+  }
+
   async function observed<T>(kind: UnitOfWorkKind, attempt: number, run: () => Promise<T>): Promise<T> {
-    const observe = options.onUnitOfWork;
-    if (observe === undefined) return run();
+    if (options.onUnitOfWork === undefined) return run();
     const started = performance.now();
-    const report = (outcome: UnitOfWorkEvent["outcome"]) => {
-      try {
-        observe({ kind, outcome, durationMs: performance.now() - started, attempt });
-      } catch (err) {
-        logger?.error?.({ err }, "onUnitOfWork observer failed");
-      }
-    };
+    const report = (outcome: UnitOfWorkEvent["outcome"]) => reportUnit(kind, attempt, started, outcome);
     try {
       const result = await run();
       report("commit");
@@ -422,9 +532,211 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     }
   }
 
+  // ---- Group commit (file: only) ----
+  // Write units that queue while the writer is busy run together when it frees up: one BEGIN IMMEDIATE, one
+  // SAVEPOINT per unit (in queue order, so each sees the earlier ones' writes, as if serial), one COMMIT.
+  // SAVEPOINT + RELEASE per unit replace BEGIN + COMMIT per unit (measured: bench/write-units.ts).
+  // `check-at-commit` units (migrations) and `exclusive` run alone, through the same FIFO writer gate.
+
+  interface GroupMember {
+    fn: UnitOfWork<TSchema, unknown>;
+    attempt: number;
+    /** Aborts waiting (caller's signal or deadline); checked again just before the unit's savepoint. */
+    stop: AbortSignal;
+    /** The caller's async context: `fn` runs in it, not in that of whoever started the group. */
+    context: AsyncResource;
+    resolve(value: unknown): void;
+    reject(err: unknown): void;
+    onAbort(): void;
+  }
+  interface WriteBatch {
+    members: GroupMember[];
+    started: boolean;
+  }
+  type MemberOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+  const grouping = parsed.mode === "file";
+  /** The batch new write units join; closed when it starts or when a solo job queues behind it (FIFO). */
+  let openBatch: WriteBatch | undefined;
+  /** Grouped units that have not started yet (writeQueueDepth). */
+  const waitingMembers = new Set<GroupMember>();
+  /** Solo jobs (exclusive, check-at-commit) waiting for the writer gate. */
+  let soloWaiting = 0;
+
+  function submitGrouped<T>(fn: UnitOfWork<TSchema, T>, attempt: number, stop: AbortSignal): Promise<T> {
+    if (stop.aborted) return Promise.reject(stop.reason);
+    return new Promise<T>((resolve, reject) => {
+      let batch = openBatch;
+      if (batch === undefined || batch.members.length >= WRITE_GROUP_MAX) {
+        batch = { members: [], started: false };
+        openBatch = batch;
+        void runBatch(batch);
+      }
+      const target = batch;
+      const member: GroupMember = {
+        fn: fn as UnitOfWork<TSchema, unknown>,
+        attempt,
+        stop,
+        context: new AsyncResource("autoforge.db.WriteUnit"),
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        onAbort: () => {
+          // once the batch runs, the member is skipped at its turn instead (see runGroup)
+          if (target.started || !waitingMembers.delete(member)) return;
+          target.members.splice(target.members.indexOf(member), 1);
+          reject(stop.reason);
+        },
+      };
+      stop.addEventListener("abort", member.onAbort, { once: true });
+      target.members.push(member);
+      waitingMembers.add(member);
+    });
+  }
+
+  async function runBatch(batch: WriteBatch): Promise<void> {
+    const release = await writeGate.acquire();
+    if (openBatch === batch) openBatch = undefined;
+    batch.started = true;
+    try {
+      if (batch.members.length > 0) await runGroup(batch.members);
+    } catch (err) {
+      // runGroup settles every member itself; this only guards against a bug leaving callers hanging
+      logger?.error?.({ err }, "write group failed");
+      for (const member of batch.members) member.reject(err);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * One transaction for `members`, a savepoint each. A unit that throws is rolled back to its savepoint and
+   * gets its own error; the others go on. Every promise settles only after COMMIT (or the group's failure):
+   * no caller sees success for an uncommitted change. A transient error (BEGIN, a unit's statement, COMMIT)
+   * or a failed savepoint statement ends the whole group: it is rolled back and every unit without an error
+   * of its own fails with it (transient: each unit retries, bounded by its own attempts and deadline).
+   */
+  async function runGroup(members: GroupMember[]): Promise<void> {
+    const outcomes = new Map<GroupMember, MemberOutcome>();
+    const started = new Map<GroupMember, number>();
+    let failed = false;
+    let groupError: unknown;
+    const fail = (err: unknown) => {
+      failed = true;
+      groupError = err;
+    };
+    // A group of one needs no savepoint: a failing unit rolls the transaction back, as without grouping.
+    const savepoints = members.length > 1;
+    let libsqlTx: Transaction | undefined;
+    try {
+      try {
+        libsqlTx = await writer.transaction("write");
+      } catch (err) {
+        fail(err);
+      }
+      const open = libsqlTx;
+      for (const member of members) {
+        if (failed || open === undefined) break;
+        waitingMembers.delete(member);
+        member.stop.removeEventListener("abort", member.onAbort);
+        if (member.stop.aborted) {
+          outcomes.set(member, { ok: false, error: member.stop.reason });
+          continue;
+        }
+        started.set(member, performance.now());
+        try {
+          if (savepoints) await open.execute("SAVEPOINT unit_of_work");
+        } catch (err) {
+          fail(err);
+          break;
+        }
+        let outcome: MemberOutcome;
+        try {
+          const tx = makeTx(writer, open);
+          const ctx: UnitOfWorkContext = { kind: "write", attempt: member.attempt, transaction: open };
+          const value = await member.context.runInAsyncScope(() =>
+            insideUnit.run(true, () => member.fn(tx, ctx)),
+          );
+          outcome = { ok: true, value };
+        } catch (err) {
+          outcome = { ok: false, error: err };
+        }
+        outcomes.set(member, outcome);
+        try {
+          if (!outcome.ok) {
+            // transient: the connection may be poisoned (see discardPoisonedConnections)
+            if (!savepoints || classifyDatabaseError(outcome.error) instanceof TransientDatabaseError) {
+              fail(outcome.error);
+              break;
+            }
+            await open.execute("ROLLBACK TO unit_of_work");
+          }
+          if (savepoints) await open.execute("RELEASE unit_of_work");
+        } catch (err) {
+          fail(err);
+          break;
+        }
+      }
+      if (!failed && open !== undefined) {
+        try {
+          await open.commit();
+        } catch (err) {
+          fail(err);
+        }
+      }
+      if (failed) {
+        // Always roll back, SQLITE_BUSY included: libSQL may otherwise keep holding the write lock.
+        if (libsqlTx !== undefined && !libsqlTx.closed) {
+          try {
+            await libsqlTx.rollback();
+          } catch (rollbackError) {
+            logger?.error?.({ err: rollbackError, kind: "write" }, "rollback failed");
+          }
+        }
+        if (classifyDatabaseError(groupError) instanceof TransientDatabaseError) {
+          libsqlTx?.close();
+          await discardPoisonedConnections("write");
+        }
+      }
+    } finally {
+      libsqlTx?.close();
+    }
+    for (const member of members) {
+      waitingMembers.delete(member);
+      member.stop.removeEventListener("abort", member.onAbort);
+      const outcome = outcomes.get(member);
+      const began = started.get(member);
+      const committed = !failed && outcome?.ok === true;
+      if (began !== undefined) reportUnit("write", member.attempt, began, committed ? "commit" : "rollback");
+      if (committed) member.resolve(outcome.value);
+      else member.reject(outcome !== undefined && !outcome.ok ? outcome.error : groupError);
+    }
+  }
+
+  /** Runs `body` holding a permit of `gate`; a write-gate job runs alone (closes the open batch: FIFO). */
+  function gated<T>(gate: Semaphore, body: (attempt: number) => Promise<T>) {
+    return async (attempt: number, stop: AbortSignal): Promise<T> => {
+      const solo = grouping && gate === writeGate;
+      if (solo) {
+        openBatch = undefined;
+        soloWaiting++;
+      }
+      let release: Release;
+      try {
+        release = await gate.acquire(stop);
+      } finally {
+        if (solo) soloWaiting--;
+      }
+      try {
+        return await body(attempt);
+      } finally {
+        release();
+      }
+    };
+  }
+
   function runUnit<T>(
     kind: UnitOfWorkKind,
-    body: (attempt: number) => Promise<T>,
+    attemptOnce: (attempt: number, stop: AbortSignal) => Promise<T>,
     unitOptions: UnitOfWorkOptions,
   ): Promise<T> {
     if (closed) return Promise.reject(new DatabaseClosedError());
@@ -433,7 +745,6 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
         new Error(`a ${kind} unit of work was started inside another one; use the tx you were given`),
       );
     }
-    const gate = kind === "write" ? writeGate : readGate;
     const { deadline, signal } = unitOptions;
 
     const work = (async () => {
@@ -451,28 +762,18 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
             );
       timer?.unref();
       try {
-        return await runWithRetry(
-          async (attempt) => {
-            const release = await gate.acquire(stop.signal);
-            try {
-              return await body(attempt);
-            } finally {
-              release();
-            }
+        return await runWithRetry((attempt) => attemptOnce(attempt, stop.signal), {
+          deadline,
+          signal,
+          onRetry: (event) => {
+            logger?.warn?.(
+              { kind, attempt: event.attempt, delayMs: event.delayMs, code: event.error.code },
+              "retrying unit of work after a transient database error",
+            );
+            options.onRetry?.({ ...event, kind });
+            unitOptions.onRetry?.(event);
           },
-          {
-            deadline,
-            signal,
-            onRetry: (event) => {
-              logger?.warn?.(
-                { kind, attempt: event.attempt, delayMs: event.delayMs, code: event.error.code },
-                "retrying unit of work after a transient database error",
-              );
-              options.onRetry?.({ ...event, kind });
-              unitOptions.onRetry?.(event);
-            },
-          },
-        );
+        });
       } finally {
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
@@ -494,21 +795,32 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     read: (fn, unitOptions = {}) =>
       runUnit(
         "read",
-        (attempt) => observed("read", attempt, () => runTransaction("read", fn, attempt, "immediate")),
+        gated(readGate, (attempt) =>
+          observed("read", attempt, () => runTransaction("read", fn, attempt, "immediate")),
+        ),
         unitOptions,
       ),
-    write: (fn, unitOptions = {}) =>
+    write: (fn, unitOptions = {}) => {
+      const foreignKeys = unitOptions.foreignKeys ?? "immediate";
+      if (grouping && foreignKeys === "immediate") {
+        return runUnit("write", (attempt, stop) => submitGrouped(fn, attempt, stop), unitOptions);
+      }
+      return runUnit(
+        "write",
+        gated(writeGate, (attempt) =>
+          observed("write", attempt, () => runTransaction("write", fn, attempt, foreignKeys)),
+        ),
+        unitOptions,
+      );
+    },
+    exclusive: (fn, unitOptions = {}) =>
       runUnit(
         "write",
-        (attempt) =>
-          observed("write", attempt, () =>
-            runTransaction("write", fn, attempt, unitOptions.foreignKeys ?? "immediate"),
-          ),
+        gated(writeGate, () => runExclusive(fn)),
         unitOptions,
       ),
-    exclusive: (fn, unitOptions = {}) => runUnit("write", () => runExclusive(fn), unitOptions),
     get writeQueueDepth() {
-      return writeGate.waiting;
+      return grouping ? waitingMembers.size + soloWaiting : writeGate.waiting;
     },
     get readQueueDepth() {
       return readGate.waiting;
@@ -532,6 +844,8 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       if (closed) return;
       closed = true;
       await Promise.allSettled([...inFlight]);
+      await refreshingReadPool;
+      readPool?.client.close();
       if (reader !== writer) reader.close();
       writer.close();
     },

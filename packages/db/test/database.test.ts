@@ -168,7 +168,7 @@ describe("units of work", () => {
       db.read(async (tx) => tx.run(sql`INSERT INTO authors (name) VALUES ('sneaky')`)),
     ).rejects.toMatchObject({ cause: { code: "SQLITE_READONLY" } });
     await expect(db.write(async () => db.write(async () => 1))).rejects.toThrow(/inside another one/);
-    // query_only was reset: the pool hands the same connection (LIFO) to a plain write, which succeeds
+    // read units have a pool of their own: the tooling client (`db.client`) is still writable
     await db.client.execute("CREATE TABLE scratch (x)");
     expect(await db.read(async (tx) => countRows(await tx.all(sql`SELECT count(*) AS n FROM authors`)))).toBe(
       0,
