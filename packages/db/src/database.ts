@@ -17,6 +17,7 @@ import {
   DeadlineExceededError,
   TransientDatabaseError,
 } from "./errors.js";
+import { createLocalClient } from "./local-client.js";
 import { createRetryRunner, type RetryEvent, type RetryPolicyOptions } from "./retry.js";
 import { createSemaphore, type Release, type Semaphore } from "./semaphore.js";
 
@@ -240,6 +241,7 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
   options: DatabaseOptions<TSchema>,
 ): Promise<Database<TSchema>> {
   const parsed = parseDatabaseUrl(options.url, options.syncUrl);
+  const localPath = parsed.path ?? "";
   const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const readConcurrency = options.readConcurrency ?? DEFAULT_READ_CONCURRENCY;
   const logger = options.logger;
@@ -262,8 +264,8 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       });
       reader = writer;
     } else {
-      writer = createClient({
-        url: options.url,
+      writer = createLocalClient({
+        path: localPath,
         timeout,
         concurrency: 1,
         encryptionKey: options.encryptionKey,
@@ -284,8 +286,8 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
         throw err;
       }
       // tooling only (Database.client, drizzle()); read units have their own read-only pool below
-      reader = createClient({
-        url: options.url,
+      reader = createLocalClient({
+        path: localPath,
         timeout,
         concurrency: TOOLING_CONCURRENCY,
         encryptionKey: options.encryptionKey,
@@ -295,8 +297,8 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
 
   /** Opens a read pool with exactly `readConcurrency` connections, each set to `query_only` once. */
   async function openReadPool(): Promise<ReadPool> {
-    const client = createClient({
-      url: options.url,
+    const client = createLocalClient({
+      path: localPath,
       timeout,
       concurrency: readConcurrency,
       encryptionKey: options.encryptionKey,
