@@ -2,12 +2,13 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   activePromptsOfOwnerQuery,
-  labelsOfQuery,
   listEventsQuery,
   listPromptsQuery,
   listTemplatesQuery,
   listVersionsQuery,
-  tagsOfQuery,
+  promptViewByLabelQuery,
+  promptViewQuery,
+  versionViewQuery,
 } from "../src/db/repository.js";
 import type { PromptStatusValue } from "../src/db/schema.js";
 import { openTestDatabase } from "./helpers.js";
@@ -58,13 +59,22 @@ function liveIndex(withStats: boolean, partial: string, full: string): RegExp {
 
 const after = { createdAt: 1100, id: "01900000-0000-7000-8000-000000000000" };
 
+/** The correlated subselects that load each shown prompt's tags and labels: primary-key ranges, in key order. */
+const tagsAndLabels = [
+  /SEARCH prompt_tags USING COVERING INDEX sqlite_autoindex_prompt_tags_1 \(prompt_id=\?\)/,
+  /SEARCH prompt_labels USING INDEX sqlite_autoindex_prompt_labels_1 \(prompt_id=\?\)/,
+];
+const versionByKey =
+  /SEARCH prompt_versions USING INDEX sqlite_autoindex_prompt_versions_1 \(prompt_id=\? AND version=\?\)/;
+const promptById = /SEARCH prompts USING (COVERING )?INDEX sqlite_autoindex_prompts_1 \(id=\?\)/;
+
 describe("query plans", () => {
   for (const withStats of [false, true]) {
     it(`every list query uses an index and no temp B-tree (${withStats ? "with" : "without"} ANALYZE statistics)`, async () => {
       const { db } = await openTestDatabase();
       if (withStats) await seed(db);
       const d = db.drizzle();
-      const cases: [string, Sqlish, RegExp][] = [];
+      const cases: [string, Sqlish, RegExp | RegExp[]][] = [];
       for (const status of [undefined, "active"] as const) {
         for (const tag of [undefined, "tag1"]) {
           for (const includeDeleted of [false, true]) {
@@ -94,7 +104,7 @@ describe("query plans", () => {
                   after: page,
                   limit: 21,
                 }),
-                expected,
+                [expected, ...tagsAndLabels],
               ]);
             }
           }
@@ -117,14 +127,29 @@ describe("query plans", () => {
           /USING PRIMARY KEY|USING INDEX sqlite_autoindex_prompt_versions_1/,
         ],
         [
-          "tags of a page of prompts",
-          tagsOfQuery(d, [after.id, "x"]),
-          /USING (COVERING )?INDEX sqlite_autoindex_prompt_tags_1/,
+          "GetPrompt (current version)",
+          promptViewQuery(d, "owner-1", after.id, undefined),
+          [promptById, versionByKey, ...tagsAndLabels],
         ],
         [
-          "labels of a page of prompts",
-          labelsOfQuery(d, [after.id, "x"]),
-          /USING INDEX sqlite_autoindex_prompt_labels_1/,
+          "GetPrompt (version)",
+          promptViewQuery(d, "owner-1", after.id, 2),
+          [promptById, versionByKey, ...tagsAndLabels],
+        ],
+        [
+          "GetPrompt (label)",
+          promptViewByLabelQuery(d, "owner-1", after.id, "production"),
+          [
+            promptById,
+            /SEARCH prompt_labels USING INDEX sqlite_autoindex_prompt_labels_1 \(prompt_id=\? AND label=\?\)/,
+            versionByKey,
+            ...tagsAndLabels,
+          ],
+        ],
+        [
+          "a version with its prompt's tags and labels (mutations' response)",
+          versionViewQuery(d, after.id, 2),
+          [versionByKey, ...tagsAndLabels],
         ],
         [
           "ListPromptTemplates page 1",
@@ -141,7 +166,9 @@ describe("query plans", () => {
       for (const [name, query, expected] of cases) {
         const plan = await planOf(db, query);
         const text = plan.join("\n");
-        expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(expected);
+        for (const line of [expected].flat()) {
+          expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
+        }
         expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
         expect(text, `${name}\n${text}`).not.toMatch(
           /^SCAN (prompts|prompt_tags|prompt_versions|prompt_templates)$/m,

@@ -1,6 +1,6 @@
 import type { Tx } from "@autoforge/db";
 import { createRequestIds } from "@autoforge/server";
-import { and, asc, desc, eq, gt, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNull, lt, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
   idempotencyKeys,
@@ -27,19 +27,51 @@ export type Queryable = Tx<Schema> | LibSQLDatabase<Schema>;
 
 // ---- prompts ---------------------------------------------------------------------------------------------
 
-/** A prompt row with the content/model_config of one version (the current one, in lists). */
-export interface PromptWithVersion {
-  prompt: PromptRow;
-  version: Pick<PromptVersionRow, "version" | "content" | "modelConfig">;
+/** A prompt's tags and labels as the API shows them: tags sorted, labels sorted by name. */
+export interface TagsAndLabels {
+  tags: string[];
+  labels: { label: string; version: number }[];
 }
 
-const promptWithCurrentVersion = {
+/** What the API shows of a version: its number, content and model config. */
+export type ShownVersion = Pick<PromptVersionRow, "version" | "content" | "modelConfig">;
+
+/** A prompt row with one version (the current one, in lists), tags and labels. */
+export interface PromptWithVersion extends TagsAndLabels {
+  prompt: PromptRow;
+  version: ShownVersion;
+}
+
+const shownVersion = {
+  version: promptVersions.version,
+  content: promptVersions.content,
+  modelConfig: promptVersions.modelConfig,
+};
+
+/**
+ * The tags of prompt `promptId` (a column of the outer query, or a value) as one JSON array, sorted: a
+ * correlated subselect over the primary key (prompt_id, tag), whose order also satisfies the ORDER BY.
+ * (`json_group_array(x ORDER BY x)` would sort in a temp B-tree; an ordered subquery feeds the aggregate
+ * in index order instead.)
+ */
+function tagsOf(promptId: SQLWrapper | string) {
+  return sql`(SELECT json_group_array(tag) FROM (SELECT ${promptTags.tag} AS tag FROM ${promptTags} WHERE ${promptTags.promptId} = ${promptId} ORDER BY ${promptTags.tag}))`.mapWith(
+    (json: string) => JSON.parse(json) as string[],
+  );
+}
+
+/** The labels of prompt `promptId` as one JSON array of {label, version}, sorted by label (primary key order). */
+function labelsOf(promptId: SQLWrapper | string) {
+  return sql`(SELECT json_group_array(json_object('label', label, 'version', version)) FROM (SELECT ${promptLabels.label} AS label, ${promptLabels.version} AS version FROM ${promptLabels} WHERE ${promptLabels.promptId} = ${promptId} ORDER BY ${promptLabels.label}))`.mapWith(
+    (json: string) => JSON.parse(json) as { label: string; version: number }[],
+  );
+}
+
+const promptWithVersion = {
   prompt: prompts,
-  version: {
-    version: promptVersions.version,
-    content: promptVersions.content,
-    modelConfig: promptVersions.modelConfig,
-  },
+  version: shownVersion,
+  tags: tagsOf(prompts.id),
+  labels: labelsOf(prompts.id),
 };
 
 export function findPrompt(db: Queryable, ownerId: string, id: string) {
@@ -56,6 +88,65 @@ export function findVersion(db: Queryable, promptId: string, version: number) {
     .from(promptVersions)
     .where(and(eq(promptVersions.promptId, promptId), eq(promptVersions.version, version)))
     .get();
+}
+
+/**
+ * GetPrompt in one statement: the caller's prompt, the version to show (`version`, or the current one when
+ * undefined), tags and labels. `version` is null when the prompt has no such version; no row when the prompt
+ * is missing or another owner's. (`*Query` builders are what the plan tests render; `find*` runs them.)
+ */
+export function promptViewQuery(db: Queryable, ownerId: string, id: string, version: number | undefined) {
+  return db
+    .select(promptWithVersion)
+    .from(prompts)
+    .leftJoin(
+      promptVersions,
+      and(
+        eq(promptVersions.promptId, prompts.id),
+        eq(promptVersions.version, version ?? prompts.currentVersion),
+      ),
+    )
+    .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)));
+}
+
+export function findPromptView(db: Queryable, ownerId: string, id: string, version: number | undefined) {
+  return promptViewQuery(db, ownerId, id, version).get();
+}
+
+/**
+ * GetPrompt by label in one statement: as `promptViewQuery`, showing the version `label` points to.
+ * `labelVersion` (and `version`) is null when the prompt has no such label.
+ */
+export function promptViewByLabelQuery(db: Queryable, ownerId: string, id: string, label: string) {
+  return db
+    .select({ ...promptWithVersion, labelVersion: promptLabels.version })
+    .from(prompts)
+    .leftJoin(promptLabels, and(eq(promptLabels.promptId, prompts.id), eq(promptLabels.label, label)))
+    .leftJoin(
+      promptVersions,
+      and(eq(promptVersions.promptId, prompts.id), eq(promptVersions.version, promptLabels.version)),
+    )
+    .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)));
+}
+
+export function findPromptViewByLabel(db: Queryable, ownerId: string, id: string, label: string) {
+  return promptViewByLabelQuery(db, ownerId, id, label).get();
+}
+
+/**
+ * One version of a prompt with the prompt's tags and labels, in one statement (the view a mutation returns).
+ * The subselects get the id as a value, not as a column: in a one-table select drizzle renders columns
+ * unqualified, and an unqualified `prompt_id` would bind to the subselect's own table.
+ */
+export function versionViewQuery(db: Queryable, promptId: string, version: number) {
+  return db
+    .select({ version: shownVersion, tags: tagsOf(promptId), labels: labelsOf(promptId) })
+    .from(promptVersions)
+    .where(and(eq(promptVersions.promptId, promptId), eq(promptVersions.version, version)));
+}
+
+export function findVersionView(db: Queryable, promptId: string, version: number) {
+  return versionViewQuery(db, promptId, version).get();
 }
 
 export function findLabel(db: Queryable, promptId: string, label: string) {
@@ -80,7 +171,8 @@ export interface ListPromptsFilter {
  * ListPrompts, newest first. Without a tag filter it walks one of the four prompts indexes (live / all,
  * with / without status) backwards; with a tag it walks `prompt_tags_owner_tag_idx` (prompt_id is UUIDv7,
  * so prompt_id order is (created_at, id) order) and joins prompts by primary key. The current version's
- * content comes by primary-key lookup.
+ * content comes by primary-key lookup; each row's tags and labels by correlated subselects over their primary
+ * keys (evaluated only for the rows the LIMIT returns: the plans have no sort).
  */
 export function listPromptsQuery(db: Queryable, f: ListPromptsFilter) {
   const conditions: (SQL | undefined)[] = [
@@ -93,7 +185,7 @@ export function listPromptsQuery(db: Queryable, f: ListPromptsFilter) {
   );
   if (f.tag !== undefined) {
     return db
-      .select(promptWithCurrentVersion)
+      .select(promptWithVersion)
       .from(promptTags)
       .innerJoin(prompts, eq(prompts.id, promptTags.promptId))
       .innerJoin(promptVersions, versionJoin)
@@ -109,7 +201,7 @@ export function listPromptsQuery(db: Queryable, f: ListPromptsFilter) {
       .limit(f.limit);
   }
   return db
-    .select(promptWithCurrentVersion)
+    .select(promptWithVersion)
     .from(prompts)
     .innerJoin(promptVersions, versionJoin)
     .where(
@@ -133,40 +225,6 @@ export function activePromptsOfOwnerQuery(db: Queryable, ownerId: string, limit:
     .where(and(eq(prompts.ownerId, ownerId), eq(prompts.status, "active"), isNull(prompts.deletedAt)))
     .orderBy(desc(prompts.createdAt))
     .limit(limit);
-}
-
-/** Tags of several prompts, each prompt's sorted (primary key order). */
-export function tagsOfQuery(db: Queryable, promptIds: string[]) {
-  return db
-    .select({ promptId: promptTags.promptId, tag: promptTags.tag })
-    .from(promptTags)
-    .where(inArray(promptTags.promptId, promptIds))
-    .orderBy(asc(promptTags.promptId), asc(promptTags.tag));
-}
-
-export function labelsOfQuery(db: Queryable, promptIds: string[]) {
-  return db
-    .select({ promptId: promptLabels.promptId, label: promptLabels.label, version: promptLabels.version })
-    .from(promptLabels)
-    .where(inArray(promptLabels.promptId, promptIds))
-    .orderBy(asc(promptLabels.promptId), asc(promptLabels.label));
-}
-
-export async function tagsAndLabelsOf(db: Queryable, promptIds: string[]) {
-  const tags = new Map<string, string[]>();
-  const labels = new Map<string, { label: string; version: number }[]>();
-  if (promptIds.length === 0) return { tags, labels };
-  for (const row of await tagsOfQuery(db, promptIds)) {
-    const list = tags.get(row.promptId) ?? [];
-    list.push(row.tag);
-    tags.set(row.promptId, list);
-  }
-  for (const row of await labelsOfQuery(db, promptIds)) {
-    const list = labels.get(row.promptId) ?? [];
-    list.push({ label: row.label, version: row.version });
-    labels.set(row.promptId, list);
-  }
-  return { tags, labels };
 }
 
 export async function insertPrompt(

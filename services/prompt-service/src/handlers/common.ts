@@ -2,7 +2,13 @@ import type { Database, Tx } from "@autoforge/db";
 import type { CallContext } from "@autoforge/server";
 import { uuidv7 } from "uuidv7";
 import { promptMessage } from "../convert.js";
-import { findPrompt, findVersion, type Queryable, tagsAndLabelsOf } from "../db/repository.js";
+import {
+  findPrompt,
+  findVersionView,
+  type Queryable,
+  type ShownVersion,
+  type TagsAndLabels,
+} from "../db/repository.js";
 import type { PromptRow, Schema } from "../db/schema.js";
 import { NotFoundError } from "../domain/errors.js";
 import type { EventNotifier } from "../event-notifier.js";
@@ -32,12 +38,25 @@ export async function requirePrompt(tx: Queryable, ownerId: string, id: string):
   return row;
 }
 
-/** The prompt as the API shows it, at its current version (or `version` when given). */
+/** The prompt as the API shows it, at its current version (or `version` when given): one statement. */
 export async function promptView(tx: Queryable, row: PromptRow, version = row.currentVersion) {
-  const shown = await findVersion(tx, row.id, version);
-  if (shown === undefined) throw new NotFoundError(`version ${version} of prompt ${row.id} not found`);
-  const { tags, labels } = await tagsAndLabelsOf(tx, [row.id]);
-  return promptMessage(row, shown, tags.get(row.id) ?? [], labels.get(row.id) ?? []);
+  const found = await findVersionView(tx, row.id, version);
+  if (found === undefined) throw new NotFoundError(`version ${version} of prompt ${row.id} not found`);
+  return promptMessage(row, found.version, found.tags, found.labels);
+}
+
+/**
+ * The message of a prompt read with its version, tags and labels in one statement (`findPromptView`,
+ * `findPromptViewByLabel`); `version` is the one asked for, named when the prompt has no such version.
+ */
+export function shownPrompt(
+  found: TagsAndLabels & { prompt: PromptRow; version: ShownVersion | null },
+  version: number,
+) {
+  if (found.version === null) {
+    throw new NotFoundError(`version ${version} of prompt ${found.prompt.id} not found`);
+  }
+  return promptMessage(found.prompt, found.version, found.tags, found.labels);
 }
 
 /** What the audit digest covers for a prompt: its state, not its (large) content. */

@@ -21,10 +21,10 @@ import { create } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { promptMessage, statusToDb, structToJson } from "../convert.js";
 import {
-  findLabel,
   findPrompt,
+  findPromptView,
+  findPromptViewByLabel,
   findTemplate,
-  findVersion,
   insertEvent,
   insertPrompt,
   insertVersion,
@@ -32,7 +32,6 @@ import {
   purgePrompt,
   replaceTags,
   requestIds,
-  tagsAndLabelsOf,
   updatePromptRow,
 } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
@@ -49,6 +48,7 @@ import {
   type PromptTx,
   promptView,
   requirePrompt,
+  shownPrompt,
 } from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
@@ -137,17 +137,22 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
     return outcome.response;
   };
 
+  /** One statement: the prompt, the version to show, tags and labels (NOT_FOUND names what is missing). */
   const getPrompt: H["getPrompt"] = async (req: GetPromptRequest, ctx: Ctx) => {
     const owner = ctx.principal.subject;
     return ctx.unitOfWork(async (tx) => {
-      const row = await requirePrompt(tx, owner, req.id);
-      let version = req.version === 0 ? row.currentVersion : req.version;
       if (req.label !== "" && req.label !== latestLabel) {
-        const label = await findLabel(tx, row.id, req.label);
-        if (label === undefined) throw new NotFoundError(`label ${req.label} of prompt ${row.id} not found`);
-        version = label.version;
+        const found = await findPromptViewByLabel(tx, owner, req.id, req.label);
+        if (found === undefined) throw new NotFoundError(`prompt ${req.id} not found`);
+        if (found.labelVersion === null) {
+          throw new NotFoundError(`label ${req.label} of prompt ${found.prompt.id} not found`);
+        }
+        return { prompt: shownPrompt(found, found.labelVersion) };
       }
-      return { prompt: await promptView(tx, row, version) };
+      const version = req.version === 0 ? undefined : req.version;
+      const found = await findPromptView(tx, owner, req.id, version);
+      if (found === undefined) throw new NotFoundError(`prompt ${req.id} not found`);
+      return { prompt: shownPrompt(found, version ?? found.prompt.currentVersion) };
     });
   };
 
@@ -173,15 +178,9 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         limit: pageSize + 1,
       });
       const page = rows.slice(0, pageSize);
-      const { tags, labels } = await tagsAndLabelsOf(
-        tx,
-        page.map((r) => r.prompt.id),
-      );
       const last = page[page.length - 1];
       return {
-        prompts: page.map((r) =>
-          promptMessage(r.prompt, r.version, tags.get(r.prompt.id) ?? [], labels.get(r.prompt.id) ?? []),
-        ),
+        prompts: page.map((r) => promptMessage(r.prompt, r.version, r.tags, r.labels)),
         nextPageToken:
           rows.length > pageSize && last !== undefined
             ? encodePageToken([last.prompt.createdAt, last.prompt.id], digest)
@@ -194,17 +193,17 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
     const owner = ctx.principal.subject;
     const fields = maskFields(req.updateMask);
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
-      const row = await requirePrompt(tx, owner, req.id);
+      // the prompt, its current version, tags and labels in one statement
+      const found = await findPromptView(tx, owner, req.id, undefined);
+      if (found === undefined) throw new NotFoundError(`prompt ${req.id} not found`);
+      const { prompt: row, version: current, tags: oldTags } = found;
       if (!etagMatches(row.id, row.revision, req.etag)) {
         throw new AbortedError(`etag of prompt ${row.id} is stale: read it again and retry`);
       }
       if (row.deletedAt !== null) {
         throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before updating`);
       }
-      const current = await findVersion(tx, row.id, row.currentVersion);
-      if (current === undefined) throw new Error(`prompt ${row.id} has no version ${row.currentVersion}`);
-      const { tags: tagMap } = await tagsAndLabelsOf(tx, [row.id]);
-      const oldTags = tagMap.get(row.id) ?? [];
+      if (current === null) throw new Error(`prompt ${row.id} has no version ${row.currentVersion}`);
 
       const next = {
         title: fields.has("title") ? req.title : row.title,
