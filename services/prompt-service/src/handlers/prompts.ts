@@ -196,7 +196,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       // the prompt, its current version, tags and labels in one statement
       const found = await findPromptView(tx, owner, req.id, undefined);
       if (found === undefined) throw new NotFoundError(`prompt ${req.id} not found`);
-      const { prompt: row, version: current, tags: oldTags } = found;
+      const { prompt: row, version: current, tags: oldTags, labels } = found;
       if (!etagMatches(row.id, row.revision, req.etag)) {
         throw new AbortedError(`etag of prompt ${row.id} is stale: read it again and retry`);
       }
@@ -221,7 +221,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       const rowChanged =
         next.title !== row.title || next.status !== row.status || next.metadata !== row.metadata;
       if (!newVersion && !tagsChanged && !rowChanged) {
-        return { prompt: await promptView(tx, row), changed: false };
+        return { prompt: promptMessage(row, current, oldTags, labels), changed: false };
       }
       const at = Math.max(now(), row.updatedAt);
       let currentVersion = row.currentVersion;
@@ -265,7 +265,10 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         before: auditSnapshot(row, { tags: oldTags }),
         after: auditSnapshot(updated, { tags: next.tags }),
       });
-      return { prompt: await promptView(tx, updated), changed: true };
+      // What a re-read would return: the version just shown or written, the tags just set (both sorted the
+      // same way: tags are ASCII), the labels read above (an update moves none).
+      const shown = { version: currentVersion, content: next.content, modelConfig: next.modelConfig };
+      return { prompt: promptMessage(updated, shown, next.tags, labels), changed: true };
     });
     if (outcome.changed) deps.notifier.notify();
     return { prompt: outcome.prompt };
