@@ -227,6 +227,7 @@ export function activePromptsOfOwnerQuery(db: Queryable, ownerId: string, limit:
     .limit(limit);
 }
 
+/** A new prompt with its first version and tags (a fresh id has no tags to replace). */
 export async function insertPrompt(
   db: Queryable,
   row: typeof prompts.$inferInsert,
@@ -235,14 +236,18 @@ export async function insertPrompt(
 ): Promise<void> {
   await db.insert(prompts).values(row);
   await db.insert(promptVersions).values(firstVersion);
-  await replaceTags(db, row.id, row.ownerId, tags);
+  await insertTags(db, row.id, row.ownerId, tags);
+}
+
+async function insertTags(db: Queryable, promptId: string, ownerId: string, tags: readonly string[]) {
+  if (tags.length > 0) {
+    await db.insert(promptTags).values(tags.map((tag) => ({ promptId, tag, ownerId })));
+  }
 }
 
 export async function replaceTags(db: Queryable, promptId: string, ownerId: string, tags: readonly string[]) {
   await db.delete(promptTags).where(eq(promptTags.promptId, promptId));
-  if (tags.length > 0) {
-    await db.insert(promptTags).values(tags.map((tag) => ({ promptId, tag, ownerId })));
-  }
+  await insertTags(db, promptId, ownerId, tags);
 }
 
 /**
