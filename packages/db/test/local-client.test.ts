@@ -134,7 +134,7 @@ describe("createLocalClient (prepared-statement cache)", () => {
     await local.execute("CREATE TABLE t (v INTEGER)");
     const tx = await local.transaction("write");
     await tx.execute({ sql: "INSERT INTO t VALUES (?)", args: [1] });
-    await tx.batch([["INSERT INTO t VALUES (?)", [2]], { sql: "INSERT INTO t VALUES (3)", args: [] }]);
+    await tx.batch([{ sql: "INSERT INTO t VALUES (?)", args: [2] }, "INSERT INTO t VALUES (3)"]);
     expect(tx.closed).toBe(false);
     await tx.rollback();
     expect(tx.closed).toBe(true);

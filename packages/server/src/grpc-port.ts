@@ -70,10 +70,13 @@ function incomingCall(
   call: SurfaceCall & { request: Message },
   responseMetadata: grpc.Metadata,
   send: (m: Message) => Promise<void>,
+  settled: { done: boolean },
 ): IncomingCall {
   const cancel = new AbortController();
   if (call.cancelled) cancel.abort();
-  else call.on("cancelled", () => cancel.abort());
+  // grpc-js also reports "cancelled" when a finished call's stream closes; by then nobody listens, and
+  // aborting would only build a DOMException per call (measured: ~1.5 % of a GetPrompt's CPU)
+  else call.on("cancelled", () => settled.done || cancel.abort());
   return {
     service,
     method,
@@ -96,17 +99,29 @@ function implementation(
     if (method.methodKind === "unary") {
       const handle: grpc.handleUnaryCall<Message, Message> = (call, callback) => {
         const md = new grpc.Metadata();
+        const settled = { done: false };
         let response: Message | undefined;
         pipeline(
-          incomingCall(service, method, call, md, async (m) => {
-            response = m;
-          }),
+          incomingCall(
+            service,
+            method,
+            call,
+            md,
+            async (m) => {
+              response = m;
+            },
+            settled,
+          ),
         ).then(
           () => {
+            settled.done = true;
             call.sendMetadata(md);
             callback(null, response);
           },
-          (e: unknown) => callback(statusFromError(e, md)),
+          (e: unknown) => {
+            settled.done = true;
+            callback(statusFromError(e, md));
+          },
         );
       };
       impl[method.name] = handle;
@@ -123,9 +138,16 @@ function implementation(
             if (call.write(m)) resolve();
             else call.once("drain", () => resolve());
           });
-        pipeline(incomingCall(service, method, call, md, send)).then(
-          () => call.end(),
-          (e: unknown) => call.emit("error", statusFromError(e, md)),
+        const settled = { done: false };
+        pipeline(incomingCall(service, method, call, md, send, settled)).then(
+          () => {
+            settled.done = true;
+            call.end();
+          },
+          (e: unknown) => {
+            settled.done = true;
+            call.emit("error", statusFromError(e, md));
+          },
         );
       };
       impl[method.name] = handle;
