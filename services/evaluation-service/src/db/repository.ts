@@ -201,18 +201,6 @@ export function listTestResultsQuery(db: Queryable, f: ListTestResultsFilter) {
     .limit(f.limit);
 }
 
-/** GetEvaluationSummary counts and mean, one pass over the covering (evaluation_id, passed, score) index. */
-export function summaryAggregatesQuery(db: Queryable, evaluationId: string) {
-  return db
-    .select({
-      testCount: sql<number>`count(*)`.mapWith(Number),
-      passedCount: sql<number>`total(${testResults.passed})`.mapWith(Number),
-      meanScore: sql<number | null>`avg(${testResults.score})`,
-    })
-    .from(testResults)
-    .where(eq(testResults.evaluationId, evaluationId));
-}
-
 /** The review's query pattern 3: mean score of an evaluation's passed tests (a range of the covering index). */
 export function meanPassedScoreQuery(db: Queryable, evaluationId: string) {
   return db
@@ -222,8 +210,8 @@ export function meanPassedScoreQuery(db: Queryable, evaluationId: string) {
 }
 
 /**
- * Latency at 1-based ranks (nearest-rank percentiles) and the maximum, by walking
- * test_results_evaluation_latency_idx in order: `ORDER BY latency_ms LIMIT 1 OFFSET rank - 1` per rank.
+ * Latency at a 1-based rank (nearest-rank percentiles) by walking test_results_evaluation_latency_idx in
+ * order: `ORDER BY latency_ms LIMIT 1 OFFSET rank - 1`.
  */
 export function latencyAtRankQuery(db: Queryable, evaluationId: string, rank: number) {
   return db
@@ -235,9 +223,34 @@ export function latencyAtRankQuery(db: Queryable, evaluationId: string, rank: nu
     .offset(Math.max(0, rank - 1));
 }
 
+/** The maximum latency, from the end of test_results_evaluation_latency_idx. */
 export function maxLatencyQuery(db: Queryable, evaluationId: string) {
   return db
     .select({ maxLatencyMs: sql<number | null>`max(${testResults.latencyMs})` })
+    .from(testResults)
+    .where(eq(testResults.evaluationId, evaluationId));
+}
+
+/**
+ * GetEvaluationSummary's numbers in one statement. Counts, mean and mean of the passed tests in one pass over
+ * the covering (evaluation_id, passed, score) index: `avg` skips the NULLs of the failed rows, and the passed
+ * rows come in the same (passed, score) order as in the review's `passed = 1` range, so the mean is the same
+ * number. The latencies at two ranks and the maximum are scalar subselects walking
+ * (evaluation_id, latency_ms); a rank past the end (no results) gives NULL.
+ */
+export function summaryQuery(db: Queryable, evaluationId: string, ranks: { p50: number; p95: number }) {
+  return db
+    .select({
+      testCount: sql<number>`count(*)`.mapWith(Number),
+      passedCount: sql<number>`total(${testResults.passed})`.mapWith(Number),
+      meanScore: sql<number | null>`avg(${testResults.score})`,
+      meanPassedScore: sql<
+        number | null
+      >`avg(CASE WHEN ${testResults.passed} = 1 THEN ${testResults.score} END)`,
+      latencyP50Ms: sql<number | null>`${latencyAtRankQuery(db, evaluationId, ranks.p50)}`,
+      latencyP95Ms: sql<number | null>`${latencyAtRankQuery(db, evaluationId, ranks.p95)}`,
+      maxLatencyMs: sql<number | null>`${maxLatencyQuery(db, evaluationId)}`,
+    })
     .from(testResults)
     .where(eq(testResults.evaluationId, evaluationId));
 }

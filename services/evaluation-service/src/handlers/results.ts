@@ -20,12 +20,9 @@ import { evaluationMessage, statusFromDb, structToJson, testResultMessage } from
 import {
   compareVersionsQuery,
   insertTestResults,
-  latencyAtRankQuery,
   listTestResultsQuery,
-  maxLatencyQuery,
-  meanPassedScoreQuery,
   requestIds,
-  summaryAggregatesQuery,
+  summaryQuery,
 } from "../db/repository.js";
 import type { EvaluationRow, testResults } from "../db/schema.js";
 import { FailedPreconditionError } from "../domain/errors.js";
@@ -150,10 +147,11 @@ export function createResultHandlers(_deps: HandlerDeps) {
   };
 
   /**
-   * Aggregates in SQL, in one read snapshot, each from an index alone: counts and mean over
-   * (evaluation_id, passed, score); mean of passed tests over its passed = 1 range; latency percentiles by
-   * walking (evaluation_id, latency_ms) to the nearest rank (see domain/evaluation-state.ts: rank
-   * ceil(p/100 * n), no interpolation), and the maximum from the same index's end.
+   * Two statements in one read snapshot: the evaluation (NOT_FOUND), then every aggregate in one statement
+   * (`summaryQuery`), each from an index alone: counts and means over (evaluation_id, passed, score); latency
+   * percentiles by walking (evaluation_id, latency_ms) to the nearest rank (see domain/evaluation-state.ts: rank
+   * ceil(p/100 * n), no interpolation), and the maximum from the same index's end. The ranks come from the
+   * evaluation's test_count, which the test_results_count trigger keeps equal to the number of results.
    */
   const getEvaluationSummary: H["getEvaluationSummary"] = async (
     req: GetEvaluationSummaryRequest,
@@ -162,17 +160,9 @@ export function createResultHandlers(_deps: HandlerDeps) {
     const owner = ctx.principal.subject;
     return ctx.unitOfWork(async (tx) => {
       const row = await requireEvaluation(tx, owner, req.id);
-      const [agg] = await summaryAggregatesQuery(tx, row.id);
+      const ranks = { p50: nearestRank(50, row.testCount), p95: nearestRank(95, row.testCount) };
+      const [agg] = await summaryQuery(tx, row.id, ranks);
       const n = agg?.testCount ?? 0;
-      const [passed] = await meanPassedScoreQuery(tx, row.id);
-      const latencyAt = async (percent: number) => {
-        if (n === 0) return 0;
-        const [r] = await latencyAtRankQuery(tx, row.id, nearestRank(percent, n));
-        return r?.latencyMs ?? 0;
-      };
-      const p50 = await latencyAt(50);
-      const p95 = await latencyAt(95);
-      const [max] = await maxLatencyQuery(tx, row.id);
       const passedCount = agg?.passedCount ?? 0;
       return {
         summary: {
@@ -182,10 +172,10 @@ export function createResultHandlers(_deps: HandlerDeps) {
           passedCount,
           passRate: n === 0 ? 0 : passedCount / n,
           ...(agg?.meanScore == null ? {} : { meanScore: Number(agg.meanScore) }),
-          ...(passed?.meanPassedScore == null ? {} : { meanPassedScore: Number(passed.meanPassedScore) }),
-          latencyP50Ms: BigInt(p50),
-          latencyP95Ms: BigInt(p95),
-          latencyMaxMs: BigInt(max?.maxLatencyMs ?? 0),
+          ...(agg?.meanPassedScore == null ? {} : { meanPassedScore: Number(agg.meanPassedScore) }),
+          latencyP50Ms: BigInt(agg?.latencyP50Ms ?? 0),
+          latencyP95Ms: BigInt(agg?.latencyP95Ms ?? 0),
+          latencyMaxMs: BigInt(agg?.maxLatencyMs ?? 0),
           ...(row.overallScore === null ? {} : { overallScore: row.overallScore }),
         },
       };
