@@ -1,6 +1,17 @@
-import { EvaluationStatus } from "@autoforge/contracts/evaluation/v1";
+import { EvaluationSchema, EvaluationStatus } from "@autoforge/contracts/evaluation/v1";
+import { auditDigest } from "@autoforge/db";
+import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { evaluationMessage } from "../src/convert.js";
+import {
+  findEvaluation,
+  latencyAtRankQuery,
+  listTestResultsQuery,
+  maxLatencyQuery,
+  meanPassedScoreQuery,
+} from "../src/db/repository.js";
 import { nearestRank } from "../src/domain/evaluation-state.js";
+import { auditSnapshot } from "../src/handlers/common.js";
 import { Code, createPrompt, expectCode, must, result, startServices, tableCounts } from "./helpers.js";
 
 async function runningEvaluation(
@@ -208,6 +219,59 @@ describe("GetEvaluationSummary", () => {
       meanScore: 0.1,
     });
     expect(one.meanPassedScore).toBeUndefined();
+  });
+
+  it("RecordTestResults' response and audit row, and the summary, equal the tables read one query at a time", async () => {
+    const svc = await startServices();
+    const d = svc.db.drizzle();
+    let seed = 7; // a fixed pseudo-random sequence: scores with many digits, mixed passed, unordered latencies
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    for (const batches of [[1], [2], [19], [20, 1], [50, 50, 3]]) {
+      const id = await runningEvaluation(svc);
+      for (const size of batches) {
+        const before = must(await findEvaluation(d, "alice", id));
+        const results = Array.from({ length: size }, (_, i) =>
+          result(i, {
+            passed: next() < 0.6,
+            score: Math.round(next() * 1e9) / 1e9,
+            latencyMs: BigInt(Math.floor(next() * 5000)),
+          }),
+        );
+        const res = await svc.alice.recordTestResults({ evaluationId: id, results });
+        const after = must(await findEvaluation(d, "alice", id));
+        expect(res.evaluation).toEqual(create(EvaluationSchema, evaluationMessage(after)));
+        const ids = (await listTestResultsQuery(d, { evaluationId: id, limit: 1000 })).map((r) => r.id);
+        const audit = await svc.db.client.execute(
+          "SELECT action, digest FROM audit_log ORDER BY seq DESC LIMIT 1",
+        );
+        expect(audit.rows[0]?.action).toBe("evaluation.record_results");
+        expect(audit.rows[0]?.digest).toBe(
+          auditDigest(auditSnapshot(before), { ...auditSnapshot(after), recorded: ids.slice(-size) }),
+        );
+      }
+      const summary = must((await svc.alice.getEvaluationSummary({ id })).summary);
+      const stats = await svc.db.client.execute({
+        sql: "SELECT count(*) AS n, total(passed) AS passed, avg(score) AS mean FROM test_results WHERE evaluation_id = ?",
+        args: [id],
+      });
+      const n = Number(stats.rows[0]?.n);
+      const [passed] = await meanPassedScoreQuery(d, id);
+      const latencyAt = async (p: number) =>
+        (await latencyAtRankQuery(d, id, nearestRank(p, n)))[0]?.latencyMs;
+      const [max] = await maxLatencyQuery(d, id);
+      expect(summary.testCount).toBe(n);
+      expect(summary.passedCount).toBe(Number(stats.rows[0]?.passed));
+      expect(summary.meanScore).toBe(Number(stats.rows[0]?.mean)); // the same number, not only close
+      expect(summary.meanPassedScore).toBe(
+        passed?.meanPassedScore == null ? undefined : Number(passed.meanPassedScore),
+      );
+      expect(summary.latencyP50Ms).toBe(BigInt(must(await latencyAt(50))));
+      expect(summary.latencyP95Ms).toBe(BigInt(must(await latencyAt(95))));
+      expect(summary.latencyMaxMs).toBe(BigInt(must(max?.maxLatencyMs)));
+    }
   });
 
   it("nearest rank: ceil(p/100 * n), never below 1", () => {
