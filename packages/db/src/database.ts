@@ -18,6 +18,7 @@ import {
   DeadlineExceededError,
   TransientDatabaseError,
 } from "./errors.js";
+import { bindTransaction } from "./insert-rows.js";
 import { createLocalClient } from "./local-client.js";
 import { createRetryRunner, type RetryEvent, type RetryPolicyOptions } from "./retry.js";
 import { createSemaphore, type Release, type Semaphore } from "./semaphore.js";
@@ -394,12 +395,14 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       {},
       libsqlTx,
     );
-    return new LibSQLTransaction<TSchema, ExtractTablesWithRelations<TSchema>>(
+    const tx = new LibSQLTransaction<TSchema, ExtractTablesWithRelations<TSchema>>(
       "async",
       dialect,
       session,
       relational,
     );
+    bindTransaction(tx, libsqlTx);
+    return tx;
   }
 
   async function runTransaction<T>(

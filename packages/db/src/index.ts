@@ -44,6 +44,7 @@ export {
   TransientDatabaseError,
   type TransientReason,
 } from "./errors.js";
+export { insertRows } from "./insert-rows.js";
 export {
   MIGRATE_EXIT,
   MIGRATE_USAGE,

@@ -1,4 +1,4 @@
-import type { Tx } from "@autoforge/db";
+import { insertRows, type Tx } from "@autoforge/db";
 import { createRequestIds } from "@autoforge/server";
 import { and, asc, desc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
@@ -159,16 +159,9 @@ export function deleteEvaluationsOfPrompt(db: Queryable, promptId: string) {
 
 // ---- test results ----------------------------------------------------------------------------------------
 
-/** Rows per INSERT statement: 11 bound values each, well under SQLite's 32,766 variables. */
-const insertChunk = 250;
-
-export async function insertTestResults(
-  db: Queryable,
-  rows: (typeof testResults.$inferInsert)[],
-): Promise<void> {
-  for (let i = 0; i < rows.length; i += insertChunk) {
-    await db.insert(testResults).values(rows.slice(i, i + insertChunk));
-  }
+/** One multi-row INSERT per 250 rows (11 bound values each), its text built once per batch size: insertRows. */
+export function insertTestResults(db: Queryable, rows: (typeof testResults.$inferInsert)[]): Promise<void> {
+  return insertRows(db, testResults, rows);
 }
 
 export interface ListTestResultsFilter {
