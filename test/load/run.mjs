@@ -6,6 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
+  createWriteStream,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -54,7 +55,8 @@ const usage = `usage: npm run bench -- [options]
   --profile-scenarios reads   which scenarios to profile (same syntax as --scenarios)
   --profile-duration 15s
   --no-build            skip npm run build (use the current dist/)
-  --keep                keep the temp directory (databases, ghz configs, profiles)
+  --service-env K=V     extra environment for both services (repeatable), e.g. DATABASE_CHECKPOINT_INTERVAL_MS=0
+  --keep                keep the temp directory (databases, ghz configs, profiles, service logs)
   --out FILE            results file (default test/load/results/<timestamp>.json)`;
 
 const { values: opt } = parseArgs({
@@ -81,6 +83,7 @@ const { values: opt } = parseArgs({
     "profile-duration": { type: "string" },
     "no-build": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    "service-env": { type: "string", multiple: true, default: [] },
     out: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -121,6 +124,13 @@ const cfg = {
   seedConcurrency: int(opt["seed-concurrency"], "seed-concurrency"),
   profile: opt.profile && !opt["no-profile"],
   profileDuration: seconds(opt["profile-duration"] ?? (quick ? "3s" : "15s")),
+  serviceEnv: Object.fromEntries(
+    opt["service-env"].map((kv) => {
+      const eq = kv.indexOf("=");
+      if (eq < 1) throw new Error(`--service-env must be KEY=VALUE, got ${kv}`);
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+  ),
 };
 if (cfg.versions < 1 || cfg.owners < 1 || cfg.promptsPerOwner < 1) throw new Error("seed sizes must be >= 1");
 
@@ -212,6 +222,7 @@ async function startService(name, { cpuProfDir } = {}) {
     AUTH_JWT_SECRET: secret,
     LOG_LEVEL: "warn",
     SERVICE_TOKEN: serviceToken,
+    ...cfg.serviceEnv,
   };
   if (name === "evaluation-service")
     env.PROMPT_SERVICE_URL = `http://127.0.0.1:${procs["prompt-service"].grpcPort}`;
@@ -226,6 +237,10 @@ async function startService(name, { cpuProfDir } = {}) {
     fd.limit,
   );
   const tail = captureTail(child, 200);
+  // everything the service logs (warn and above), kept with --keep: retries, slow units, errors
+  const logFile = createWriteStream(join(work, `${name}.log`), { flags: "a" });
+  child.stdout?.pipe(logFile);
+  child.stderr?.pipe(logFile);
   await waitForHttpOk(`http://127.0.0.1:${connectPort}/healthz`, 60_000, child, tail);
   procs[name] = { name, child, tail, grpcPort, connectPort, address: `127.0.0.1:${grpcPort}`, spawnedAt };
   return procs[name];
