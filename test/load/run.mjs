@@ -55,7 +55,7 @@ const usage = `usage: npm run bench -- [options]
   --profile-scenarios reads   which scenarios to profile (same syntax as --scenarios)
   --profile-duration 15s
   --no-build            skip npm run build (use the current dist/)
-  --service-env K=V     extra environment for both services (repeatable), e.g. DATABASE_CHECKPOINT_INTERVAL_MS=0
+  --service-env K=V     extra environment for both services (repeatable), e.g. LOG_LEVEL=info
   --keep                keep the temp directory (databases, ghz configs, profiles, service logs)
   --out FILE            results file (default test/load/results/<timestamp>.json)`;
 

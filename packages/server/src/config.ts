@@ -16,8 +16,6 @@ export interface ServiceConfig {
     readonly syncIntervalMs: number | undefined;
     /** libSQL page encryption of a `file:` database (or an embedded replica's local copy). */
     readonly encryptionKey: string | undefined;
-    /** `file:` WAL checkpoints in a worker thread every this many ms; 0 = SQLite's own, inside COMMITs. */
-    readonly checkpointIntervalMs: number | undefined;
   };
   readonly auth:
     | { readonly kind: "secret"; readonly secret: string; readonly generated: boolean }
@@ -156,13 +154,6 @@ export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): Se
       `must be a positive integer (ms), got ${JSON.stringify(intervalRaw)}`,
     );
   }
-  const checkpointRaw = optionalEnv(env, "DATABASE_CHECKPOINT_INTERVAL_MS");
-  if (checkpointRaw !== undefined && !/^(0|[1-9]\d{0,8})$/.test(checkpointRaw)) {
-    throw new ConfigError(
-      "DATABASE_CHECKPOINT_INTERVAL_MS",
-      `must be 0 or a positive integer (ms), got ${JSON.stringify(checkpointRaw)}`,
-    );
-  }
   const secret = env.AUTH_JWT_SECRET;
   const jwksUrl = urlEnv(env, "AUTH_JWKS_URL", ["http:", "https:"]);
   let auth: ServiceConfig["auth"];
@@ -203,7 +194,6 @@ export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): Se
       syncUrl,
       syncIntervalMs: intervalRaw === undefined ? undefined : Number(intervalRaw),
       encryptionKey,
-      checkpointIntervalMs: checkpointRaw === undefined ? undefined : Number(checkpointRaw),
     }),
     auth: Object.freeze(auth),
     issuer: optionalEnv(env, "AUTH_ISSUER"),

@@ -52,7 +52,6 @@ describe("service config", () => {
         DATABASE_SYNC_URL: "libsql://primary.example",
         DATABASE_SYNC_INTERVAL_MS: "500",
         DATABASE_ENCRYPTION_KEY: "k",
-        DATABASE_CHECKPOINT_INTERVAL_MS: "0",
         AUTH_JWKS_URL: "https://issuer.example/jwks.json",
         AUTH_ISSUER: "iss",
         AUTH_AUDIENCE: "aud",
@@ -70,7 +69,6 @@ describe("service config", () => {
         syncUrl: "libsql://primary.example",
         syncIntervalMs: 500,
         encryptionKey: "k",
-        checkpointIntervalMs: 0,
       },
       auth: { kind: "jwks", jwksUrl: "https://issuer.example/jwks.json" },
       issuer: "iss",
@@ -144,10 +142,6 @@ describe("service config", () => {
     failsOn({ AUTH_JWT_SECRET: secret, DATABASE_URL: "not a url" }, "DATABASE_URL");
     failsOn({ AUTH_JWT_SECRET: secret, DATABASE_SYNC_INTERVAL_MS: "-5" }, "DATABASE_SYNC_INTERVAL_MS");
     failsOn({ AUTH_JWT_SECRET: secret, DATABASE_SYNC_INTERVAL_MS: "-1" }, "DATABASE_SYNC_INTERVAL_MS");
-    failsOn(
-      { AUTH_JWT_SECRET: secret, DATABASE_CHECKPOINT_INTERVAL_MS: "soon" },
-      "DATABASE_CHECKPOINT_INTERVAL_MS",
-    );
     failsOn({ AUTH_JWT_SECRET: "short" }, "AUTH_JWT_SECRET");
     failsOn({ AUTH_JWT_SECRET: secret, AUTH_JWKS_URL: "https://x" }, "AUTH_JWKS_URL");
     failsOn({ AUTH_JWKS_URL: "ftp://x" }, "AUTH_JWKS_URL");
