@@ -19,7 +19,15 @@ import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { ensureGhz, ghzVersion, ownerMetadata, runGhz, scenarioData, summarise } from "./lib/ghz.mjs";
+import {
+  ensureGhz,
+  ghzVersion,
+  ownerMetadata,
+  runGhz,
+  STORM_SECONDS,
+  scenarioData,
+  summarise,
+} from "./lib/ghz.mjs";
 import {
   captureTail,
   cpuSeconds,
@@ -614,13 +622,16 @@ function table(suite, title) {
       `echo ceiling ${suite.ceilingRps} req/s (runs: ${suite.echo.map((e) => e.rps).join(", ")})`,
     "",
     open
-      ? "| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | errors | error rate | server CPU ms/req |"
+      ? `| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | p95 ms after ${STORM_SECONDS} s | errors | error rate | server CPU ms/req |`
       : "| scenario | RPS | p50 ms | p95 ms | p99 ms | errors | error rate | RPS / echo | server CPU ms/req |",
-    open ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|" : "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    open
+      ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+      : "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const row = (r, frac) =>
     open
       ? `| ${r.name} | ${r.targetRps ?? "-"} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ` +
+        `${r.timeline?.afterStart?.p95 ?? "-"} | ` +
         `${r.errors}/${r.count} | ${(r.errorRate * 100).toFixed(2)} % | ${r.serverCpuMsPerRequest ?? "-"} |`
       : `| ${r.name} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ${r.errors}/${r.count} | ` +
         `${(r.errorRate * 100).toFixed(2)} % | ${frac} | ${r.serverCpuMsPerRequest ?? "-"} |`;

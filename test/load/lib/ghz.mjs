@@ -134,10 +134,58 @@ export async function runGhz({
     throw new Error(`ghz ${name} failed (exit ${code}):\n${output.slice(-4000)}\nconfig: ${configFile}`);
   }
   const report = JSON.parse(readFileSync(config.output, "utf8"));
+  report.timeline = timeline(report.details ?? []);
   delete report.details;
   rmSync(config.output, { force: true });
   rmSync(dataFile, { force: true });
   return { report, wallSeconds: (Date.now() - started) / 1000, configFile, ghzPid: child.pid };
+}
+
+/** Seconds at the start of a run that `afterStart` leaves out: an open-loop run opens every connection then. */
+export const STORM_SECONDS = 5;
+
+/**
+ * Latency over time, from ghz's per-request details (start timestamp, latency in ns): p95 per 5-second window
+ * of request start, and p50/p95/p99 of the requests started after the first STORM_SECONDS — the connection
+ * storm of an open-loop run — so that a run's steady state can be told from its start.
+ */
+function timeline(details) {
+  if (details.length === 0) return undefined;
+  const starts = details.map((d) => Date.parse(d.timestamp));
+  const first = Math.min(...starts);
+  const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
+  const ms = (ns) => Math.round(ns / 1e4) / 100;
+  const windows = [];
+  const later = [];
+  details.forEach((d, i) => {
+    const offset = (starts[i] - first) / 1000;
+    const w = Math.floor(offset / 5);
+    windows[w] ??= [];
+    windows[w].push(d.latency);
+    if (offset >= STORM_SECONDS) later.push(d.latency);
+  });
+  later.sort((a, b) => a - b);
+  return {
+    p95By5s: windows.map((w) =>
+      w
+        ? ms(
+            quantile(
+              w.sort((a, b) => a - b),
+              0.95,
+            ),
+          )
+        : null,
+    ),
+    afterStart:
+      later.length === 0
+        ? undefined
+        : {
+            count: later.length,
+            p50: ms(quantile(later, 0.5)),
+            p95: ms(quantile(later, 0.95)),
+            p99: ms(quantile(later, 0.99)),
+          },
+  };
 }
 
 /** The numbers the table shows, from a ghz JSON report. */
@@ -162,5 +210,6 @@ export function summarise(report) {
     seconds: Math.round(report.total / 1e7) / 100,
     statusCodeDistribution: codes,
     errorDistribution: report.errorDistribution ?? {},
+    timeline: report.timeline,
   };
 }
