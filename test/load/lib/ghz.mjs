@@ -152,7 +152,7 @@ export const STORM_SECONDS = 5;
 function timeline(details) {
   if (details.length === 0) return undefined;
   const starts = details.map((d) => Date.parse(d.timestamp));
-  const first = Math.min(...starts);
+  const first = starts.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
   const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
   const ms = (ns) => Math.round(ns / 1e4) / 100;
   const windows = [];
