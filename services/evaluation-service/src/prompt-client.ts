@@ -4,10 +4,10 @@ import {
   PromptService,
   type WatchPromptEventsResponse,
 } from "@autoforge/contracts/prompt/v1";
+import { createGrpcJsTransport } from "@autoforge/server";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   BrokenCircuitError,
   CircuitState,
@@ -23,8 +23,8 @@ import type { Logger } from "pino";
 import { UnavailableError } from "./domain/errors.js";
 
 /**
- * The gRPC client of PromptService: created once at startup from PROMPT_SERVICE_URL (connect-es gRPC transport,
- * one HTTP/2 connection), with the resilience rules of architecture §4:
+ * The gRPC client of PromptService: created once at startup from PROMPT_SERVICE_URL (connect-es client over a
+ * grpc-js channel, `createGrpcJsTransport`), with the resilience rules of architecture §4:
  *
  * - **Retry** only methods whose descriptor says they are safe (`NO_SIDE_EFFECTS` / `IDEMPOTENT`), only on
  *   UNAVAILABLE / RESOURCE_EXHAUSTED, with exponential backoff and full jitter (cockatiel).
@@ -118,12 +118,9 @@ export function createPromptClient(options: PromptClientOptions): PromptClient {
     breakerThreshold = 5,
     halfOpenAfterMs = 2_000,
   } = options;
-  const sessionManager =
-    options.transport === undefined ? new Http2SessionManager(options.baseUrl) : undefined;
-  const transport =
-    options.transport ??
-    createGrpcTransport({ baseUrl: options.baseUrl, ...(sessionManager ? { sessionManager } : {}) });
-  const client = createClient(PromptService, transport);
+  const own =
+    options.transport === undefined ? createGrpcJsTransport({ address: options.baseUrl }) : undefined;
+  const client = createClient(PromptService, own ?? (options.transport as Transport));
 
   const breaker = circuitBreaker(
     handleWhen((e) => e instanceof ConnectError && breakerCodes.has(e.code)),
@@ -234,7 +231,7 @@ export function createPromptClient(options: PromptClientOptions): PromptClient {
       }
     },
     close() {
-      sessionManager?.abort();
+      own?.close();
     },
   };
 }
