@@ -44,6 +44,7 @@ export {
   TransientDatabaseError,
   type TransientReason,
 } from "./errors.js";
+export { type IdempotencyKeyRow, idempotencyKeyStore, idempotencyKeys } from "./idempotency-keys.js";
 export { insertRows } from "./insert-rows.js";
 export {
   MIGRATE_EXIT,

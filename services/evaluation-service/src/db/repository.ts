@@ -1,4 +1,4 @@
-import { insertRows, type Tx } from "@autoforge/db";
+import { idempotencyKeyStore, insertRows, type Tx } from "@autoforge/db";
 import { createRequestIds } from "@autoforge/server";
 import { and, asc, desc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
@@ -7,7 +7,6 @@ import {
   type EvaluationRow,
   type EvaluationStatusValue,
   evaluations,
-  idempotencyKeys,
   type PromptTombstoneState,
   promptTombstones,
   type Schema,
@@ -306,26 +305,5 @@ export async function saveConsumerOffset(
 
 // ---- idempotency -----------------------------------------------------------------------------------------
 
-function findIdempotencyKey(db: Queryable, ownerId: string, method: string, key: string) {
-  return db
-    .select()
-    .from(idempotencyKeys)
-    .where(
-      and(
-        eq(idempotencyKeys.ownerId, ownerId),
-        eq(idempotencyKeys.method, method),
-        eq(idempotencyKeys.key, key),
-      ),
-    )
-    .get();
-}
-
-async function insertIdempotencyKey(db: Queryable, row: typeof idempotencyKeys.$inferInsert) {
-  await db.insert(idempotencyKeys).values(row);
-}
-
 /** AIP-155 request ids over this service's `idempotency_keys` table. */
-export const requestIds = createRequestIds<Queryable>({
-  find: findIdempotencyKey,
-  insert: insertIdempotencyKey,
-});
+export const requestIds = createRequestIds<Queryable>(idempotencyKeyStore);

@@ -1,6 +1,6 @@
-import { auditLog } from "@autoforge/db";
+import { auditLog, idempotencyKeys } from "@autoforge/db";
 import { sql } from "drizzle-orm";
-import { blob, check, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { check, index, integer, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
  * evaluation-service's database. Every rule is enforced by SQLite itself (CHECK / FK / triggers), not only by
@@ -11,7 +11,7 @@ import { blob, check, index, integer, primaryKey, real, sqliteTable, text } from
  */
 
 // Re-exported so drizzle-kit generates it into this service's migrations.
-export { auditLog };
+export { auditLog, idempotencyKeys };
 
 export const evaluationStatuses = ["pending", "running", "completed", "failed"] as const;
 export type EvaluationStatusValue = (typeof evaluationStatuses)[number];
@@ -169,24 +169,6 @@ export const promptTombstones = sqliteTable(
     occurredAt: integer("occurred_at").notNull(),
   },
   (t) => [check("prompt_tombstones_state_enum", sql`${t.state} IN ('deleted', 'purged')`)],
-);
-
-/** AIP-155 request ids: the first response of a create (or a RecordTestResults batch). */
-export const idempotencyKeys = sqliteTable(
-  "idempotency_keys",
-  {
-    ownerId: text("owner_id").notNull(),
-    method: text("method").notNull(),
-    key: text("key").notNull(),
-    requestHash: text("request_hash").notNull(),
-    /** The response message, protobuf binary. */
-    response: blob("response", { mode: "buffer" }).notNull(),
-    createdAt: integer("created_at").notNull(),
-  },
-  (t) => [
-    primaryKey({ name: "idempotency_keys_pk", columns: [t.ownerId, t.method, t.key] }),
-    check("idempotency_keys_key_len", sql`length(${t.key}) BETWEEN 1 AND 64`),
-  ],
 );
 
 export const schema = {

@@ -1,9 +1,8 @@
-import type { Tx } from "@autoforge/db";
+import { idempotencyKeyStore, type Tx } from "@autoforge/db";
 import { createRequestIds } from "@autoforge/server";
 import { and, asc, desc, eq, gt, isNull, lt, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
-  idempotencyKeys,
   type PromptEventTypeValue,
   type PromptRow,
   type PromptStatusValue,
@@ -402,26 +401,5 @@ export async function lastEventSequence(db: Queryable): Promise<number> {
 
 // ---- idempotency -----------------------------------------------------------------------------------------
 
-function findIdempotencyKey(db: Queryable, ownerId: string, method: string, key: string) {
-  return db
-    .select()
-    .from(idempotencyKeys)
-    .where(
-      and(
-        eq(idempotencyKeys.ownerId, ownerId),
-        eq(idempotencyKeys.method, method),
-        eq(idempotencyKeys.key, key),
-      ),
-    )
-    .get();
-}
-
-async function insertIdempotencyKey(db: Queryable, row: typeof idempotencyKeys.$inferInsert) {
-  await db.insert(idempotencyKeys).values(row);
-}
-
 /** AIP-155 request ids over this service's `idempotency_keys` table. */
-export const requestIds = createRequestIds<Queryable>({
-  find: findIdempotencyKey,
-  insert: insertIdempotencyKey,
-});
+export const requestIds = createRequestIds<Queryable>(idempotencyKeyStore);

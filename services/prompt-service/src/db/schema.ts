@@ -1,8 +1,7 @@
-import { auditLog } from "@autoforge/db";
+import { auditLog, idempotencyKeys } from "@autoforge/db";
 import { sql } from "drizzle-orm";
 import {
   type AnySQLiteColumn,
-  blob,
   check,
   foreignKey,
   index,
@@ -21,7 +20,7 @@ import {
  */
 
 // Re-exported so drizzle-kit generates it into this service's migrations.
-export { auditLog };
+export { auditLog, idempotencyKeys };
 
 export const promptStatuses = ["draft", "active", "archived"] as const;
 export type PromptStatusValue = (typeof promptStatuses)[number];
@@ -206,24 +205,6 @@ export const promptEvents = sqliteTable(
       "prompt_events_label_presence",
       sql`(${t.type} IN ('label_set', 'label_removed')) = (${t.label} IS NOT NULL)`,
     ),
-  ],
-);
-
-/** AIP-155 request ids: the first response of a create, keyed by who asked, what, and the key. */
-export const idempotencyKeys = sqliteTable(
-  "idempotency_keys",
-  {
-    ownerId: text("owner_id").notNull(),
-    method: text("method").notNull(),
-    key: text("key").notNull(),
-    requestHash: text("request_hash").notNull(),
-    /** The response message, protobuf binary. */
-    response: blob("response", { mode: "buffer" }).notNull(),
-    createdAt: integer("created_at").notNull(),
-  },
-  (t) => [
-    primaryKey({ name: "idempotency_keys_pk", columns: [t.ownerId, t.method, t.key] }),
-    check("idempotency_keys_key_len", sql`length(${t.key}) BETWEEN 1 AND 64`),
   ],
 );
 
