@@ -15,7 +15,8 @@ import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { createTokenSigner, type Role } from "@autoforge/server";
 import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { expect, onTestFinished } from "vitest";
+import { onTestFinished } from "vitest";
+import { pollUntil as pollUntilShared } from "../support/assertions.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const secret = "e2e-test-secret-of-at-least-32-bytes-long";
@@ -158,41 +159,15 @@ export function clients(baseUrl: string) {
   };
 }
 
-/** The value, or a test failure saying it was missing (instead of a non-null assertion). */
-export function must<T>(value: T | undefined | null, what = "value"): T {
-  if (value === undefined || value === null) throw new Error(`expected a ${what}`);
-  return value;
-}
+export { expectCode, must } from "../support/assertions.js";
 
-/** Polls until `condition` holds or the deadline passes (never a fixed sleep). */
-export async function pollUntil(
+/** Polls until `condition` holds; the processes here get a longer default (20 s). */
+export function pollUntil(
   condition: () => boolean | Promise<boolean>,
   timeoutMs = 20_000,
   what = "condition",
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met before the deadline`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-export async function expectCode(
-  call: Promise<unknown>,
-  code: Code,
-  message?: RegExp,
-): Promise<ConnectError> {
-  let error: unknown;
-  try {
-    await call;
-  } catch (e) {
-    error = e;
-  }
-  expect(error, `expected ${Code[code]}`).toBeInstanceOf(ConnectError);
-  const ce = error as ConnectError;
-  expect(Code[ce.code], ce.rawMessage).toBe(Code[code]);
-  if (message !== undefined) expect(ce.rawMessage).toMatch(message);
-  return ce;
+  return pollUntilShared(condition, timeoutMs, what);
 }
 
 export { Code, ConnectError };

@@ -5,10 +5,10 @@ import { AdminService } from "@autoforge/contracts/admin/v1";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { createDatabase, type Database, migrate } from "@autoforge/db";
 import { createTokenSigner, type Role } from "@autoforge/server";
-import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { type Client, Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
-import { expect, onTestFinished } from "vitest";
+import { onTestFinished } from "vitest";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import { type Schema, schema } from "../src/db/schema.js";
 import { createPromptServer, type PromptServer } from "../src/server.js";
@@ -125,36 +125,7 @@ export async function startPromptService(
   };
 }
 
-/** Awaits a call that must fail with `code`; the message must match `message` when given. */
-export async function expectCode(
-  call: Promise<unknown>,
-  code: Code,
-  message?: RegExp | string,
-): Promise<ConnectError> {
-  let error: unknown;
-  try {
-    await call;
-  } catch (e) {
-    error = e;
-  }
-  expect(error, `expected ${Code[code]}`).toBeInstanceOf(ConnectError);
-  const ce = error as ConnectError;
-  expect(Code[ce.code], ce.rawMessage).toBe(Code[code]);
-  if (message !== undefined) expect(ce.rawMessage).toMatch(message);
-  return ce;
-}
-
-/** Polls until `condition` holds or the deadline passes (never a fixed sleep). */
-export async function pollUntil(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+export { expectCode, must, pollUntil } from "../../../test/support/assertions.js";
 
 /** Row counts of every table: "changes nothing" assertions compare two of these. */
 export async function tableCounts(db: Database<Schema>): Promise<Record<string, number>> {
@@ -177,9 +148,3 @@ export async function tableCounts(db: Database<Schema>): Promise<Record<string, 
 }
 
 export { Code };
-
-/** The value, or a test failure: for optional message fields the test expects to be set. */
-export function must<T>(value: T | undefined | null): T {
-  if (value === undefined || value === null) throw new Error("expected a value");
-  return value;
-}
