@@ -94,6 +94,7 @@ export {
   type RoleRequirements,
   type ServiceRegistration,
 } from "./service.js";
+export { jsonToStruct, structToJson } from "./struct-json.js";
 export {
   createValidators,
   defineValidator,

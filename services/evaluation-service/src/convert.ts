@@ -3,8 +3,8 @@ import {
   EvaluationStatus,
   type TestResultSchema,
 } from "@autoforge/contracts/evaluation/v1";
-import { stableStringify } from "@autoforge/server";
-import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import { jsonToStruct, structToJson } from "@autoforge/server";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { EvaluationRow, EvaluationStatusValue, TestResultRow } from "./db/schema.js";
 
@@ -27,15 +27,7 @@ function ts(ms: number): Timestamp {
   return timestampFromMs(ms);
 }
 
-/** Struct <-> TEXT JSON. An unset Struct is stored as `{}`. */
-export function structToJson(value: JsonObject | undefined): string {
-  // keys sorted: equal objects store (and compare) equal whatever their field order
-  return stableStringify(value ?? {});
-}
-
-export function jsonToStruct(text: string): JsonObject {
-  return JSON.parse(text) as JsonObject;
-}
+export { jsonToStruct, structToJson };
 
 export function evaluationMessage(row: EvaluationRow): MessageInitShape<typeof EvaluationSchema> {
   return {

@@ -9,8 +9,8 @@ import {
   type TemplateVariableSchema,
   VariableType,
 } from "@autoforge/contracts/prompt/v1";
-import { stableStringify } from "@autoforge/server";
-import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import { jsonToStruct, structToJson } from "@autoforge/server";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, type Value, type ValueSchema } from "@bufbuild/protobuf/wkt";
 import type {
   PromptEventRow,
@@ -51,15 +51,7 @@ function ts(ms: number): Timestamp {
   return timestampFromMs(ms);
 }
 
-/** Struct <-> TEXT JSON. An unset Struct is stored as `{}`. */
-export function structToJson(value: JsonObject | undefined): string {
-  // keys sorted: equal objects store (and compare) equal whatever their field order
-  return stableStringify(value ?? {});
-}
-
-export function jsonToStruct(text: string): JsonObject {
-  return JSON.parse(text) as JsonObject;
-}
+export { jsonToStruct, structToJson };
 
 export function promptMessage(
   row: PromptRow,
