@@ -19,8 +19,8 @@ import {
   decodePageToken,
   defineService,
   defineValidator,
-  encodePageToken,
   filterDigest,
+  keysetPage,
   pageSizeRule,
   pageTokenRule,
   type RegisteredService,
@@ -120,13 +120,8 @@ export function createAdminHandlers<TSchema extends Record<string, unknown>>(
         { ...filters, afterSeq: key?.[0] as number | undefined, limit: pageSize + 1 },
         { deadline: ctx.deadline, signal: ctx.signal },
       );
-      const page = rows.slice(0, pageSize);
-      const last = page[page.length - 1];
-      return {
-        events: page.map(auditEventMessage),
-        nextPageToken:
-          rows.length > pageSize && last !== undefined ? encodePageToken([last.seq], digest) : "",
-      };
+      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.seq]);
+      return { events: page.map(auditEventMessage), nextPageToken };
     },
     async verifyAuditChain(_req, ctx: Ctx) {
       const result = await verifyAuditChain(db, { deadline: ctx.deadline, signal: ctx.signal });

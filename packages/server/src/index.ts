@@ -65,6 +65,7 @@ export {
   encodePageToken,
   filterDigest,
   type KeyPart,
+  keysetPage,
   type PageSizeLimits,
   pageSizeRule,
   pageTokenRule,

@@ -33,6 +33,24 @@ export function encodePageToken(key: readonly KeyPart[], digest: string): string
   return Buffer.from(JSON.stringify(body), "utf8").toString("base64url");
 }
 
+/**
+ * One page of a keyset query that fetched `pageSize + 1` rows: the first `pageSize`, and a token for the next page
+ * (keyed by `keyOf` of the page's last row) only when the extra row shows there is one.
+ */
+export function keysetPage<R>(
+  rows: readonly R[],
+  pageSize: number,
+  digest: string,
+  keyOf: (last: R) => readonly KeyPart[],
+): { page: R[]; nextPageToken: string } {
+  const page = rows.slice(0, pageSize);
+  const last = page[page.length - 1];
+  return {
+    page,
+    nextPageToken: rows.length > pageSize && last !== undefined ? encodePageToken(keyOf(last), digest) : "",
+  };
+}
+
 /** Returns the key, or undefined for an empty token (first page). */
 export function decodePageToken(
   token: string,

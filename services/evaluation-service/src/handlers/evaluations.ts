@@ -11,8 +11,8 @@ import {
 import type { Prompt } from "@autoforge/contracts/prompt/v1";
 import {
   decodePageToken,
-  encodePageToken,
   filterDigest,
+  keysetPage,
   requestDigest,
   resolvePageSize,
   type ServiceHandlers,
@@ -182,15 +182,8 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
         limit: pageSize + 1,
       }),
     );
-    const page = rows.slice(0, pageSize);
-    const last = page[page.length - 1];
-    return {
-      evaluations: page.map(evaluationMessage),
-      nextPageToken:
-        rows.length > pageSize && last !== undefined
-          ? encodePageToken([last.createdAt, last.id], digest)
-          : "",
-    };
+    const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.createdAt, last.id]);
+    return { evaluations: page.map(evaluationMessage), nextPageToken };
   };
 
   /**

@@ -8,8 +8,8 @@ import {
 } from "@autoforge/contracts/evaluation/v1";
 import {
   decodePageToken,
-  encodePageToken,
   filterDigest,
+  keysetPage,
   requestDigest,
   resolvePageSize,
   type ServiceHandlers,
@@ -138,12 +138,8 @@ export function createResultHandlers(_deps: HandlerDeps) {
         limit: pageSize + 1,
       });
     });
-    const page = rows.slice(0, pageSize);
-    const last = page[page.length - 1];
-    return {
-      testResults: page.map(testResultMessage),
-      nextPageToken: rows.length > pageSize && last !== undefined ? encodePageToken([last.id], digest) : "",
-    };
+    const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.id]);
+    return { testResults: page.map(testResultMessage), nextPageToken };
   };
 
   /**

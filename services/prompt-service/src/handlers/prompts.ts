@@ -11,8 +11,8 @@ import {
 } from "@autoforge/contracts/prompt/v1";
 import {
   decodePageToken,
-  encodePageToken,
   filterDigest,
+  keysetPage,
   requestDigest,
   resolvePageSize,
   type ServiceHandlers,
@@ -177,14 +177,13 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         after: key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string },
         limit: pageSize + 1,
       });
-      const page = rows.slice(0, pageSize);
-      const last = page[page.length - 1];
+      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [
+        last.prompt.createdAt,
+        last.prompt.id,
+      ]);
       return {
         prompts: page.map((r) => promptMessage(r.prompt, r.version, r.tags, r.labels)),
-        nextPageToken:
-          rows.length > pageSize && last !== undefined
-            ? encodePageToken([last.prompt.createdAt, last.prompt.id], digest)
-            : "",
+        nextPageToken,
       };
     });
   };

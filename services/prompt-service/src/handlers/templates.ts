@@ -8,8 +8,8 @@ import {
 } from "@autoforge/contracts/prompt/v1";
 import {
   decodePageToken,
-  encodePageToken,
   filterDigest,
+  keysetPage,
   requestDigest,
   resolvePageSize,
   type ServiceHandlers,
@@ -107,15 +107,8 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
     return ctx.unitOfWork(async (tx) => {
       const after = key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string };
       const rows = await listTemplatesQuery(tx, owner, after, pageSize + 1);
-      const page = rows.slice(0, pageSize);
-      const last = page[page.length - 1];
-      return {
-        templates: page.map(templateMessage),
-        nextPageToken:
-          rows.length > pageSize && last !== undefined
-            ? encodePageToken([last.createdAt, last.id], digest)
-            : "",
-      };
+      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.createdAt, last.id]);
+      return { templates: page.map(templateMessage), nextPageToken };
     });
   };
 

@@ -7,8 +7,8 @@ import type {
 } from "@autoforge/contracts/prompt/v1";
 import {
   decodePageToken,
-  encodePageToken,
   filterDigest,
+  keysetPage,
   resolvePageSize,
   type ServiceHandlers,
 } from "@autoforge/server";
@@ -50,13 +50,8 @@ export function createVersionHandlers(deps: HandlerDeps) {
     return ctx.unitOfWork(async (tx) => {
       await requirePrompt(tx, owner, req.promptId);
       const rows = await listVersionsQuery(tx, req.promptId, key?.[0] as number | undefined, pageSize + 1);
-      const page = rows.slice(0, pageSize);
-      const last = page[page.length - 1];
-      return {
-        versions: page.map(versionMessage),
-        nextPageToken:
-          rows.length > pageSize && last !== undefined ? encodePageToken([last.version], digest) : "",
-      };
+      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.version]);
+      return { versions: page.map(versionMessage), nextPageToken };
     });
   };
 
