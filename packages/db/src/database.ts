@@ -17,10 +17,10 @@ import {
   DeadlineExceededError,
   TransientDatabaseError,
 } from "./errors.js";
-import { bindTransaction } from "./insert-rows.js";
 import { createLocalClient } from "./local-client.js";
 import { createRetryRunner, type RetryEvent, type RetryPolicyOptions } from "./retry.js";
 import { createSemaphore, type Release, type Semaphore } from "./semaphore.js";
+import { bindTransaction } from "./unit-transaction.js";
 
 /** pino-compatible subset; every method is optional so `console` or a stub works too. */
 export interface DatabaseLogger {

@@ -76,5 +76,12 @@ export {
   readMigrationsFolder,
   SCHEMA_MIGRATIONS_TABLE,
 } from "./migrator.js";
+export {
+  BoundQuery,
+  type PlaceholderValues,
+  type Preparable,
+  type PreparedQuery,
+  preparedQuery,
+} from "./prepared.js";
 export { createRetryRunner, type RetryEvent, type RetryPolicyOptions, type RetryRunner } from "./retry.js";
 export { createSemaphore, type Release, type Semaphore } from "./semaphore.js";

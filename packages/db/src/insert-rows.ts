@@ -1,6 +1,6 @@
-import type { Transaction } from "@libsql/client";
 import { getTableColumns, getTableName } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
+import { unitTransaction } from "./unit-transaction.js";
 
 /**
  * Bulk inserts without rebuilding the SQL for every row.
@@ -12,13 +12,6 @@ import type { SQLiteTable } from "drizzle-orm/sqlite-core";
  * whose connection keeps the prepared statement (local-client.ts). Outside a unit of work it falls back to
  * drizzle's insert.
  */
-
-/** The libSQL transaction under each drizzle `Tx` handed to a unit of work (set by createDatabase). */
-const transactions = new WeakMap<object, Transaction>();
-
-export function bindTransaction(tx: object, transaction: Transaction): void {
-  transactions.set(tx, transaction);
-}
 
 /** Rows per statement: SQLite allows 32,766 bound values; 250 rows of a wide table stay far below. */
 const DEFAULT_CHUNK = 250;
@@ -33,7 +26,7 @@ export async function insertRows<T extends SQLiteTable>(
   rows: readonly T["$inferInsert"][],
   chunk = DEFAULT_CHUNK,
 ): Promise<void> {
-  const transaction = transactions.get(tx);
+  const transaction = unitTransaction(tx);
   for (let start = 0; start < rows.length; start += chunk) {
     const part = rows.slice(start, start + chunk);
     if (transaction === undefined) {
