@@ -10,6 +10,7 @@ import {
   text,
 } from "drizzle-orm/sqlite-core";
 import type { Tx } from "./database.js";
+import { preparedQuery } from "./prepared.js";
 
 /**
  * AIP-155 request ids: the first response of a create, keyed by who asked, what, and the key. The same table in
@@ -39,19 +40,23 @@ export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect;
 // biome-ignore lint/suspicious/noExplicitAny: any schema; only the query builder is used
 type Queryable = Tx<any> | LibSQLDatabase<any> | SQLiteTransaction<"async", unknown, any, any>;
 
+/** The stored first response of (owner, method, key): a primary-key lookup, its SQL built once (preparedQuery). */
+const findKey = preparedQuery((db: Queryable) =>
+  db
+    .select()
+    .from(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.ownerId, sql.placeholder("ownerId")),
+        eq(idempotencyKeys.method, sql.placeholder("method")),
+        eq(idempotencyKeys.key, sql.placeholder("key")),
+      ),
+    ),
+);
+
 export const idempotencyKeyStore = {
   find(db: Queryable, ownerId: string, method: string, key: string): Promise<IdempotencyKeyRow | undefined> {
-    return db
-      .select()
-      .from(idempotencyKeys)
-      .where(
-        and(
-          eq(idempotencyKeys.ownerId, ownerId),
-          eq(idempotencyKeys.method, method),
-          eq(idempotencyKeys.key, key),
-        ),
-      )
-      .get();
+    return findKey.with(db, { ownerId, method, key }).get();
   },
   async insert(db: Queryable, row: typeof idempotencyKeys.$inferInsert): Promise<void> {
     await db.insert(idempotencyKeys).values(row);
