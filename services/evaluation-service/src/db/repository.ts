@@ -1,6 +1,6 @@
-import { idempotencyKeyStore, insertRows, type Tx } from "@autoforge/db";
+import { idempotencyKeyStore, insertRows, preparedQuery, type Tx } from "@autoforge/db";
 import { createRequestIds } from "@autoforge/server";
-import { and, asc, desc, eq, gt, inArray, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, type Placeholder, type SQL, sql } from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
   consumerOffsets,
@@ -20,14 +20,26 @@ import {
  */
 export type Queryable = Tx<Schema> | LibSQLDatabase<Schema>;
 
+/**
+ * A value, or a `sql.placeholder` for it: the hot fixed-shape reads are built once with placeholders and kept
+ * (`preparedQuery` of @autoforge/db: drizzle does not build their SQL again on every call).
+ */
+type Bind<T> = T | Placeholder;
+
 // ---- evaluations -----------------------------------------------------------------------------------------
 
-export function findEvaluation(db: Queryable, ownerId: string, id: string) {
-  return db
+/** `requireEvaluation`, i.e. every evaluation RPC: a primary-key lookup, prepared once. */
+const evaluationById = preparedQuery((db: Queryable) =>
+  db
     .select()
     .from(evaluations)
-    .where(and(eq(evaluations.id, id), eq(evaluations.ownerId, ownerId)))
-    .get();
+    .where(
+      and(eq(evaluations.id, sql.placeholder("id")), eq(evaluations.ownerId, sql.placeholder("ownerId"))),
+    ),
+);
+
+export function findEvaluation(db: Queryable, ownerId: string, id: string) {
+  return evaluationById.with(db, { ownerId, id }).get();
 }
 
 export async function insertEvaluation(db: Queryable, row: EvaluationRow): Promise<void> {
@@ -206,17 +218,25 @@ export function meanPassedScoreQuery(db: Queryable, evaluationId: string) {
  * order: `ORDER BY latency_ms LIMIT 1 OFFSET rank - 1`.
  */
 export function latencyAtRankQuery(db: Queryable, evaluationId: string, rank: number) {
+  return latencyAtOffset(db, evaluationId, rankOffset(rank));
+}
+
+function latencyAtOffset(db: Queryable, evaluationId: Bind<string>, offset: Bind<number>) {
   return db
     .select({ latencyMs: testResults.latencyMs })
     .from(testResults)
     .where(eq(testResults.evaluationId, evaluationId))
     .orderBy(asc(testResults.evaluationId), asc(testResults.latencyMs))
     .limit(1)
-    .offset(Math.max(0, rank - 1));
+    .offset(offset);
+}
+
+function rankOffset(rank: number): number {
+  return Math.max(0, rank - 1);
 }
 
 /** The maximum latency, from the end of test_results_evaluation_latency_idx. */
-export function maxLatencyQuery(db: Queryable, evaluationId: string) {
+export function maxLatencyQuery(db: Queryable, evaluationId: Bind<string>) {
   return db
     .select({ maxLatencyMs: sql<number | null>`max(${testResults.latencyMs})` })
     .from(testResults)
@@ -228,9 +248,19 @@ export function maxLatencyQuery(db: Queryable, evaluationId: string) {
  * the covering (evaluation_id, passed, score) index: `avg` skips the NULLs of the failed rows, and the passed
  * rows come in the same (passed, score) order as in the review's `passed = 1` range, so the mean is the same
  * number. The latencies at two ranks and the maximum are scalar subselects walking
- * (evaluation_id, latency_ms); a rank past the end (no results) gives NULL.
+ * (evaluation_id, latency_ms); a rank past the end (no results) gives NULL. Prepared once (the offsets are
+ * placeholders too, so the text always has `OFFSET ?`, also for an offset of 0).
  */
 export function summaryQuery(db: Queryable, evaluationId: string, ranks: { p50: number; p95: number }) {
+  return summary.with(db, {
+    evaluationId,
+    p50Offset: rankOffset(ranks.p50),
+    p95Offset: rankOffset(ranks.p95),
+  });
+}
+
+const summary = preparedQuery((db: Queryable) => {
+  const evaluationId = sql.placeholder("evaluationId");
   return db
     .select({
       testCount: sql<number>`count(*)`.mapWith(Number),
@@ -239,13 +269,13 @@ export function summaryQuery(db: Queryable, evaluationId: string, ranks: { p50: 
       meanPassedScore: sql<
         number | null
       >`avg(CASE WHEN ${testResults.passed} = 1 THEN ${testResults.score} END)`,
-      latencyP50Ms: sql<number | null>`${latencyAtRankQuery(db, evaluationId, ranks.p50)}`,
-      latencyP95Ms: sql<number | null>`${latencyAtRankQuery(db, evaluationId, ranks.p95)}`,
+      latencyP50Ms: sql<number | null>`${latencyAtOffset(db, evaluationId, sql.placeholder("p50Offset"))}`,
+      latencyP95Ms: sql<number | null>`${latencyAtOffset(db, evaluationId, sql.placeholder("p95Offset"))}`,
       maxLatencyMs: sql<number | null>`${maxLatencyQuery(db, evaluationId)}`,
     })
     .from(testResults)
     .where(eq(testResults.evaluationId, evaluationId));
-}
+});
 
 // ---- prompt tombstones (from the event feed) -------------------------------------------------------------
 
