@@ -1,6 +1,18 @@
-import { idempotencyKeyStore, type Tx } from "@autoforge/db";
+import { idempotencyKeyStore, preparedQuery, type Tx } from "@autoforge/db";
 import { createRequestIds } from "@autoforge/server";
-import { and, asc, desc, eq, gt, isNull, lt, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  gt,
+  isNull,
+  lt,
+  type Placeholder,
+  type SQL,
+  type SQLWrapper,
+  sql,
+} from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
   type PromptEventTypeValue,
@@ -23,6 +35,14 @@ import {
  * Drizzle instance): they never open transactions themselves.
  */
 export type Queryable = Tx<Schema> | LibSQLDatabase<Schema>;
+
+/**
+ * A value, or a `sql.placeholder` for it: the hot fixed-shape reads (GetPrompt, ListPrompts) are built once
+ * per shape with placeholders and kept (`preparedQuery` of @autoforge/db: drizzle does not build their SQL
+ * again on every call). Their `*Query` functions return the prepared query with the values: awaitable (all
+ * rows), `.get()`, and `.toSQL()` for the plan tests.
+ */
+type Bind<T> = T | Placeholder;
 
 // ---- prompts ---------------------------------------------------------------------------------------------
 
@@ -95,6 +115,15 @@ export function findVersion(db: Queryable, promptId: string, version: number) {
  * is missing or another owner's. (`*Query` builders are what the plan tests render; `find*` runs them.)
  */
 export function promptViewQuery(db: Queryable, ownerId: string, id: string, version: number | undefined) {
+  return (version === undefined ? promptViewCurrent : promptViewAtVersion).with(db, { ownerId, id, version });
+}
+
+function buildPromptView(
+  db: Queryable,
+  ownerId: Bind<string>,
+  id: Bind<string>,
+  version: Bind<number> | undefined,
+) {
   return db
     .select(promptWithVersion)
     .from(prompts)
@@ -108,6 +137,13 @@ export function promptViewQuery(db: Queryable, ownerId: string, id: string, vers
     .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)));
 }
 
+const promptViewCurrent = preparedQuery((db: Queryable) =>
+  buildPromptView(db, sql.placeholder("ownerId"), sql.placeholder("id"), undefined),
+);
+const promptViewAtVersion = preparedQuery((db: Queryable) =>
+  buildPromptView(db, sql.placeholder("ownerId"), sql.placeholder("id"), sql.placeholder("version")),
+);
+
 export function findPromptView(db: Queryable, ownerId: string, id: string, version: number | undefined) {
   return promptViewQuery(db, ownerId, id, version).get();
 }
@@ -117,16 +153,23 @@ export function findPromptView(db: Queryable, ownerId: string, id: string, versi
  * `labelVersion` (and `version`) is null when the prompt has no such label.
  */
 export function promptViewByLabelQuery(db: Queryable, ownerId: string, id: string, label: string) {
-  return db
+  return promptViewByLabel.with(db, { ownerId, id, label });
+}
+
+const promptViewByLabel = preparedQuery((db: Queryable) =>
+  db
     .select({ ...promptWithVersion, labelVersion: promptLabels.version })
     .from(prompts)
-    .leftJoin(promptLabels, and(eq(promptLabels.promptId, prompts.id), eq(promptLabels.label, label)))
+    .leftJoin(
+      promptLabels,
+      and(eq(promptLabels.promptId, prompts.id), eq(promptLabels.label, sql.placeholder("label"))),
+    )
     .leftJoin(
       promptVersions,
       and(eq(promptVersions.promptId, prompts.id), eq(promptVersions.version, promptLabels.version)),
     )
-    .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)));
-}
+    .where(and(eq(prompts.id, sql.placeholder("id")), eq(prompts.ownerId, sql.placeholder("ownerId")))),
+);
 
 export function findPromptViewByLabel(db: Queryable, ownerId: string, id: string, label: string) {
   return promptViewByLabelQuery(db, ownerId, id, label).get();
@@ -171,9 +214,68 @@ export interface ListPromptsFilter {
  * with / without status) backwards; with a tag it walks `prompt_tags_owner_tag_idx` (prompt_id is UUIDv7,
  * so prompt_id order is (created_at, id) order) and joins prompts by primary key. The current version's
  * content comes by primary-key lookup; each row's tags and labels by correlated subselects over their primary
- * keys (evaluated only for the rows the LIMIT returns: the plans have no sort).
+ * keys (evaluated only for the rows the LIMIT returns: the plans have no sort). One prepared query per
+ * combination of the filters given (at most 16).
  */
 export function listPromptsQuery(db: Queryable, f: ListPromptsFilter) {
+  const shape: ListPromptsShape = {
+    tag: f.tag !== undefined,
+    status: f.status !== undefined,
+    includeDeleted: f.includeDeleted,
+    after: f.after !== undefined,
+  };
+  const key = `${+shape.tag}${+shape.status}${+shape.includeDeleted}${+shape.after}`;
+  let prepared = listPromptsShapes.get(key);
+  if (prepared === undefined) {
+    prepared = prepareListPrompts(shape);
+    listPromptsShapes.set(key, prepared);
+  }
+  return prepared.with(db, {
+    ownerId: f.ownerId,
+    status: f.status,
+    tag: f.tag,
+    afterCreatedAt: f.after?.createdAt,
+    afterId: f.after?.id,
+    limit: f.limit,
+  });
+}
+
+/** Which of ListPrompts' optional filters are present: they decide the statement's text. */
+interface ListPromptsShape {
+  tag: boolean;
+  status: boolean;
+  includeDeleted: boolean;
+  after: boolean;
+}
+
+function prepareListPrompts(shape: ListPromptsShape) {
+  return preparedQuery((db: Queryable) =>
+    buildListPrompts(db, {
+      ownerId: sql.placeholder("ownerId"),
+      status: shape.status ? sql.placeholder("status") : undefined,
+      tag: shape.tag ? sql.placeholder("tag") : undefined,
+      includeDeleted: shape.includeDeleted,
+      after: shape.after
+        ? { createdAt: sql.placeholder("afterCreatedAt"), id: sql.placeholder("afterId") }
+        : undefined,
+      limit: sql.placeholder("limit"),
+    }),
+  );
+}
+
+const listPromptsShapes = new Map<string, ReturnType<typeof prepareListPrompts>>();
+
+function buildListPrompts(
+  db: Queryable,
+  f: {
+    ownerId: Bind<string>;
+    status: Bind<PromptStatusValue> | undefined;
+    tag: Bind<string> | undefined;
+    includeDeleted: boolean;
+    after: { createdAt: Bind<number>; id: Bind<string> } | undefined;
+    limit: Bind<number>;
+  },
+) {
   const conditions: (SQL | undefined)[] = [
     f.status === undefined ? undefined : eq(prompts.status, f.status),
     f.includeDeleted ? undefined : isNull(prompts.deletedAt),
