@@ -31,6 +31,7 @@ import {
 import {
   captureTail,
   cpuSeconds,
+  exitedChildrenCpuSeconds,
   fdLimitFor,
   freePort,
   spawnWithLimit,
@@ -418,6 +419,7 @@ try {
     const data = scenarioData(scenario, items);
     const watched = [procs["prompt-service"], procs["evaluation-service"], procs.echo];
     const cpuBefore = watched.map((p) => cpuSeconds(p.child.pid));
+    const clientCpuBefore = exitedChildrenCpuSeconds();
     const load = loadavg()[0];
     const run = await runGhz({
       ghz,
@@ -432,6 +434,7 @@ try {
       fdLimit: fd.limit,
     });
     const cpuAfter = watched.map((p) => cpuSeconds(p.child.pid));
+    const clientCpu = exitedChildrenCpuSeconds() - clientCpuBefore;
     const sum = summarise(run.report);
     const cpu = Object.fromEntries(
       watched.map((p, i) => [
@@ -450,7 +453,9 @@ try {
       ...sum,
       fixedRequests: x.consumes ? s.total : undefined,
       serverCpuPct: cpu,
-      serverCpuMsPerRequest: sum.count ? Math.round((serviceCpu * 1000 * 100) / sum.count) / 100 : null,
+      serverCpuMsPerRequest: perRequestMs(serviceCpu, sum.count),
+      // ghz's CPU (warm-up excluded: it is a run of its own) — on a 2-core machine, the client's share matters
+      clientCpuMsPerRequest: perRequestMs(clientCpu, sum.count),
       loadavg1m: Math.round(load * 100) / 100,
       settings: {
         concurrency: s.concurrency,
@@ -460,6 +465,10 @@ try {
         rps: s.rps || undefined,
       },
     };
+  }
+
+  function perRequestMs(seconds, count) {
+    return count && Number.isFinite(seconds) ? Math.round((seconds * 1000 * 100) / count) / 100 : null;
   }
 
   /** Open-loop rate of a scenario: --rps N | auto (half the closed-loop RPS of this run) | N,name=M,... */
@@ -622,19 +631,20 @@ function table(suite, title) {
       `echo ceiling ${suite.ceilingRps} req/s (runs: ${suite.echo.map((e) => e.rps).join(", ")})`,
     "",
     open
-      ? `| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | p95 ms after ${STORM_SECONDS} s | errors | error rate | server CPU ms/req |`
-      : "| scenario | RPS | p50 ms | p95 ms | p99 ms | errors | error rate | RPS / echo | server CPU ms/req |",
+      ? `| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | p95 ms after ${STORM_SECONDS} s | errors | error rate | server CPU ms/req | ghz CPU ms/req |`
+      : "| scenario | RPS | p50 ms | p95 ms | p99 ms | errors | error rate | RPS / echo | server CPU ms/req | ghz CPU ms/req |",
     open
-      ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-      : "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+      ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+      : "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const row = (r, frac) =>
     open
       ? `| ${r.name} | ${r.targetRps ?? "-"} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ` +
         `${r.timeline?.afterStart?.p95 ?? "-"} | ` +
-        `${r.errors}/${r.count} | ${(r.errorRate * 100).toFixed(2)} % | ${r.serverCpuMsPerRequest ?? "-"} |`
+        `${r.errors}/${r.count} | ${(r.errorRate * 100).toFixed(2)} % | ${r.serverCpuMsPerRequest ?? "-"} | ` +
+        `${r.clientCpuMsPerRequest ?? "-"} |`
       : `| ${r.name} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ${r.errors}/${r.count} | ` +
-        `${(r.errorRate * 100).toFixed(2)} % | ${frac} | ${r.serverCpuMsPerRequest ?? "-"} |`;
+        `${(r.errorRate * 100).toFixed(2)} % | ${frac} | ${r.serverCpuMsPerRequest ?? "-"} | ${r.clientCpuMsPerRequest ?? "-"} |`;
   for (const r of suite.scenarios) lines.push(row(r, r.fractionOfEcho.toFixed(2)));
   for (const [i, e] of suite.echo.entries()) lines.push(row({ ...e, name: `${e.name} #${i + 1}` }, "1.00"));
   const st = suite.echoStaticToken;
