@@ -65,6 +65,9 @@ const usage = `usage: npm run bench -- [options]
   --profile-duration 15s
   --no-build            skip npm run build (use the current dist/)
   --service-env K=V     extra environment for both services (repeatable), e.g. LOG_LEVEL=info
+  --node-arg FLAG       extra node flag for both services (repeatable), e.g. --node-arg=--trace-gc: the output
+                        goes to <name>.log in the run directory (--keep), and each scenario records its start
+                        in ms since each service started (trace-gc's clock)
   --keep                keep the temp directory (databases, ghz configs, profiles, service logs)
   --out FILE            results file (default test/load/results/<timestamp>.json)`;
 
@@ -93,6 +96,7 @@ const { values: opt } = parseArgs({
     "no-build": { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     "service-env": { type: "string", multiple: true, default: [] },
+    "node-arg": { type: "string", multiple: true, default: [] },
     out: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -133,6 +137,7 @@ const cfg = {
   seedConcurrency: int(opt["seed-concurrency"], "seed-concurrency"),
   profile: opt.profile && !opt["no-profile"],
   profileDuration: seconds(opt["profile-duration"] ?? (quick ? "3s" : "15s")),
+  nodeArgs: opt["node-arg"],
   serviceEnv: Object.fromEntries(
     opt["service-env"].map((kv) => {
       const eq = kv.indexOf("=");
@@ -236,7 +241,7 @@ async function startService(name, { cpuProfDir } = {}) {
   if (name === "evaluation-service")
     env.PROMPT_SERVICE_URL = `http://127.0.0.1:${procs["prompt-service"].grpcPort}`;
   const spawnedAt = Date.now();
-  const args = [];
+  const args = [...cfg.nodeArgs];
   if (cpuProfDir) args.push("--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`);
   args.push("dist/main.js");
   const child = spawnWithLimit(
@@ -420,6 +425,7 @@ try {
     const watched = [procs["prompt-service"], procs["evaluation-service"], procs.echo];
     const cpuBefore = watched.map((p) => cpuSeconds(p.child.pid));
     const clientCpuBefore = exitedChildrenCpuSeconds();
+    const startedAt = Date.now();
     const load = loadavg()[0];
     const run = await runGhz({
       ghz,
@@ -457,6 +463,10 @@ try {
       // ghz's CPU (warm-up excluded: it is a run of its own) — on a 2-core machine, the client's share matters
       clientCpuMsPerRequest: perRequestMs(clientCpu, sum.count),
       loadavg1m: Math.round(load * 100) / 100,
+      // when the run started on each service's own clock (ms since it was spawned), to line up its logs
+      serviceClockMs: Object.fromEntries(
+        watched.filter((p) => p.spawnedAt !== undefined).map((p) => [p.name, startedAt - p.spawnedAt]),
+      ),
       settings: {
         concurrency: s.concurrency,
         connections: s.connections,
