@@ -11,17 +11,48 @@ export function requestDigest(payload: unknown): string {
   return createHash("sha256").update(stableStringify(payload)).digest("hex");
 }
 
-/** JSON with object keys sorted, so equal payloads hash equally whatever their field order. */
+/**
+ * JSON with object keys sorted, so equal payloads hash equally whatever their field order. Otherwise as
+ * `JSON.stringify` writes it (`toJSON` honoured, `undefined` members left out and `null` in arrays, non-finite
+ * numbers as `null`), except that bigints are written as strings and byte arrays as `JSON.stringify` writes
+ * them. Its output is stored (request digests, Struct columns), so it must never change: the tests pin it.
+ * Written out rather than as a `JSON.stringify` replacer, which had to build a sorted copy of every object.
+ */
 export function stableStringify(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === "bigint") return v.toString();
-    if (v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Uint8Array)) {
-      return Object.fromEntries(
-        Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-      );
+  return write(value) ?? "null";
+}
+
+function write(value: unknown): string | undefined {
+  let v = value;
+  if (v !== null && typeof v === "object" && typeof (v as { toJSON?: unknown }).toJSON === "function") {
+    v = (v as { toJSON(): unknown }).toJSON();
+  }
+  switch (typeof v) {
+    case "string":
+    case "number":
+    case "boolean":
+      return JSON.stringify(v);
+    case "bigint":
+      return JSON.stringify(v.toString());
+    case "object": {
+      if (v === null) return "null";
+      if (Array.isArray(v)) {
+        let out = "[";
+        for (let i = 0; i < v.length; i++) out += `${i === 0 ? "" : ","}${write(v[i]) ?? "null"}`;
+        return `${out}]`;
+      }
+      if (v instanceof Uint8Array) return JSON.stringify(v);
+      const record = v as Record<string, unknown>;
+      let out = "{";
+      for (const key of Object.keys(record).sort()) {
+        const member = write(record[key]);
+        if (member !== undefined) out += `${out === "{" ? "" : ","}${JSON.stringify(key)}:${member}`;
+      }
+      return `${out}}`;
     }
-    return v;
-  });
+    default:
+      return undefined; // undefined, functions, symbols: left out of objects, null in arrays
+  }
 }
 
 /** A service's own `idempotency_keys` table, read and written inside the caller's unit of work. */

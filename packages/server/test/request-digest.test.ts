@@ -2,12 +2,37 @@ import { VerifyAuditChainResponseSchema } from "@autoforge/contracts/admin/v1";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { AlreadyExistsError } from "../src/errors.js";
-import { createRequestIds, requestDigest } from "../src/request-digest.js";
+import { createRequestIds, requestDigest, stableStringify } from "../src/request-digest.js";
 
 describe("idempotency digest", () => {
   it("ignores key order but not values", () => {
     expect(requestDigest({ a: 1, b: { c: 2, d: 3 } })).toBe(requestDigest({ b: { d: 3, c: 2 }, a: 1 }));
     expect(requestDigest({ a: 1 })).not.toBe(requestDigest({ a: 2 }));
+  });
+
+  it("writes exactly what it always wrote (digests and Struct columns are stored)", () => {
+    // the output of the first implementation (a JSON.stringify replacer sorting every object), pinned
+    const payload = {
+      z: 1,
+      a: [3, "x", null, undefined, { b: 2, a: 1 }, 1.5, -0, 1e21, Number.NaN, () => 1],
+      é: 'ünïcode \u2028 "quoted" \\',
+      B: true,
+      b: false,
+      n: null,
+      u: undefined,
+      big: 12345678901234567890n,
+      nested: { k10: 1, k2: 2, "": 0, _: [], deep: { y: [{ q: 1, p: [] }], x: {} } },
+      when: new Date(0),
+      bytes: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+      map: new Map([["a", 1]]),
+    };
+    expect(stableStringify(payload)).toBe(
+      '{"B":true,"a":[3,"x",null,null,{"a":1,"b":2},1.5,0,1e+21,null,null],"b":false,' +
+        '"big":"12345678901234567890","bytes":{"0":1,"1":2,"2":3,"3":4,"4":5,"5":6,"6":7,"7":8,"8":9,"9":10,"10":11},' +
+        '"map":{},"n":null,"nested":{"":0,"_":[],"deep":{"x":{},"y":[{"p":[],"q":1}]},"k10":1,"k2":2},' +
+        '"when":"1970-01-01T00:00:00.000Z","z":1,"é":"ünïcode \u2028 \\"quoted\\" \\\\"}',
+    );
+    expect(requestDigest(payload)).toBe("065a2e799c59e3b95422d9f1bb90719753fcbb6e1d8bd5a19bf37aa8370b9c8f");
   });
 });
 

@@ -24,7 +24,6 @@ import {
   InvalidArgumentError,
   pageSizeRule,
   pageTokenRule,
-  stableStringify,
   type Validators,
 } from "@autoforge/server";
 import type { JsonObject } from "@bufbuild/protobuf";
@@ -73,7 +72,8 @@ const struct = z
   .custom<JsonObject>((v) => typeof v === "object" && v !== null, "must be an object")
   .optional()
   .refine(
-    (v) => v === undefined || utf8Bytes(stableStringify(v)) <= limits.structMaxBytes,
+    // the stored text (structToJson) sorts the keys: same members, so the same length as JSON.stringify's
+    (v) => v === undefined || utf8Bytes(JSON.stringify(v)) <= limits.structMaxBytes,
     `at most ${limits.structMaxBytes} bytes as JSON`,
   );
 const requestId = z
