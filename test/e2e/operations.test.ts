@@ -115,6 +115,10 @@ describe("operations", () => {
     expect(text).toContain("# TYPE db_transaction_retries_total counter");
     expect(sample(text, "db_write_queue_depth")).toBe(0);
     expect(sample(text, "db_size_bytes")).toBeGreaterThan(0);
+    // Node's process metrics: CPU, memory, event-loop delay
+    expect(sample(text, "process_cpu_seconds_total")).toBeGreaterThan(0);
+    expect(sample(text, "nodejs_heap_size_used_bytes")).toBeGreaterThan(0);
+    expect(sample(text, "nodejs_eventloop_lag_p99_seconds")).toBeGreaterThanOrEqual(0); // since the last scrape
     expect(sample(text, "maintenance_runs_total", 'task="analyze",outcome="ok"')).toBe(1);
     expect(sample(text, "maintenance_last_success_timestamp_seconds", 'task="analyze"')).toBeGreaterThan(0);
 

@@ -54,6 +54,7 @@ export { createGrpcServiceDefinition } from "./grpc-port.js";
 export { createGrpcJsTransport, type GrpcJsTransport } from "./grpc-transport.js";
 export {
   createDatabaseMetrics,
+  createProcessMetricsRegistry,
   type DatabaseMetrics,
   type MeteredDatabase,
   type RetryObservation,

@@ -1,4 +1,15 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * A service process's one registry (served at GET /metrics), with Node's own process metrics: CPU, memory,
+ * event-loop delay (`nodejs_eventloop_lag_*_seconds`, over the time since the previous scrape), GC pauses,
+ * handles. Event-loop delay is what tells "the process was busy" from "the request waited elsewhere".
+ */
+export function createProcessMetricsRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
 
 /** What `createDatabaseMetrics` needs from `@autoforge/db`'s `Database` (structurally). */
 export interface MeteredDatabase {

@@ -2,12 +2,12 @@ import { createMaintenanceScheduler } from "@autoforge/admin";
 import { createDatabase, migrate } from "@autoforge/db";
 import {
   createDatabaseMetrics,
+  createProcessMetricsRegistry,
   createTokenSigner,
   runUntilSignal,
   serviceAuthConfig,
 } from "@autoforge/server";
 import { pino } from "pino";
-import { Registry } from "prom-client";
 import { ConfigError, loadConfig } from "./config.js";
 import { migrationsFolder } from "./db/migrations-folder.js";
 import { schema } from "./db/schema.js";
@@ -18,7 +18,7 @@ async function run(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = pino({ level: config.logLevel, base: { service: "prompt-service" } });
   // one registry per process: RPC, database and maintenance metrics, served at GET /metrics on the Connect port
-  const metrics = new Registry();
+  const metrics = createProcessMetricsRegistry();
   const dbMetrics = createDatabaseMetrics(metrics);
   const db = await createDatabase({ ...config.database, schema, logger, ...dbMetrics.hooks });
   dbMetrics.collectFrom(db);
