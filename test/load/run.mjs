@@ -40,6 +40,7 @@ import {
 } from "./lib/procs.mjs";
 import { summariseProfile } from "./lib/profile.mjs";
 import { refreshEtags, seed } from "./lib/seed.mjs";
+import { eventLoopDelayMs, handlingQuantileMs, scrapeMetrics } from "./lib/server-metrics.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -425,6 +426,9 @@ try {
     const watched = [procs["prompt-service"], procs["evaluation-service"], procs.echo];
     const cpuBefore = watched.map((p) => cpuSeconds(p.child.pid));
     const clientCpuBefore = exitedChildrenCpuSeconds();
+    const services = [procs["prompt-service"], procs["evaluation-service"]];
+    // also resets each service's event-loop delay histogram: the scrape after the run covers the run
+    const metricsBefore = await Promise.all(services.map((p) => scrapeMetrics(p.connectPort)));
     const startedAt = Date.now();
     const load = loadavg()[0];
     const run = await runGhz({
@@ -441,6 +445,8 @@ try {
     });
     const cpuAfter = watched.map((p) => cpuSeconds(p.child.pid));
     const clientCpu = exitedChildrenCpuSeconds() - clientCpuBefore;
+    const metricsAfter = await Promise.all(services.map((p) => scrapeMetrics(p.connectPort)));
+    const targetIndex = services.indexOf(target);
     const sum = summarise(run.report);
     const cpu = Object.fromEntries(
       watched.map((p, i) => [
@@ -455,6 +461,7 @@ try {
     return {
       scenario: name,
       name: scenario.name,
+      service: target.name,
       kind: x.kind,
       ...sum,
       fixedRequests: x.consumes ? s.total : undefined,
@@ -462,6 +469,15 @@ try {
       serverCpuMsPerRequest: perRequestMs(serviceCpu, sum.count),
       // ghz's CPU (warm-up excluded: it is a run of its own) — on a 2-core machine, the client's share matters
       clientCpuMsPerRequest: perRequestMs(clientCpu, sum.count),
+      // what the target service measured itself: p95 of the handling time in its middleware chain (upper bound
+      // of the histogram bucket), and each service's event-loop delay during the run
+      serverHandlingP95Ms:
+        targetIndex === -1
+          ? undefined
+          : handlingQuantileMs(metricsBefore[targetIndex], metricsAfter[targetIndex], scenario.call, 0.95),
+      eventLoopDelayMs: Object.fromEntries(
+        services.map((p, i) => [p.name, eventLoopDelayMs(metricsAfter[i])]),
+      ),
       loadavg1m: Math.round(load * 100) / 100,
       // when the run started on each service's own clock (ms since it was spawned), to line up its logs
       serviceClockMs: Object.fromEntries(
@@ -631,6 +647,14 @@ writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
 if (!opt.keep) rmSync(work, { recursive: true, force: true });
 else log(`kept ${work}`);
 
+/** The target service's own view of a run: handling p95 (bucket bound) | its event-loop delay p99 / max. */
+function inService(r) {
+  const p95 = r.serverHandlingP95Ms;
+  const delay = r.eventLoopDelayMs?.[r.service];
+  const bound = p95 === undefined ? "-" : Number.isFinite(p95) ? `≤ ${p95}` : "> 10000";
+  return `${bound} | ${delay?.p99 === undefined ? "-" : `${delay.p99} / ${delay.max}`}`;
+}
+
 function table(suite, title) {
   const open = suite.scenarios.some((r) => r.targetRps !== undefined) || suite.echo.some((r) => r.targetRps);
   const lines = [
@@ -641,20 +665,21 @@ function table(suite, title) {
       `echo ceiling ${suite.ceilingRps} req/s (runs: ${suite.echo.map((e) => e.rps).join(", ")})`,
     "",
     open
-      ? `| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | p95 ms after ${STORM_SECONDS} s | errors | error rate | server CPU ms/req | ghz CPU ms/req |`
-      : "| scenario | RPS | p50 ms | p95 ms | p99 ms | errors | error rate | RPS / echo | server CPU ms/req | ghz CPU ms/req |",
+      ? `| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | p95 ms after ${STORM_SECONDS} s | errors | error rate | server CPU ms/req | ghz CPU ms/req | in-service p95 ms | event-loop delay p99 / max ms |`
+      : "| scenario | RPS | p50 ms | p95 ms | p99 ms | errors | error rate | RPS / echo | server CPU ms/req | ghz CPU ms/req | in-service p95 ms | event-loop delay p99 / max ms |",
     open
-      ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-      : "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+      : "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const row = (r, frac) =>
     open
       ? `| ${r.name} | ${r.targetRps ?? "-"} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ` +
         `${r.timeline?.afterStart?.p95 ?? "-"} | ` +
         `${r.errors}/${r.count} | ${(r.errorRate * 100).toFixed(2)} % | ${r.serverCpuMsPerRequest ?? "-"} | ` +
-        `${r.clientCpuMsPerRequest ?? "-"} |`
+        `${r.clientCpuMsPerRequest ?? "-"} | ${inService(r)} |`
       : `| ${r.name} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ${r.errors}/${r.count} | ` +
-        `${(r.errorRate * 100).toFixed(2)} % | ${frac} | ${r.serverCpuMsPerRequest ?? "-"} | ${r.clientCpuMsPerRequest ?? "-"} |`;
+        `${(r.errorRate * 100).toFixed(2)} % | ${frac} | ${r.serverCpuMsPerRequest ?? "-"} | ${r.clientCpuMsPerRequest ?? "-"} | ` +
+        `${inService(r)} |`;
   for (const r of suite.scenarios) lines.push(row(r, r.fractionOfEcho.toFixed(2)));
   for (const [i, e] of suite.echo.entries()) lines.push(row({ ...e, name: `${e.name} #${i + 1}` }, "1.00"));
   const st = suite.echoStaticToken;
