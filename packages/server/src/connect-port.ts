@@ -5,6 +5,7 @@ import type { DescService, Message } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { CallPipeline, IncomingCall } from "./chain.js";
+import { listenTcp } from "./listen.js";
 import type { RegisteredService } from "./service.js";
 
 /** A one-slot push/pull channel: `send` resolves when the consumer has taken the message (backpressure). */
@@ -255,15 +256,7 @@ export function createConnectPort(options: ConnectPortOptions): ConnectPort {
   };
 
   return {
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        tcp.once("error", reject);
-        tcp.listen(port, host, () => {
-          tcp.off("error", reject);
-          const address = tcp.address();
-          resolve(typeof address === "object" && address !== null ? address.port : port);
-        });
-      }),
+    listen: (host, port) => listenTcp(tcp, host, port),
     setServing(value) {
       serving = value;
       if (!value) draining = true;

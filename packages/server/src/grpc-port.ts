@@ -1,3 +1,4 @@
+import * as net from "node:net";
 import { type DescFile, type DescService, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
@@ -9,6 +10,7 @@ import {
 } from "grpc-health-check";
 import type { CallPipeline, IncomingCall } from "./chain.js";
 import { mapError } from "./errors.js";
+import { listenTcp } from "./listen.js";
 import type { RegisteredService } from "./service.js";
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -257,23 +259,29 @@ export function createGrpcPort(options: GrpcPortOptions): GrpcPort {
     },
   });
   new ReflectionService(reflectionPackage(options.services.map((s) => s.service))).addToServer(server);
+  let tcp: net.Server | undefined;
 
   return {
-    listen: (host, port) =>
-      new Promise((resolve, reject) => {
-        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-          err === null ? resolve(bound) : reject(err),
-        );
-      }),
+    listen: (host, port) => {
+      // Our own listening socket instead of bindAsync, which cannot set the backlog (see listen.ts); grpc-js
+      // serves every accepted connection exactly as it serves those it accepts itself.
+      const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      tcp = net.createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+      return listenTcp(tcp, host, port);
+    },
     setServing(serving) {
       for (const name of names) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
     },
     close: () =>
       new Promise<void>((resolve) => {
+        tcp?.close();
         for (const call of watches) call.end();
         watches.clear();
         server.tryShutdown(() => resolve());
       }),
-    forceClose: () => server.forceShutdown(),
+    forceClose: () => {
+      if (tcp?.listening) tcp.close();
+      server.forceShutdown();
+    },
   };
 }
