@@ -10,7 +10,6 @@ import {
 } from "drizzle-orm";
 import { drizzle, type LibSQLDatabase, LibSQLSession, LibSQLTransaction } from "drizzle-orm/libsql";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
-import { type Checkpointer, startCheckpointer } from "./checkpointer.js";
 import {
   ConstraintViolationError,
   classifyDatabaseError,
@@ -81,11 +80,6 @@ export interface DatabaseOptions<TSchema extends Record<string, unknown> = Recor
    * Default 16. Ignored for an embedded replica, which has a single connection.
    */
   readConcurrency?: number | undefined;
-  /**
-   * `file:` only: a worker thread checkpoints the WAL every this many ms, and the writer never checkpoints
-   * inside a COMMIT (see checkpointer.ts). Default 250. `0`: SQLite's automatic checkpoints on the writer.
-   */
-  checkpointIntervalMs?: number | undefined;
 }
 
 export interface UnitOfWorkOptions {
@@ -175,9 +169,6 @@ export interface Database<TSchema extends Record<string, unknown> = Record<strin
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_READ_CONCURRENCY = 16;
-const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
-/** SQLite's default `wal_autocheckpoint`, used when checkpoints are not in the background. */
-const AUTO_CHECKPOINT_PAGES = 1_000;
 /** Most write units of work that share one transaction (group commit, `file:` only). */
 const WRITE_GROUP_MAX = 64;
 /** Connections of the `file:` tooling client ({@link Database.client}): ad-hoc calls borrow one only briefly. */
@@ -254,9 +245,6 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
   const localPath = parsed.path ?? "";
   const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const readConcurrency = options.readConcurrency ?? DEFAULT_READ_CONCURRENCY;
-  const checkpointIntervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
-  /** Pages after which the writer checkpoints inside a COMMIT: 0 while the background checkpointer runs. */
-  let autoCheckpointPages = parsed.mode === "file" && checkpointIntervalMs > 0 ? 0 : AUTO_CHECKPOINT_PAGES;
   const logger = options.logger;
 
   let writer: Client;
@@ -287,7 +275,7 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
         // WAL persists in the file; it must be set before any transaction, and it is what lets readers
         // run beside the writer.
         await writer.execute("PRAGMA journal_mode=WAL");
-        await configureWriterConnection(writer, autoCheckpointPages);
+        await configureWriterConnection(writer);
       } catch (err) {
         writer.close();
         if ((err as { code?: unknown }).code === "SQLITE_NOTADB") {
@@ -500,7 +488,7 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     try {
       if (kind === "write") {
         writer.reconnect();
-        await configureWriterConnection(writer, autoCheckpointPages);
+        await configureWriterConnection(writer);
       } else {
         await refreshReadPool();
       }
@@ -763,7 +751,6 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       );
     }
     const { deadline, signal } = unitOptions;
-    if (kind === "write") ensureCheckpointer();
 
     const work = (async () => {
       // One signal for "stop waiting in the queue": the caller's abort or the deadline, whichever first.
@@ -801,32 +788,6 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     const forget = () => inFlight.delete(work);
     work.then(forget, forget);
     return work;
-  }
-
-  // ---- Background WAL checkpoints (file: only; see checkpointer.ts) ----
-  let checkpointer: Checkpointer | undefined;
-
-  /** Started with the first write unit: a database that is only read never needs one. */
-  function ensureCheckpointer(): void {
-    if (checkpointer !== undefined || autoCheckpointPages !== 0 || closed) return;
-    checkpointer = startCheckpointer({
-      path: localPath,
-      timeout,
-      encryptionKey: options.encryptionKey,
-      intervalMs: checkpointIntervalMs,
-      onFailure: (err) => {
-        logger?.error?.({ err }, "the WAL checkpoint worker failed; the writer checkpoints by itself again");
-        autoCheckpointPages = AUTO_CHECKPOINT_PAGES;
-        if (closed) return;
-        void runUnit(
-          "write",
-          gated(writeGate, () =>
-            runExclusive((client) => configureWriterConnection(client, autoCheckpointPages)),
-          ),
-          {},
-        ).catch((e: unknown) => logger?.error?.({ err: e }, "could not turn automatic checkpoints back on"));
-      },
-    });
   }
 
   return {
@@ -888,7 +849,6 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       if (closed) return;
       closed = true;
       await Promise.allSettled([...inFlight]);
-      await checkpointer?.stop();
       await refreshingReadPool;
       readPool?.client.close();
       if (reader !== writer) reader.close();
@@ -898,12 +858,11 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
 }
 
 /** Per-connection settings of the single writer connection (WAL is a property of the file, set once). */
-async function configureWriterConnection(writer: Client, autoCheckpointPages: number): Promise<void> {
+async function configureWriterConnection(writer: Client): Promise<void> {
   // NORMAL is durable against process crashes in WAL (an OS crash may lose the last commits) and measured
   // faster than FULL; it is a per-connection setting, which is one reason the writer has one connection.
   await writer.execute("PRAGMA synchronous=NORMAL");
   await writer.execute("PRAGMA foreign_keys=ON");
-  await writer.execute(`PRAGMA wal_autocheckpoint=${autoCheckpointPages}`);
 }
 
 function relationalConfig<TSchema extends Record<string, unknown>>(

@@ -14,8 +14,6 @@ export interface ServiceConfig {
     readonly authToken: string | undefined;
     readonly syncUrl: string | undefined;
     readonly syncIntervalMs: number | undefined;
-    /** `file:`: WAL checkpoints from a worker thread every this many ms; 0: inside COMMIT. Default (undefined): 250. */
-    readonly checkpointIntervalMs: number | undefined;
     /** libSQL page encryption of a `file:` database (or an embedded replica's local copy). */
     readonly encryptionKey: string | undefined;
   };
@@ -156,13 +154,6 @@ export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): Se
       `must be a positive integer (ms), got ${JSON.stringify(intervalRaw)}`,
     );
   }
-  const checkpointRaw = optionalEnv(env, "DATABASE_CHECKPOINT_INTERVAL_MS");
-  if (checkpointRaw !== undefined && !/^\d{1,7}$/.test(checkpointRaw)) {
-    throw new ConfigError(
-      "DATABASE_CHECKPOINT_INTERVAL_MS",
-      `must be a whole number of ms (0: checkpoints inside COMMIT), got ${JSON.stringify(checkpointRaw)}`,
-    );
-  }
   const secret = env.AUTH_JWT_SECRET;
   const jwksUrl = urlEnv(env, "AUTH_JWKS_URL", ["http:", "https:"]);
   let auth: ServiceConfig["auth"];
@@ -202,7 +193,6 @@ export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): Se
       authToken: optionalEnv(env, "DATABASE_AUTH_TOKEN"),
       syncUrl,
       syncIntervalMs: intervalRaw === undefined ? undefined : Number(intervalRaw),
-      checkpointIntervalMs: checkpointRaw === undefined ? undefined : Number(checkpointRaw),
       encryptionKey,
     }),
     auth: Object.freeze(auth),

@@ -51,7 +51,6 @@ describe("service config", () => {
         DATABASE_AUTH_TOKEN: "tok",
         DATABASE_SYNC_URL: "libsql://primary.example",
         DATABASE_SYNC_INTERVAL_MS: "500",
-        DATABASE_CHECKPOINT_INTERVAL_MS: "0",
         DATABASE_ENCRYPTION_KEY: "k",
         AUTH_JWKS_URL: "https://issuer.example/jwks.json",
         AUTH_ISSUER: "iss",
@@ -69,7 +68,6 @@ describe("service config", () => {
         authToken: "tok",
         syncUrl: "libsql://primary.example",
         syncIntervalMs: 500,
-        checkpointIntervalMs: 0,
         encryptionKey: "k",
       },
       auth: { kind: "jwks", jwksUrl: "https://issuer.example/jwks.json" },
@@ -144,10 +142,6 @@ describe("service config", () => {
     failsOn({ AUTH_JWT_SECRET: secret, DATABASE_URL: "not a url" }, "DATABASE_URL");
     failsOn({ AUTH_JWT_SECRET: secret, DATABASE_SYNC_INTERVAL_MS: "-5" }, "DATABASE_SYNC_INTERVAL_MS");
     failsOn({ AUTH_JWT_SECRET: secret, DATABASE_SYNC_INTERVAL_MS: "-1" }, "DATABASE_SYNC_INTERVAL_MS");
-    failsOn(
-      { AUTH_JWT_SECRET: secret, DATABASE_CHECKPOINT_INTERVAL_MS: "soon" },
-      "DATABASE_CHECKPOINT_INTERVAL_MS",
-    );
     failsOn({ AUTH_JWT_SECRET: "short" }, "AUTH_JWT_SECRET");
     failsOn({ AUTH_JWT_SECRET: secret, AUTH_JWKS_URL: "https://x" }, "AUTH_JWKS_URL");
     failsOn({ AUTH_JWKS_URL: "ftp://x" }, "AUTH_JWKS_URL");
