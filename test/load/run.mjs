@@ -34,6 +34,7 @@ import {
   exitedChildrenCpuSeconds,
   fdLimitFor,
   freePort,
+  listenDrops,
   spawnWithLimit,
   stopChild,
   waitForHttpOk,
@@ -426,6 +427,7 @@ try {
     const watched = [procs["prompt-service"], procs["evaluation-service"], procs.echo];
     const cpuBefore = watched.map((p) => cpuSeconds(p.child.pid));
     const clientCpuBefore = exitedChildrenCpuSeconds();
+    const dropsBefore = listenDrops();
     const services = [procs["prompt-service"], procs["evaluation-service"]];
     // also resets each service's event-loop delay histogram: the scrape after the run covers the run
     const metricsBefore = await Promise.all(services.map((p) => scrapeMetrics(p.connectPort)));
@@ -445,6 +447,7 @@ try {
     });
     const cpuAfter = watched.map((p) => cpuSeconds(p.child.pid));
     const clientCpu = exitedChildrenCpuSeconds() - clientCpuBefore;
+    const drops = listenDrops();
     const metricsAfter = await Promise.all(services.map((p) => scrapeMetrics(p.connectPort)));
     const targetIndex = services.indexOf(target);
     const sum = summarise(run.report);
@@ -475,6 +478,8 @@ try {
         targetIndex === -1
           ? undefined
           : handlingQuantileMs(metricsBefore[targetIndex], metricsAfter[targetIndex], scenario.call, 0.95),
+      // SYNs dropped on full accept queues during the run (whole machine: other processes count too)
+      listenDrops: drops === undefined || dropsBefore === undefined ? undefined : drops - dropsBefore,
       eventLoopDelayMs: Object.fromEntries(
         services.map((p, i) => [p.name, eventLoopDelayMs(metricsAfter[i])]),
       ),
@@ -665,10 +670,10 @@ function table(suite, title) {
       `echo ceiling ${suite.ceilingRps} req/s (runs: ${suite.echo.map((e) => e.rps).join(", ")})`,
     "",
     open
-      ? `| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | p95 ms after ${STORM_SECONDS} s | errors | error rate | server CPU ms/req | ghz CPU ms/req | in-service p95 ms | event-loop delay p99 / max ms |`
+      ? `| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | p95 ms after ${STORM_SECONDS} s | errors | error rate | server CPU ms/req | ghz CPU ms/req | in-service p95 ms | event-loop delay p99 / max ms | SYNs dropped |`
       : "| scenario | RPS | p50 ms | p95 ms | p99 ms | errors | error rate | RPS / echo | server CPU ms/req | ghz CPU ms/req | in-service p95 ms | event-loop delay p99 / max ms |",
     open
-      ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+      ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
       : "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const row = (r, frac) =>
@@ -676,7 +681,7 @@ function table(suite, title) {
       ? `| ${r.name} | ${r.targetRps ?? "-"} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ` +
         `${r.timeline?.afterStart?.p95 ?? "-"} | ` +
         `${r.errors}/${r.count} | ${(r.errorRate * 100).toFixed(2)} % | ${r.serverCpuMsPerRequest ?? "-"} | ` +
-        `${r.clientCpuMsPerRequest ?? "-"} | ${inService(r)} |`
+        `${r.clientCpuMsPerRequest ?? "-"} | ${inService(r)} | ${r.listenDrops ?? "-"} |`
       : `| ${r.name} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ${r.errors}/${r.count} | ` +
         `${(r.errorRate * 100).toFixed(2)} % | ${frac} | ${r.serverCpuMsPerRequest ?? "-"} | ${r.clientCpuMsPerRequest ?? "-"} | ` +
         `${inService(r)} |`;

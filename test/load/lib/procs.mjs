@@ -104,6 +104,24 @@ export function exitedChildrenCpuSeconds() {
   return statTicks("/proc/self/stat", 13); // cutime, cstime (fields 16, 17 of stat)
 }
 
+/**
+ * SYNs the kernel dropped because a listening socket's accept queue was full (TcpExt ListenDrops, whole
+ * machine, /proc/net/netstat); undefined elsewhere. The difference around a run shows a connection storm that
+ * outran a backlog: each such client waits for TCP's retransmit (1 s, then 3 s) before its first call.
+ */
+export function listenDrops() {
+  try {
+    const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+    const i = lines.findIndex((l) => l.startsWith("TcpExt:"));
+    const names = lines[i].split(" ");
+    const values = lines[i + 1].split(" ");
+    const n = Number(values[names.indexOf("ListenDrops")]);
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function statTicks(file, index) {
   try {
     const stat = readFileSync(file, "utf8");
