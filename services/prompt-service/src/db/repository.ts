@@ -93,20 +93,32 @@ const promptWithVersion = {
   labels: labelsOf(prompts.id),
 };
 
-export function findPrompt(db: Queryable, ownerId: string, id: string) {
-  return db
+/** The caller's prompt row (every mutation starts here): a primary-key lookup, prepared once. */
+const promptById = preparedQuery((db: Queryable) =>
+  db
     .select()
     .from(prompts)
-    .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)))
-    .get();
+    .where(and(eq(prompts.id, sql.placeholder("id")), eq(prompts.ownerId, sql.placeholder("ownerId")))),
+);
+
+export function findPrompt(db: Queryable, ownerId: string, id: string) {
+  return promptById.with(db, { ownerId, id }).get();
 }
 
-export function findVersion(db: Queryable, promptId: string, version: number) {
-  return db
+const versionByNumber = preparedQuery((db: Queryable) =>
+  db
     .select()
     .from(promptVersions)
-    .where(and(eq(promptVersions.promptId, promptId), eq(promptVersions.version, version)))
-    .get();
+    .where(
+      and(
+        eq(promptVersions.promptId, sql.placeholder("promptId")),
+        eq(promptVersions.version, sql.placeholder("version")),
+      ),
+    ),
+);
+
+export function findVersion(db: Queryable, promptId: string, version: number) {
+  return versionByNumber.with(db, { promptId, version }).get();
 }
 
 /**
@@ -191,12 +203,20 @@ export function findVersionView(db: Queryable, promptId: string, version: number
   return versionViewQuery(db, promptId, version).get();
 }
 
-export function findLabel(db: Queryable, promptId: string, label: string) {
-  return db
+const labelByName = preparedQuery((db: Queryable) =>
+  db
     .select()
     .from(promptLabels)
-    .where(and(eq(promptLabels.promptId, promptId), eq(promptLabels.label, label)))
-    .get();
+    .where(
+      and(
+        eq(promptLabels.promptId, sql.placeholder("promptId")),
+        eq(promptLabels.label, sql.placeholder("label")),
+      ),
+    ),
+);
+
+export function findLabel(db: Queryable, promptId: string, label: string) {
+  return labelByName.with(db, { promptId, label }).get();
 }
 
 export interface ListPromptsFilter {
