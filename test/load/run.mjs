@@ -424,11 +424,11 @@ try {
       delete s.duration;
     } else if (x.pool) items = pools[x.pool];
     const data = scenarioData(scenario, items);
-    const watched = [procs["prompt-service"], procs["evaluation-service"], procs.echo];
+    const services = [procs["prompt-service"], procs["evaluation-service"]];
+    const watched = [...services, procs.echo];
     const cpuBefore = watched.map((p) => cpuSeconds(p.child.pid));
     const clientCpuBefore = exitedChildrenCpuSeconds();
     const dropsBefore = listenDrops();
-    const services = [procs["prompt-service"], procs["evaluation-service"]];
     // also resets each service's event-loop delay histogram: the scrape after the run covers the run
     const metricsBefore = await Promise.all(services.map((p) => scrapeMetrics(p.connectPort)));
     const startedAt = Date.now();
@@ -662,6 +662,13 @@ function inService(r) {
 
 function table(suite, title) {
   const open = suite.scenarios.some((r) => r.targetRps !== undefined) || suite.echo.some((r) => r.targetRps);
+  const columns = open
+    ? ["target RPS", "achieved RPS", "p50 ms", "p95 ms", "p99 ms", `p95 ms after ${STORM_SECONDS} s`]
+    : ["RPS", "p50 ms", "p95 ms", "p99 ms"];
+  columns.push("errors", "error rate");
+  if (!open) columns.push("RPS / echo");
+  columns.push("server CPU ms/req", "ghz CPU ms/req", "in-service p95 ms", "event-loop delay p99 / max ms");
+  if (open) columns.push("SYNs dropped");
   const lines = [
     `### ${title}`,
     "",
@@ -669,12 +676,8 @@ function table(suite, title) {
       `${fmtS(suite.duration)} per scenario${open ? "" : ` (after a ${fmtS(cfg.warmup)} warm-up)`}; ` +
       `echo ceiling ${suite.ceilingRps} req/s (runs: ${suite.echo.map((e) => e.rps).join(", ")})`,
     "",
-    open
-      ? `| scenario | target RPS | achieved RPS | p50 ms | p95 ms | p99 ms | p95 ms after ${STORM_SECONDS} s | errors | error rate | server CPU ms/req | ghz CPU ms/req | in-service p95 ms | event-loop delay p99 / max ms | SYNs dropped |`
-      : "| scenario | RPS | p50 ms | p95 ms | p99 ms | errors | error rate | RPS / echo | server CPU ms/req | ghz CPU ms/req | in-service p95 ms | event-loop delay p99 / max ms |",
-    open
-      ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-      : "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    `| scenario | ${columns.join(" | ")} |`,
+    `|---|${"---:|".repeat(columns.length)}`,
   ];
   const row = (r, frac) =>
     open

@@ -260,6 +260,9 @@ export function createGrpcPort(options: GrpcPortOptions): GrpcPort {
   });
   new ReflectionService(reflectionPackage(options.services.map((s) => s.service))).addToServer(server);
   let tcp: net.Server | undefined;
+  const stopListening = () => {
+    if (tcp?.listening) tcp.close();
+  };
 
   return {
     listen: (host, port) => {
@@ -274,13 +277,13 @@ export function createGrpcPort(options: GrpcPortOptions): GrpcPort {
     },
     close: () =>
       new Promise<void>((resolve) => {
-        tcp?.close();
+        stopListening();
         for (const call of watches) call.end();
         watches.clear();
         server.tryShutdown(() => resolve());
       }),
     forceClose: () => {
-      if (tcp?.listening) tcp.close();
+      stopListening();
       server.forceShutdown();
     },
   };

@@ -3,7 +3,7 @@ import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcJsTransport, type GrpcJsTransport } from "../src/index.js";
-import { bearer, pollUntil, startTestServer, type TestServer } from "./helpers.js";
+import { bearer, pollUntil, startTestServer, type TestServer, watchThenAbort } from "./helpers.js";
 
 let t: TestServer;
 let transport: GrpcJsTransport;
@@ -63,20 +63,8 @@ describe("createGrpcJsTransport (connect clients over a grpc-js channel)", () =>
 
   it("streams server messages until the caller aborts", async () => {
     const prompts = createClient(PromptService, transport);
-    const abort = new AbortController();
-    const got: bigint[] = [];
     const headers = await bearer("consumer", ["service"]);
-    try {
-      for await (const res of prompts.watchPromptEvents(
-        { afterSequence: 10n },
-        { headers, signal: abort.signal },
-      )) {
-        got.push(res.event?.sequence ?? 0n);
-        if (got.length === 3) abort.abort();
-      }
-    } catch (e) {
-      expect(ConnectError.from(e).code).toBe(Code.Canceled);
-    }
+    const got = await watchThenAbort((req, opts) => prompts.watchPromptEvents(req, opts), headers);
     expect(got).toEqual([11n, 12n, 13n]);
     await pollUntil(() => t.server.inFlight === 0);
   });

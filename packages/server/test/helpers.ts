@@ -253,3 +253,31 @@ export async function connectUnary<M extends DescMethod>(
 export async function bearer(sub: string, roles: ("user" | "publisher" | "service" | "admin")[]) {
   return { authorization: `Bearer ${await signer.signToken({ sub, roles })}` };
 }
+
+/** A WatchPromptEvents call as a connect client makes it: request, headers, abort signal. */
+export type WatchPromptEvents = (
+  req: { afterSequence: bigint },
+  opts: { headers: Record<string, string>; signal: AbortSignal },
+) => AsyncIterable<{ event?: { sequence: bigint } | undefined }>;
+
+/**
+ * Follows the test feed from sequence 10 and aborts after `n` events; the abort must end the stream with
+ * CANCELED (anything else is rethrown). Returns the sequences received.
+ */
+export async function watchThenAbort(
+  watch: WatchPromptEvents,
+  headers: Record<string, string>,
+  n = 3,
+): Promise<bigint[]> {
+  const abort = new AbortController();
+  const got: bigint[] = [];
+  try {
+    for await (const res of watch({ afterSequence: 10n }, { headers, signal: abort.signal })) {
+      got.push(res.event?.sequence ?? 0n);
+      if (got.length === n) abort.abort();
+    }
+  } catch (e) {
+    if (ConnectError.from(e).code !== Code.Canceled) throw e;
+  }
+  return got;
+}

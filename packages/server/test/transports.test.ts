@@ -20,6 +20,8 @@ import {
   signer,
   startTestServer,
   type TestServer,
+  type WatchPromptEvents,
+  watchThenAbort,
 } from "./helpers.js";
 
 const { listAuditEvents, verifyAuditChain, getDatabaseStats, runMaintenance } = AdminService.method;
@@ -117,24 +119,9 @@ describe("one handler, two ports", () => {
     // Connect port, gRPC-Web over HTTP/1.1 and gRPC over h2c.
     for (const protocol of ["grpc-web", "grpc-h2c"] as const) {
       const client = createClient(PromptService, connectTransport(protocol, t.connectPort)) as unknown as {
-        watchPromptEvents(
-          req: { afterSequence: bigint },
-          opts: { headers: Record<string, string>; signal: AbortSignal },
-        ): AsyncIterable<WatchPromptEventsResponse>;
+        watchPromptEvents: WatchPromptEvents;
       };
-      const abort = new AbortController();
-      const got: bigint[] = [];
-      try {
-        for await (const res of client.watchPromptEvents(
-          { afterSequence: 10n },
-          { headers, signal: abort.signal },
-        )) {
-          got.push(res.event?.sequence ?? 0n);
-          if (got.length === 3) abort.abort();
-        }
-      } catch (e) {
-        expect(ConnectError.from(e).code).toBe(Code.Canceled);
-      }
+      const got = await watchThenAbort((req, opts) => client.watchPromptEvents(req, opts), headers);
       expect(got, protocol).toEqual([11n, 12n, 13n]);
     }
     // gRPC port: the grpc-js generic client built from the same descriptor.
