@@ -14,6 +14,7 @@ import {
   verifyAuditChain,
 } from "@autoforge/db";
 import {
+  access,
   type CallContext,
   createValidators,
   decodePageToken,
@@ -197,6 +198,6 @@ export function createAdminService<TSchema extends Record<string, unknown>>(
     service: AdminService,
     handlers: createAdminHandlers(deps),
     validators: adminValidators,
-    roles: { service: ["admin"] },
+    access: { default: access.operator() },
   });
 }

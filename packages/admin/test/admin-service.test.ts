@@ -56,7 +56,8 @@ describe("AdminService", () => {
     const db = await testDatabase();
     const registered = createAdminService({ db, maintenance: createMaintenance(db) });
     expect(registered.service).toBe(AdminService);
-    for (const method of AdminService.methods) expect(registered.requiredRoles(method)).toEqual(["admin"]);
+    for (const method of AdminService.methods)
+      expect(registered.access(method)).toEqual({ kind: "operator", roles: ["admin"] });
     expect([...registered.validators.keys()].sort()).toEqual([
       "autoforge.admin.v1.ListAuditEventsRequest",
       "autoforge.admin.v1.RunMaintenanceRequest",

@@ -1,6 +1,13 @@
 import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { roles as knownRoles, type Principal, type Role } from "./context.js";
 import { UnauthenticatedError, UnavailableError } from "./errors.js";
+import {
+  allProjects,
+  isProjectRole,
+  type ProjectRole,
+  projectRoles,
+  teamProjectPattern,
+} from "./projects.js";
 
 /** How bearer tokens are verified: an HS256 secret (UTF-8, >= 32 bytes) or a JWKS URL. */
 export type AuthConfig = (
@@ -9,7 +16,15 @@ export type AuthConfig = (
 ) & {
   readonly issuer?: string;
   readonly audience?: string;
+  /**
+   * Subjects whose tokens may carry `projects: "*"` (a service principal of every project). Default
+   * `evaluation-service` alone: its feed consumer is the one principal that reads every project's events.
+   */
+  readonly allProjectsSubjects?: readonly string[];
 };
+
+/** The only subject allowed an all-projects token unless configured otherwise. */
+export const defaultAllProjectsSubjects: readonly string[] = ["evaluation-service"];
 
 export type Authenticator = (authorization: string | null) => Promise<Principal>;
 
@@ -27,20 +42,69 @@ function isRole(value: unknown): value is Role {
   return typeof value === "string" && (knownRoles as readonly string[]).includes(value);
 }
 
-function principalFromClaims(payload: JWTPayload, token: string): Principal {
+function rolesClaim(claim: unknown): Role[] {
+  if (claim === undefined) return ["user"];
+  if (Array.isArray(claim) && claim.every(isRole)) return [...new Set(claim)];
+  throw new UnauthenticatedError(`token claim roles must be an array of ${knownRoles.join(", ")}`);
+}
+
+/** `projects`: `{ "<project>": "<role>" }` for members; `"*"` for the all-projects service principal. */
+function projectsClaim(claim: unknown): Map<string, ProjectRole> | typeof allProjects {
+  if (claim === undefined) return new Map();
+  if (claim === allProjects) return allProjects;
+  if (typeof claim !== "object" || claim === null || Array.isArray(claim)) {
+    throw new UnauthenticatedError('token claim projects must be an object {"<project>": "<role>"} or "*"');
+  }
+  const projects = new Map<string, ProjectRole>();
+  for (const [id, role] of Object.entries(claim)) {
+    if (!teamProjectPattern.test(id)) {
+      throw new UnauthenticatedError(
+        `token claim projects: ${JSON.stringify(id).slice(0, 80)} is not a project id`,
+      );
+    }
+    if (!isProjectRole(role)) {
+      throw new UnauthenticatedError(`token claim projects.${id} must be one of ${projectRoles.join(", ")}`);
+    }
+    projects.set(id, role);
+  }
+  return projects;
+}
+
+function principalFromClaims(
+  payload: JWTPayload,
+  token: string,
+  allProjectsSubjects: readonly string[],
+): Principal {
   if (typeof payload.sub !== "string" || payload.sub === "") {
     throw new UnauthenticatedError("token has no subject");
   }
-  const claim = payload.roles;
-  let roles: Role[];
-  if (claim === undefined) {
-    roles = ["user"];
-  } else if (Array.isArray(claim) && claim.every(isRole)) {
-    roles = [...new Set(claim)];
-  } else {
-    throw new UnauthenticatedError(`token claim roles must be an array of ${knownRoles.join(", ")}`);
+  const roles = rolesClaim(payload.roles);
+  const projects = projectsClaim(payload.projects);
+  const project = payload.project;
+  if (project !== undefined && (typeof project !== "string" || !teamProjectPattern.test(project))) {
+    throw new UnauthenticatedError("token claim project must be a project id");
   }
-  return { subject: payload.sub, roles, token };
+  const service = roles.includes("service");
+  if (projects === allProjects) {
+    if (!service || project !== undefined) {
+      throw new UnauthenticatedError(
+        'token claim projects "*" is for a service principal (roles ["service"]) only',
+      );
+    }
+    if (!allProjectsSubjects.includes(payload.sub)) {
+      throw new UnauthenticatedError(`token claim projects "*" is not allowed for subject ${payload.sub}`);
+    }
+    return { subject: payload.sub, roles, projects: new Map(), serviceProject: allProjects, token };
+  }
+  if (project !== undefined) {
+    if (!service || projects.size > 0) {
+      throw new UnauthenticatedError(
+        'token claim project names a service principal\'s project: it needs roles ["service"] and no projects claim',
+      );
+    }
+    return { subject: payload.sub, roles, projects, serviceProject: project, token };
+  }
+  return { subject: payload.sub, roles, projects, serviceProject: undefined, token };
 }
 
 /** Verifies `authorization: Bearer <JWT>` and returns the principal; throws UNAUTHENTICATED otherwise. */
@@ -60,6 +124,7 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
           return (token: string) => jwtVerify(token, jwks, options);
         })();
 
+  const allProjectsSubjects = config.allProjectsSubjects ?? defaultAllProjectsSubjects;
   // Verified tokens, so a client reusing its token (the usual case) costs no signature check per call.
   // An entry lives until the token expires, at most cacheTtlMs (bounds the effect of a JWKS key rotation).
   const cache = new Map<string, { principal: Principal; until: number }>();
@@ -94,7 +159,7 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       if (e instanceof joseErrors.JOSEError) throw new UnauthenticatedError("invalid token");
       throw e;
     }
-    const principal = principalFromClaims(payload, token);
+    const principal = principalFromClaims(payload, token, allProjectsSubjects);
     if (cache.size >= cacheMax) {
       const oldest = cache.keys().next();
       if (oldest.done !== true) cache.delete(oldest.value);
@@ -105,9 +170,21 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
   };
 }
 
+/** Claims of a token this kit can sign (see `principalFromClaims` for how they are read). */
+export interface TokenClaims {
+  readonly sub: string;
+  readonly roles?: readonly Role[];
+  /** Team projects and a role in each, or `*` (service principals of every project). */
+  readonly projects?: Readonly<Record<string, ProjectRole>> | typeof allProjects;
+  /** A service principal's one project. */
+  readonly project?: string;
+  /** Seconds, or a jose time span such as "1h". */
+  readonly ttl?: number | string;
+}
+
 export interface TokenSigner {
-  /** Signs an HS256 token. `ttl`: seconds, or a jose time span such as "1h". */
-  signToken(claims: { sub: string; roles?: readonly Role[]; ttl?: number | string }): Promise<string>;
+  /** Signs an HS256 token. */
+  signToken(claims: TokenClaims): Promise<string>;
 }
 
 /** Dev tokens and test tokens, signed with the same HS256 secret the server verifies. */
@@ -117,8 +194,12 @@ export function createTokenSigner(
 ): TokenSigner {
   const key = secretBytes(secret);
   return {
-    async signToken({ sub, roles = ["user"], ttl = 3600 }) {
-      let jwt = new SignJWT({ roles: [...roles] })
+    async signToken({ sub, roles = ["user"], projects, project, ttl = 3600 }) {
+      let jwt = new SignJWT({
+        roles: [...roles],
+        ...(projects === undefined ? {} : { projects }),
+        ...(project === undefined ? {} : { project }),
+      })
         .setProtectedHeader({ alg: "HS256", typ: "JWT" })
         .setSubject(sub)
         .setIssuedAt()

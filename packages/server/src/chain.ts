@@ -13,6 +13,7 @@ import {
   toConnectError,
   UnavailableError,
 } from "./errors.js";
+import { type ProjectScope, resolveProjectScope } from "./projects.js";
 import type { RegisteredService } from "./service.js";
 
 /** What a transport adapter hands the chain for one call (the only transport-specific part). */
@@ -45,6 +46,8 @@ export interface CallState {
   deadline: number;
   controller: AbortController;
   principal: Principal | undefined;
+  /** Set by auth for methods that act in a project. */
+  project: ProjectScope | undefined;
 }
 
 export type Middleware = (state: CallState, next: () => Promise<void>) => Promise<void>;
@@ -276,17 +279,28 @@ export function deadlineMiddleware(maxTimeoutMs: number): Middleware {
   };
 }
 
-/** Bearer token -> principal (UNAUTHENTICATED), then the method's required roles (PERMISSION_DENIED). */
+/**
+ * Bearer token -> principal (UNAUTHENTICATED), then the method's declared access: the project the request
+ * names and the caller's role there (NOT_FOUND for a project the caller is no member of, PERMISSION_DENIED
+ * for a member without the role), or an operator role for methods without a project.
+ */
 export function authMiddleware(authenticate: Authenticator): Middleware {
   return async (state, next) => {
     const { call } = state;
     const principal = await authenticate(call.requestHeaders.get("authorization"));
     state.principal = principal;
-    const required = call.service.requiredRoles(call.method);
-    if (required !== undefined && !principal.roles.some((r) => required.includes(r))) {
-      throw new PermissionDeniedError(
-        `${call.method.name} requires one of the roles: ${required.join(", ")}`,
-      );
+    const needs = call.service.access(call.method);
+    if (needs.kind === "operator") {
+      if (!principal.roles.some((r) => needs.roles.includes(r))) {
+        throw new PermissionDeniedError(
+          `${call.method.name} requires one of the roles: ${needs.roles.join(", ")}`,
+        );
+      }
+    } else {
+      const requested = call.service.hasProjectField(call.method)
+        ? String((call.request as unknown as { project?: unknown }).project ?? "")
+        : "";
+      state.project = resolveProjectScope(principal, requested, needs, call.method.name);
     }
     await next();
   };
@@ -331,6 +345,10 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
     service: call.service.service,
     method: call.method,
     principal,
+    get project() {
+      if (state.project === undefined) throw new Error(`${call.method.name} does not act in a project`);
+      return state.project;
+    },
     requestId: state.requestId,
     deadline: state.deadline,
     signal,
@@ -430,5 +448,6 @@ export function createCallPipeline<Tx>(options: ChainOptions<Tx>): CallPipeline 
       deadline: Date.now() + options.maxTimeoutMs,
       controller: new AbortController(),
       principal: undefined,
+      project: undefined,
     });
 }

@@ -7,15 +7,21 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
+import type { ProjectRole, ProjectScope } from "./projects.js";
 
 /** Roles a token may carry in its `roles` claim. */
 export const roles = ["user", "publisher", "service", "admin"] as const;
 export type Role = (typeof roles)[number];
 
-/** The authenticated caller. `subject` is the token's `sub`: the owner of what it creates. */
+/** The authenticated caller. `subject` is the token's `sub`: recorded as who created or changed things. */
 export interface Principal {
   readonly subject: string;
+  /** The `roles` claim: the caller's role in its personal project `user:{sub}`, and operator roles. */
   readonly roles: readonly Role[];
+  /** Team projects and the caller's role in each (the `projects` claim). */
+  readonly projects: ReadonlyMap<string, ProjectRole>;
+  /** Service principals: the one project they serve (`project` claim), or `*` (`projects: "*"`). */
+  readonly serviceProject: string | undefined;
   /** The raw bearer token, to call another service with the caller's credentials. */
   readonly token: string;
 }
@@ -66,6 +72,12 @@ export interface CallContext<Tx = unknown> {
   readonly service: DescService;
   readonly method: DescMethod;
   readonly principal: Principal;
+  /**
+   * The project the call acts in (the request's `project`, or the caller's default) and the caller's role
+   * there, checked against the method's declared access before the handler runs. Operator methods
+   * (AdminService) have none: reading it there throws.
+   */
+  readonly project: ProjectScope;
   /** The `x-request-id` header, or a new UUIDv7. Echoed in the `x-request-id` response header. */
   readonly requestId: string;
   /** Epoch ms: the client's timeout, capped by the server's `maxTimeoutMs` (server streams: uncapped, Infinity without one). */

@@ -3,6 +3,8 @@ export {
   type Authenticator,
   createAuthenticator,
   createTokenSigner,
+  defaultAllProjectsSubjects,
+  type TokenClaims,
   type TokenSigner,
 } from "./auth.js";
 export { type CallPipeline, createCallPipeline, type IncomingCall, type Middleware } from "./chain.js";
@@ -73,6 +75,20 @@ export {
   resolvePageSize,
 } from "./pagination.js";
 export {
+  type Access,
+  access,
+  allProjects,
+  hasProjectRole,
+  isProjectRole,
+  type ProjectMembership,
+  type ProjectRole,
+  type ProjectScope,
+  personalProject,
+  projectRoles,
+  resolveProjectScope,
+  teamProjectPattern,
+} from "./projects.js";
+export {
   createRequestIds,
   type RequestIdScope,
   type RequestIdStore,
@@ -91,9 +107,9 @@ export {
   type ServerOptions,
 } from "./server.js";
 export {
+  type AccessRequirements,
   defineService,
   type RegisteredService,
-  type RoleRequirements,
   type ServiceRegistration,
 } from "./service.js";
 export { jsonToStruct, structToJson } from "./struct-json.js";

@@ -1,11 +1,15 @@
-import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
-import type { CallContext, Role, ServiceHandlers } from "./context.js";
+import { type DescMethod, type DescService, type Message, ScalarType } from "@bufbuild/protobuf";
+import type { CallContext, ServiceHandlers } from "./context.js";
+import type { Access } from "./projects.js";
 import type { Validators } from "./validation.js";
 
-/** Roles a caller needs (any one of the list). A method's own list replaces the service's. */
-export interface RoleRequirements<S extends DescService> {
-  readonly service?: readonly Role[];
-  readonly methods?: { readonly [K in keyof S["method"]]?: readonly Role[] };
+/**
+ * What each method needs of its caller: one declaration per method (a method's own, else the service's
+ * `default`). `defineService` refuses a service where a method has neither, so no RPC is open by omission.
+ */
+export interface AccessRequirements<S extends DescService> {
+  readonly default?: Access;
+  readonly methods?: { readonly [K in keyof S["method"]]?: Access };
 }
 
 /** What a service brings to `createServer`. Use `defineService` so handlers are checked against the service. */
@@ -13,7 +17,7 @@ export interface ServiceRegistration<S extends DescService, Tx = unknown> {
   readonly service: S;
   readonly handlers: ServiceHandlers<S, Tx>;
   readonly validators?: Validators;
-  readonly roles?: RoleRequirements<S>;
+  readonly access: AccessRequirements<S>;
 }
 
 /** A handler with its types erased: the chain calls it with a decoded request. */
@@ -28,8 +32,10 @@ export interface RegisteredService<Tx = unknown> {
   readonly methods: readonly DescMethod[];
   handler(method: DescMethod): AnyHandler<Tx>;
   readonly validators: Validators;
-  /** undefined: any authenticated principal. */
-  requiredRoles(method: DescMethod): readonly Role[] | undefined;
+  /** What the method needs of its caller (declared for every method). */
+  access(method: DescMethod): Access;
+  /** Whether the method's request has a `project` field (the project the call acts in). */
+  hasProjectField(method: DescMethod): boolean;
 }
 
 /**
@@ -39,9 +45,11 @@ export interface RegisteredService<Tx = unknown> {
 export function defineService<S extends DescService, Tx = unknown>(
   registration: ServiceRegistration<S, Tx>,
 ): RegisteredService<Tx> {
-  const { service, validators = new Map(), roles } = registration;
+  const { service, validators = new Map(), access } = registration;
   const handlers = registration.handlers as unknown as Record<string, AnyHandler<Tx> | undefined>;
-  const methodRoles = (roles?.methods ?? {}) as Record<string, readonly Role[] | undefined>;
+  const methodAccess = (access.methods ?? {}) as Record<string, Access | undefined>;
+  const declared = new Map<string, Access>();
+  const withProject = new Set<string>();
   for (const method of service.methods) {
     if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
       throw new Error(`${service.typeName}.${method.name}: ${method.methodKind} methods are not supported`);
@@ -49,10 +57,19 @@ export function defineService<S extends DescService, Tx = unknown>(
     if (typeof handlers[method.localName] !== "function") {
       throw new Error(`${service.typeName}.${method.name}: no handler`);
     }
+    const needs = methodAccess[method.localName] ?? access.default;
+    if (needs === undefined) throw new Error(`${service.typeName}.${method.name}: no access declared`);
+    const projectField = method.input.fields.find((f) => f.name === "project");
+    const hasProject = projectField?.fieldKind === "scalar" && projectField.scalar === ScalarType.STRING;
+    if (needs.kind !== "operator" && !hasProject) {
+      throw new Error(`${service.typeName}.${method.name}: project access needs a string field \`project\``);
+    }
+    declared.set(method.localName, needs);
+    if (hasProject) withProject.add(method.localName);
   }
-  for (const name of Object.keys(methodRoles)) {
+  for (const name of Object.keys(methodAccess)) {
     if (!service.methods.some((m) => m.localName === name)) {
-      throw new Error(`${service.typeName}: roles declared for unknown method ${name}`);
+      throw new Error(`${service.typeName}: access declared for unknown method ${name}`);
     }
   }
   return {
@@ -60,6 +77,7 @@ export function defineService<S extends DescService, Tx = unknown>(
     methods: service.methods,
     handler: (method) => handlers[method.localName] as AnyHandler<Tx>,
     validators,
-    requiredRoles: (method) => methodRoles[method.localName] ?? roles?.service,
+    access: (method) => declared.get(method.localName) as Access,
+    hasProjectField: (method) => withProject.has(method.localName),
   };
 }

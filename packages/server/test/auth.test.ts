@@ -23,6 +23,8 @@ describe("createAuthenticator (HS256)", () => {
     expect(await authenticate(`Bearer ${token}`)).toEqual({
       subject: "alice",
       roles: ["publisher", "admin"],
+      projects: new Map(),
+      serviceProject: undefined,
       token,
     });
     const noRoles = await new SignJWT({})

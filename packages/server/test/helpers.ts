@@ -22,6 +22,7 @@ import pino from "pino";
 import { onTestFinished } from "vitest";
 import { z } from "zod";
 import {
+  access,
   createGrpcServiceDefinition,
   createServer,
   createTokenSigner,
@@ -122,7 +123,10 @@ export function testAdminService(probe: Probe): RegisteredService {
     service: AdminService,
     handlers: testAdminHandlers(probe),
     validators: adminValidators,
-    roles: { service: ["admin"], methods: { getDatabaseStats: ["admin", "service"] } },
+    access: {
+      default: access.operator("admin"),
+      methods: { getDatabaseStats: access.operator("admin", "service") },
+    },
   });
 }
 
@@ -153,7 +157,7 @@ export function testPromptService(): RegisteredService {
   return defineService({
     service: PromptService,
     handlers: handlers as ServiceHandlers<typeof PromptService>,
-    roles: { methods: { watchPromptEvents: ["service"] } },
+    access: { default: access.editor(), methods: { watchPromptEvents: access.feed() } },
   });
 }
 

@@ -6,6 +6,7 @@ import { appendAudit, createDatabase, type Database, type Tx } from "@autoforge/
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  access,
   type DatabaseBinding,
   defineService,
   FailedPreconditionError,
@@ -102,7 +103,7 @@ beforeAll(async () => {
       defineService({
         service: AdminService,
         handlers: handlers(),
-        roles: { service: ["admin"] },
+        access: { default: access.operator() },
       }) as RegisteredService,
     ],
   });

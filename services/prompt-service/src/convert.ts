@@ -1,6 +1,11 @@
 import {
+  type ChatMessage,
+  type ChatMessageSchema,
+  ChatRole,
+  type LabelMoveSchema,
   type PromptEventSchema,
   PromptEventType,
+  PromptKind,
   type PromptSchema,
   PromptStatus,
   type PromptTemplateSchema,
@@ -9,10 +14,16 @@ import {
   type TemplateVariableSchema,
   VariableType,
 } from "@autoforge/contracts/prompt/v1";
-import { jsonToStruct, structToJson } from "@autoforge/server";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Timestamp, timestampFromMs, type Value, type ValueSchema } from "@bufbuild/protobuf/wkt";
 import type {
+  ChatMessage as ChatMessageValue,
+  ChatRole as ChatRoleValue,
+  JsonValue,
+} from "@autoforge/render";
+import { jsonToStruct, structToJson } from "@autoforge/server";
+import { fromJson, type MessageInitShape, type JsonValue as ProtoJson, toJson } from "@bufbuild/protobuf";
+import { type Timestamp, timestampFromMs, type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
+import type {
+  LabelMoveRow,
   PromptEventRow,
   PromptEventTypeValue,
   PromptRow,
@@ -20,9 +31,10 @@ import type {
   PromptTemplateRow,
   PromptVersionRow,
 } from "./db/schema.js";
+import { InvalidArgumentError } from "./domain/errors.js";
 import { computeEtag } from "./domain/etag.js";
 import { labelsWithLatest } from "./domain/labels.js";
-import type { InputValue, ScalarValue, VariableDeclaration, VariableKind } from "./domain/templates.js";
+import type { VariableDeclaration, VariableKind } from "./domain/templates.js";
 
 /** Rows <-> protobuf-es messages. No I/O, no rules: those live in domain/ and handlers/. */
 
@@ -55,15 +67,20 @@ export { jsonToStruct, structToJson };
 
 export function promptMessage(
   row: PromptRow,
-  shown: Pick<PromptVersionRow, "version" | "content" | "modelConfig">,
+  shown: Pick<PromptVersionRow, "version" | "content" | "messages" | "modelConfig" | "variables">,
   tags: readonly string[],
   labels: readonly { label: string; version: number }[],
 ): MessageInitShape<typeof PromptSchema> {
   return {
     id: row.id,
+    project: row.projectId,
+    name: row.name,
+    kind: kindFromDb[row.kind],
     ownerId: row.ownerId,
     title: row.title,
     content: shown.content,
+    messages: messagesFromDb(shown.messages).map(chatMessageToProto),
+    variables: declarationsFromDb(shown).map(declarationToProto),
     version: shown.version,
     currentVersion: row.currentVersion,
     status: statusFromDb[row.status],
@@ -85,6 +102,8 @@ export function versionMessage(row: PromptVersionRow): MessageInitShape<typeof P
     promptId: row.promptId,
     version: row.version,
     content: row.content,
+    messages: messagesFromDb(row.messages).map(chatMessageToProto),
+    variables: declarationsFromDb(row).map(declarationToProto),
     modelConfig: jsonToStruct(row.modelConfig),
     diff: row.diff,
     changeNote: row.changeNote,
@@ -99,11 +118,72 @@ export function eventMessage(row: PromptEventRow): MessageInitShape<typeof Promp
     eventId: row.eventId,
     type: eventTypeFromDb[row.type],
     promptId: row.promptId,
+    project: row.projectId,
+    name: row.name,
     ownerId: row.ownerId,
     version: row.version,
     label: row.label ?? "",
     occurTime: ts(row.occurredAt),
   };
+}
+
+export function labelMoveMessage(row: LabelMoveRow): MessageInitShape<typeof LabelMoveSchema> {
+  return {
+    sequence: BigInt(row.sequence),
+    promptId: row.promptId,
+    label: row.label,
+    fromVersion: row.fromVersion ?? 0,
+    toVersion: row.toVersion ?? 0,
+    actor: row.actor,
+    reason: row.reason,
+    moveTime: ts(row.occurredAt),
+  };
+}
+
+// ---- kinds and chat messages -----------------------------------------------------------------------------
+
+const kindFromDb: Record<PromptRow["kind"], PromptKind> = { text: PromptKind.TEXT, chat: PromptKind.CHAT };
+
+const roleFromProto: Partial<Record<ChatRole, ChatRoleValue>> = {
+  [ChatRole.SYSTEM]: "system",
+  [ChatRole.USER]: "user",
+  [ChatRole.ASSISTANT]: "assistant",
+  [ChatRole.TOOL]: "tool",
+};
+const roleToProto: Record<ChatRoleValue, ChatRole> = {
+  system: ChatRole.SYSTEM,
+  user: ChatRole.USER,
+  assistant: ChatRole.ASSISTANT,
+  tool: ChatRole.TOOL,
+};
+
+/** Request messages -> the stored shape; an unset role names its field. */
+export function chatMessagesFromProto(
+  messages: readonly ChatMessage[],
+  field = "messages",
+): ChatMessageValue[] | { field: string; reason: string } {
+  const out: ChatMessageValue[] = [];
+  for (const [i, m] of messages.entries()) {
+    const role = roleFromProto[m.role];
+    if (role === undefined)
+      return { field: `${field}[${i}].role`, reason: "must be SYSTEM, USER, ASSISTANT or TOOL" };
+    out.push(m.name === "" ? { role, content: m.content } : { role, content: m.content, name: m.name });
+  }
+  return out;
+}
+
+export function chatMessageToProto(m: ChatMessageValue): MessageInitShape<typeof ChatMessageSchema> {
+  return { role: roleToProto[m.role], content: m.content, name: m.name ?? "" };
+}
+
+/** The `messages` column: NULL for text prompts. */
+export function messagesFromDb(json: string | null): ChatMessageValue[] {
+  return json === null ? [] : (JSON.parse(json) as ChatMessageValue[]);
+}
+
+/** A version's declarations as stored: NULL (declared none: its `{{var}}`s are inferred at use) -> []. */
+export function declarationsFromDb(version: { variables: string | null }): VariableDeclaration[] {
+  return version.variables === null ? [] : (JSON.parse(version.variables) as VariableDeclaration[]);
 }
 
 // ---- template variables ----------------------------------------------------------------------------------
@@ -113,37 +193,35 @@ const kindFromProto: Partial<Record<VariableType, VariableKind>> = {
   [VariableType.NUMBER]: "number",
   [VariableType.BOOLEAN]: "boolean",
   [VariableType.ENUM]: "enum",
+  [VariableType.JSON]: "json",
 };
 const kindToProto: Record<VariableKind, VariableType> = {
   string: VariableType.STRING,
   number: VariableType.NUMBER,
   boolean: VariableType.BOOLEAN,
   enum: VariableType.ENUM,
+  json: VariableType.JSON,
 };
 
-/** google.protobuf.Value -> the domain's input value (lists and structs kept only as their kind). */
-export function valueToInput(value: Value | undefined): InputValue | undefined {
-  const kind = value?.kind;
-  switch (kind?.case) {
-    case "stringValue":
-    case "numberValue":
-    case "boolValue":
-      return kind.value;
-    case "nullValue":
-      return null;
-    case "listValue":
-      return { kind: "list" };
-    case "structValue":
-      return { kind: "struct" };
-    default:
-      return undefined;
-  }
+/** google.protobuf.Value -> its JSON value; undefined when the Value has no kind set. */
+export function valueToInput(value: Value | undefined): JsonValue | undefined {
+  if (value?.kind.case === undefined) return undefined;
+  return toJson(ValueSchema, value) as JsonValue;
 }
 
-function scalarToValue(v: ScalarValue): MessageInitShape<typeof ValueSchema> {
-  if (typeof v === "string") return { kind: { case: "stringValue", value: v } };
-  if (typeof v === "number") return { kind: { case: "numberValue", value: v } };
-  return { kind: { case: "boolValue", value: v } };
+/** Variable values of a render request (`map<string, Value>`); a Value without a kind names its key. */
+export function variableInputs(variables: Readonly<Record<string, Value>>): Record<string, JsonValue> {
+  const input: Record<string, JsonValue> = {};
+  for (const [name, value] of Object.entries(variables)) {
+    const v = valueToInput(value);
+    if (v === undefined) throw new InvalidArgumentError(`variables.${name}`, "has no value");
+    input[name] = v;
+  }
+  return input;
+}
+
+function jsonToValue(v: JsonValue): MessageInitShape<typeof ValueSchema> {
+  return fromJson(ValueSchema, v as ProtoJson);
 }
 
 /**
@@ -156,9 +234,9 @@ export function declarationFromProto(
 ): VariableDeclaration | { field: string; reason: string } {
   const type = kindFromProto[v.type];
   if (type === undefined)
-    return { field: `variables[${index}].type`, reason: "must be STRING, NUMBER, BOOLEAN or ENUM" };
+    return { field: `variables[${index}].type`, reason: "must be STRING, NUMBER, BOOLEAN, ENUM or JSON" };
   const dv = valueToInput(v.defaultValue);
-  if (dv !== undefined && (dv === null || typeof dv === "object")) {
+  if (type !== "json" && dv !== undefined && (dv === null || typeof dv === "object")) {
     return { field: `variables[${index}].default_value`, reason: "must be a string, number or boolean" };
   }
   return {
@@ -176,7 +254,7 @@ export function declarationToProto(d: VariableDeclaration): MessageInitShape<typ
     name: d.name,
     type: kindToProto[d.type],
     required: d.required,
-    ...(d.defaultValue === undefined ? {} : { defaultValue: scalarToValue(d.defaultValue) }),
+    ...(d.defaultValue === undefined ? {} : { defaultValue: jsonToValue(d.defaultValue) }),
     enumValues: [...d.enumValues],
     description: d.description,
   };
@@ -186,6 +264,7 @@ export function templateMessage(row: PromptTemplateRow): MessageInitShape<typeof
   const variables = JSON.parse(row.variables) as VariableDeclaration[];
   return {
     id: row.id,
+    project: row.projectId,
     ownerId: row.ownerId,
     name: row.name,
     description: row.description,

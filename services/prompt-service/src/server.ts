@@ -12,11 +12,14 @@ import {
 } from "@autoforge/server";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
+import { promptServiceAccess } from "./access.js";
 import type { Schema } from "./db/schema.js";
 import { createEventNotifier, type EventNotifier } from "./event-notifier.js";
 import type { HandlerDeps, PromptTx } from "./handlers/common.js";
 import { createEventHandlers } from "./handlers/events.js";
+import { createProjectHandlers } from "./handlers/projects.js";
 import { createPromptCrudHandlers } from "./handlers/prompts.js";
+import { createRenderHandlers } from "./handlers/render.js";
 import { createTemplateHandlers } from "./handlers/templates.js";
 import { createVersionHandlers } from "./handlers/versions.js";
 import { promptValidators } from "./validators.js";
@@ -45,6 +48,8 @@ export function createPromptHandlers(deps: HandlerDeps): ServiceHandlers<typeof 
     ...createPromptCrudHandlers(deps),
     ...createVersionHandlers(deps),
     ...createTemplateHandlers(deps),
+    ...createRenderHandlers(deps),
+    ...createProjectHandlers(deps),
     ...createEventHandlers(deps),
   };
 }
@@ -65,10 +70,7 @@ export function createPromptServer(deps: PromptServerDeps): PromptServer {
         service: PromptService,
         handlers: createPromptHandlers(handlerDeps),
         validators: promptValidators,
-        roles: {
-          // Any authenticated principal works on its own prompts; the change feed is for services only.
-          methods: { listPromptEvents: ["service"], watchPromptEvents: ["service"] },
-        },
+        access: promptServiceAccess,
       }),
       createAdminService({ db: deps.db, maintenance }),
     ],

@@ -6,12 +6,14 @@ import {
   GetPromptRequestSchema,
   GetPromptTemplateRequestSchema,
   ListPromptEventsRequestSchema,
+  ListPromptLabelHistoryRequestSchema,
   ListPromptsRequestSchema,
   ListPromptTemplatesRequestSchema,
   ListPromptVersionsRequestSchema,
   PromptStatus,
   PurgePromptRequestSchema,
   RemovePromptLabelRequestSchema,
+  RenderPromptRequestSchema,
   RenderPromptTemplateRequestSchema,
   RestorePromptRequestSchema,
   SetPromptLabelRequestSchema,
@@ -33,6 +35,8 @@ import {
   charLength,
   labelPattern,
   limits,
+  namePattern,
+  namePrefixPattern,
   tagPattern,
   templateNamePattern,
   utf8Bytes,
@@ -83,8 +87,47 @@ const requestId = z
 const label = z.string().regex(labelPattern, "must match [a-z0-9_-]{1,36}");
 const sequence = z.bigint().min(0n, "must be >= 0").max(BigInt(Number.MAX_SAFE_INTEGER), "is too large");
 const knownStatus = z.enum(PromptStatus, "is not a known PromptStatus");
+const promptName = z.string().regex(namePattern, "must match ^[a-z0-9][a-z0-9._/-]{0,127}$");
+const optionalName = z.union([z.literal(""), promptName]);
+const declarations = z
+  .array(z.any())
+  .max(limits.templateVariablesMax, `at most ${limits.templateVariablesMax} variables`);
+const messages = z.array(z.any()).max(limits.messagesMax, `at most ${limits.messagesMax} messages`);
+const expectedVersion = z.int().min(0, "must be >= 0 (0: the label must be absent)").optional();
+const reason = chars(0, limits.changeNoteMaxChars);
+const renderVariables = (m: { variables: Record<string, unknown> }) => {
+  if (Object.keys(m.variables).length > limits.templateVariablesMax) {
+    throw new InvalidArgumentError("variables", `at most ${limits.templateVariablesMax} variables`);
+  }
+};
 
-export const updatableFields = ["title", "content", "model_config", "status", "tags", "metadata"] as const;
+/** GetPrompt-shaped requests: exactly one of id and name; at most one of version and label. */
+const promptSelector = {
+  rules: {
+    id: optionalUuid,
+    name: optionalName,
+    version: z.int().min(0, "must be >= 0"),
+    label: z.union([z.literal(""), label]),
+  },
+  check(m: { id: string; name: string; version: number; label: string }) {
+    if ((m.id === "") === (m.name === ""))
+      throw new InvalidArgumentError("id", "set exactly one of id and name");
+    if (m.version !== 0 && m.label !== "")
+      throw new InvalidArgumentError("label", "set version or label, not both");
+  },
+};
+
+export const updatableFields = [
+  "title",
+  "content",
+  "messages",
+  "model_config",
+  "variables",
+  "status",
+  "tags",
+  "metadata",
+  "name",
+] as const;
 export type UpdatableField = (typeof updatableFields)[number];
 
 /** Mask paths as sent (snake_case in binary; camelCase accepted too, as the JSON mapping produces). */
@@ -104,29 +147,44 @@ export function maskFields(mask: FieldMask | undefined): Set<UpdatableField> {
 }
 
 export const promptValidators: Validators = createValidators(
-  defineValidator(CreatePromptRequestSchema, {
-    title: chars(1, limits.titleMaxChars),
-    content: maxBytes(limits.contentMaxBytes, true),
-    tags,
-    metadata: struct,
-    modelConfig: struct,
-    parentId: optionalUuid,
-    templateId: optionalUuid,
-    requestId,
-  }),
   defineValidator(
-    GetPromptRequestSchema,
-    { id: uuid, version: z.int().min(0, "must be >= 0"), label: z.union([z.literal(""), label]) },
+    CreatePromptRequestSchema,
+    {
+      name: optionalName,
+      title: chars(1, limits.titleMaxChars),
+      content: maxBytes(limits.contentMaxBytes, false),
+      messages,
+      variables: declarations,
+      tags,
+      metadata: struct,
+      modelConfig: struct,
+      parentId: optionalUuid,
+      templateId: optionalUuid,
+      requestId,
+    },
     (m) => {
-      if (m.version !== 0 && m.label !== "")
-        throw new InvalidArgumentError("label", "set version or label, not both");
+      if (m.messages.length > 0 && m.content !== "") {
+        throw new InvalidArgumentError(
+          "content",
+          "set content (a text prompt) or messages (a chat prompt), not both",
+        );
+      }
+      if (m.messages.length === 0 && m.content === "")
+        throw new InvalidArgumentError("content", "is required");
     },
   ),
+  defineValidator(GetPromptRequestSchema, promptSelector.rules, promptSelector.check),
+  defineValidator(RenderPromptRequestSchema, promptSelector.rules, (m) => {
+    promptSelector.check(m);
+    renderVariables(m);
+  }),
   defineValidator(ListPromptsRequestSchema, {
     pageSize: pageSizeRule(),
     pageToken: pageTokenRule,
     status: knownStatus,
     tag: z.union([z.literal(""), tag]),
+    namePrefix: z.string().regex(namePrefixPattern, "must be at most 128 characters of [a-z0-9._/-]"),
+    titleContains: chars(0, limits.titleMaxChars),
   }),
   defineValidator(
     UpdatePromptRequestSchema,
@@ -135,6 +193,9 @@ export const promptValidators: Validators = createValidators(
       etag: z.string().min(1, "is required").max(64, "is not an etag this service returned"),
       title: chars(0, limits.titleMaxChars),
       content: maxBytes(limits.contentMaxBytes, false),
+      messages,
+      variables: declarations,
+      name: optionalName,
       modelConfig: struct,
       status: knownStatus,
       tags,
@@ -148,6 +209,10 @@ export const promptValidators: Validators = createValidators(
       if (fields.has("title") && m.title === "")
         throw new InvalidArgumentError("title", "must be 1 to 255 characters");
       if (fields.has("content") && m.content === "") throw new InvalidArgumentError("content", "is required");
+      if (fields.has("messages") && m.messages.length === 0) {
+        throw new InvalidArgumentError("messages", "a chat prompt needs at least one message");
+      }
+      if (fields.has("name") && m.name === "") throw new InvalidArgumentError("name", "is required");
       if (fields.has("status") && m.status === PromptStatus.UNSPECIFIED) {
         throw new InvalidArgumentError("status", "must be DRAFT, ACTIVE or ARCHIVED");
       }
@@ -169,8 +234,20 @@ export const promptValidators: Validators = createValidators(
     fromVersion: z.int().min(1, "must be >= 1"),
     toVersion: z.int().min(0, "must be >= 0"),
   }),
-  defineValidator(SetPromptLabelRequestSchema, { id: uuid, label, version: z.int().min(1, "must be >= 1") }),
-  defineValidator(RemovePromptLabelRequestSchema, { id: uuid, label }),
+  defineValidator(SetPromptLabelRequestSchema, {
+    id: uuid,
+    label,
+    version: z.int().min(1, "must be >= 1"),
+    expectedVersion,
+    reason,
+  }),
+  defineValidator(RemovePromptLabelRequestSchema, { id: uuid, label, expectedVersion, reason }),
+  defineValidator(ListPromptLabelHistoryRequestSchema, {
+    promptId: uuid,
+    label: z.union([z.literal(""), label]),
+    pageSize: pageSizeRule(),
+    pageToken: pageTokenRule,
+  }),
   defineValidator(CreatePromptTemplateRequestSchema, {
     name: z.string().regex(templateNamePattern, "must match [A-Za-z0-9_.-]{1,100}"),
     description: chars(0, limits.templateDescriptionMaxChars),
@@ -194,9 +271,7 @@ export const promptValidators: Validators = createValidators(
     (m) => {
       if ((m.id === "") === (m.name === ""))
         throw new InvalidArgumentError("id", "set exactly one of id and name");
-      if (Object.keys(m.variables).length > limits.templateVariablesMax) {
-        throw new InvalidArgumentError("variables", `at most ${limits.templateVariablesMax} variables`);
-      }
+      renderVariables(m);
     },
   ),
   defineValidator(ListPromptEventsRequestSchema, {

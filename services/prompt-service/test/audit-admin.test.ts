@@ -149,7 +149,7 @@ describe("AdminService", () => {
     expect(stats.journalMode).toBe("wal");
     const prompts = stats.objects.find((o) => o.name === "prompts");
     expect(prompts).toMatchObject({ type: "table", rowCount: 1n });
-    expect(stats.objects.some((o) => o.name === "prompts_owner_live_idx" && o.type === "index")).toBe(true);
+    expect(stats.objects.some((o) => o.name === "prompts_project_live_idx" && o.type === "index")).toBe(true);
     expect(Object.keys(stats.lastMaintenanceTimes)).toEqual(["analyze"]);
   });
 });

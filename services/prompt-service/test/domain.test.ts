@@ -1,7 +1,7 @@
-import { InvalidArgumentError, PermissionDeniedError } from "@autoforge/server";
+import { InvalidArgumentError, PermissionDeniedError, type ProjectScope } from "@autoforge/server";
 import { describe, expect, it } from "vitest";
 import { computeEtag, etagMatches } from "../src/domain/etag.js";
-import { assertLabelChangeAllowed, labelsWithLatest } from "../src/domain/labels.js";
+import { assertLabelAt, assertLabelChangeAllowed, labelsWithLatest } from "../src/domain/labels.js";
 import {
   placeholderNames,
   renderTemplate,
@@ -46,18 +46,43 @@ describe("etag", () => {
 });
 
 describe("labels", () => {
+  const scope = (role: ProjectScope["role"]): ProjectScope => ({ id: "acme", role, personal: false });
+  const protectedLabels = ["production"];
   it("validates the format and reserves latest", () => {
-    expect(invalid(() => assertLabelChangeAllowed("Prod", ["user"])).field).toBe("label");
-    expect(invalid(() => assertLabelChangeAllowed("x".repeat(37), ["user"])).field).toBe("label");
-    expect(invalid(() => assertLabelChangeAllowed("latest", ["admin"])).message).toMatch(/latest/);
-    expect(() => assertLabelChangeAllowed("staging", ["user"])).not.toThrow();
-    expect(() => assertLabelChangeAllowed("a_b-1", ["user"])).not.toThrow();
+    expect(invalid(() => assertLabelChangeAllowed("Prod", scope("editor"), protectedLabels)).field).toBe(
+      "label",
+    );
+    expect(
+      invalid(() => assertLabelChangeAllowed("x".repeat(37), scope("editor"), protectedLabels)).field,
+    ).toBe("label");
+    expect(
+      invalid(() => assertLabelChangeAllowed("latest", scope("admin"), protectedLabels)).message,
+    ).toMatch(/latest/);
+    expect(() => assertLabelChangeAllowed("staging", scope("editor"), protectedLabels)).not.toThrow();
+    expect(() => assertLabelChangeAllowed("a_b-1", scope("editor"), protectedLabels)).not.toThrow();
   });
-  it("lets only publishers and admins move production", () => {
-    expect(() => assertLabelChangeAllowed("production", ["user"])).toThrow(PermissionDeniedError);
-    expect(() => assertLabelChangeAllowed("production", ["service"])).toThrow(PermissionDeniedError);
-    expect(() => assertLabelChangeAllowed("production", ["user", "publisher"])).not.toThrow();
-    expect(() => assertLabelChangeAllowed("production", ["admin"])).not.toThrow();
+  it("lets only publishers and admins of the project move a protected label", () => {
+    expect(() => assertLabelChangeAllowed("production", scope("editor"), protectedLabels)).toThrow(
+      PermissionDeniedError,
+    );
+    expect(() => assertLabelChangeAllowed("production", scope("service"), protectedLabels)).toThrow(
+      PermissionDeniedError,
+    );
+    expect(() => assertLabelChangeAllowed("production", scope("publisher"), protectedLabels)).not.toThrow();
+    expect(() => assertLabelChangeAllowed("production", scope("admin"), protectedLabels)).not.toThrow();
+    // the project decides which labels are protected
+    expect(() => assertLabelChangeAllowed("production", scope("editor"), ["prod-eu"])).not.toThrow();
+    expect(() => assertLabelChangeAllowed("prod-eu", scope("editor"), ["prod-eu"])).toThrow(
+      PermissionDeniedError,
+    );
+  });
+  it("compare-and-swap: the label must be where the caller expects (0 = absent)", () => {
+    expect(() => assertLabelAt("production", 3, undefined)).not.toThrow();
+    expect(() => assertLabelAt("production", 3, 3)).not.toThrow();
+    expect(() => assertLabelAt("production", undefined, 0)).not.toThrow();
+    expect(() => assertLabelAt("production", 3, 2)).toThrow(/points to version 3, expected at version 2/);
+    expect(() => assertLabelAt("production", undefined, 2)).toThrow(/is not set, expected at version 2/);
+    expect(() => assertLabelAt("production", 3, 0)).toThrow(/points to version 3, expected absent/);
   });
   it("always shows latest as the current version", () => {
     expect(labelsWithLatest([{ label: "production", version: 2 }], 5)).toEqual({ production: 2, latest: 5 });

@@ -167,6 +167,8 @@ describe("WatchPromptEvents", () => {
         eventId: uuidv7(),
         type: "created",
         promptId: "from-elsewhere",
+        projectId: "user:x",
+        name: "from-elsewhere",
         ownerId: "x",
         version: 1,
         occurredAt: Date.now(),

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { createDatabase, type Database, migrate } from "@autoforge/db";
-import { createTokenSigner, type Role } from "@autoforge/server";
+import { createTokenSigner, type Role, type TokenClaims } from "@autoforge/server";
 import { type Client, Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
@@ -30,6 +30,8 @@ export async function openTestDatabase(): Promise<{ db: Database<Schema>; url: s
 }
 
 export type PromptClient = Client<typeof PromptService>;
+/** A token's project claims: `projects` (a member's roles, or `*`) and a service principal's `project`. */
+export type ProjectClaims = Pick<TokenClaims, "projects" | "project">;
 export type AdminClient = Client<typeof AdminService>;
 
 export interface PromptServiceHarness {
@@ -44,7 +46,7 @@ export interface PromptServiceHarness {
   bob: PromptClient;
   /** Owner `alice` with the publisher role (may move `production`). */
   alicePublisher: PromptClient;
-  /** A service principal (the event feed). */
+  /** evaluation-service's all-projects service principal (every project's event feed). */
   service: PromptClient;
   /** PromptService as `root` with the admin role. */
   adminPrompts: PromptClient;
@@ -52,10 +54,10 @@ export interface PromptServiceHarness {
   admin: AdminClient;
   /** AdminService as a plain user (must be refused). */
   adminAsUser: AdminClient;
-  /** A client for any subject and roles. */
-  client(sub: string, roles: Role[]): Promise<PromptClient>;
+  /** A client for any subject, roles and project claims. */
+  client(sub: string, roles: Role[], claims?: ProjectClaims): Promise<PromptClient>;
   /** A client for the Connect port (Connect protocol, HTTP/1.1). */
-  connectClient(sub: string, roles: Role[]): Promise<PromptClient>;
+  connectClient(sub: string, roles: Role[], claims?: ProjectClaims): Promise<PromptClient>;
 }
 
 /**
@@ -84,16 +86,16 @@ export async function startPromptService(
     sessionManager.abort();
   });
 
-  const transportFor = async (sub: string, roles: Role[]) => {
-    const token = await signer.signToken({ sub, roles });
+  const transportFor = async (sub: string, roles: Role[], claims: ProjectClaims = {}) => {
+    const token = await signer.signToken({ sub, roles, ...claims });
     const auth: Interceptor = (next) => (req) => {
       req.header.set("authorization", `Bearer ${token}`);
       return next(req);
     };
     return createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
   };
-  const client = async (sub: string, roles: Role[]) =>
-    createClient(PromptService, await transportFor(sub, roles));
+  const client = async (sub: string, roles: Role[], claims: ProjectClaims = {}) =>
+    createClient(PromptService, await transportFor(sub, roles, claims));
   return {
     db,
     url,
@@ -103,13 +105,13 @@ export async function startPromptService(
     alice: await client("alice", ["user"]),
     bob: await client("bob", ["user"]),
     alicePublisher: await client("alice", ["user", "publisher"]),
-    service: await client("evaluation-service", ["service"]),
+    service: await client("evaluation-service", ["service"], { projects: "*" }),
     adminPrompts: await client("root", ["admin"]),
     admin: createClient(AdminService, await transportFor("root", ["admin"])),
     adminAsUser: createClient(AdminService, await transportFor("alice", ["user"])),
     client,
-    async connectClient(sub, roles) {
-      const token = await signer.signToken({ sub, roles });
+    async connectClient(sub, roles, claims = {}) {
+      const token = await signer.signToken({ sub, roles, ...claims });
       const transport = createConnectTransport({
         baseUrl: `http://127.0.0.1:${connectPort}`,
         httpVersion: "1.1",
@@ -128,17 +130,10 @@ export async function startPromptService(
 export { expectCode, must, pollUntil } from "../../../test/support/assertions.js";
 
 /** Row counts of every table: "changes nothing" assertions compare two of these. */
-export async function tableCounts(db: Database<Schema>): Promise<Record<string, number>> {
-  const tables = [
-    "prompts",
-    "prompt_versions",
-    "prompt_labels",
-    "prompt_tags",
-    "prompt_templates",
-    "prompt_events",
-    "idempotency_keys",
-    "audit_log",
-  ];
+export async function tableCounts(
+  db: Database<Schema>,
+  tables: readonly string[] = allTables,
+): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of tables) {
     const rs = await db.client.execute(`SELECT count(*) AS n FROM ${t}`);
@@ -146,5 +141,18 @@ export async function tableCounts(db: Database<Schema>): Promise<Record<string, 
   }
   return out;
 }
+
+const allTables = [
+  "prompts",
+  "prompt_versions",
+  "prompt_labels",
+  "prompt_tags",
+  "prompt_templates",
+  "prompt_events",
+  "prompt_label_history",
+  "project_settings",
+  "idempotency_keys",
+  "audit_log",
+];
 
 export { Code };

@@ -15,7 +15,7 @@ describe("prompt views", () => {
     const svc = await startPromptService();
     const d = svc.db.drizzle();
     const reread = async (id: string, version?: number): Promise<Prompt> => {
-      const row = must(await findPrompt(d, "alice", id));
+      const row = must(await findPrompt(d, "user:alice", id));
       const shown = must(await findVersion(d, id, version ?? row.currentVersion));
       const tags = await svc.db.client.execute({
         sql: "SELECT tag FROM prompt_tags WHERE prompt_id = ? ORDER BY tag",

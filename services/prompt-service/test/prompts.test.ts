@@ -297,7 +297,9 @@ describe("UpdatePrompt", () => {
     expect(versions.map((v) => v.version)).toEqual([3, 2, 1]);
     expect(versions[1]).toMatchObject({ changeNote: "shout", createdBy: "alice" });
     expect(versions[1]?.diff).toContain("-line2\n+LINE2");
-    expect(versions[0]?.diff).toBe("");
+    // a version that changed only model_config shows it in its diff (the canonical form ends with the settings)
+    expect(versions[0]?.diff).toContain('-  "model": "a"\n+  "model": "b"');
+    expect(versions[0]?.diff).not.toContain("line1");
     expect(versions[2]?.diff).toBe("");
   });
 

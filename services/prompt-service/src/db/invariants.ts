@@ -29,17 +29,27 @@ export const promptInvariants: readonly MigrationInvariant[] = [
           WHERE NOT EXISTS (SELECT 1 FROM prompt_versions v WHERE v.prompt_id = l.prompt_id AND v.version = l.version)`,
   },
   {
-    name: "tags carry their prompt's owner",
+    name: "tags carry their prompt's project",
     sql: `SELECT t.prompt_id, t.tag FROM prompt_tags t JOIN prompts p ON p.id = t.prompt_id
-          WHERE t.owner_id <> p.owner_id`,
+          WHERE t.project_id <> p.project_id`,
   },
   {
-    name: "a derived prompt and its parent have the same owner",
-    sql: `SELECT c.id, c.parent_id FROM prompts c JOIN prompts p ON p.id = c.parent_id WHERE c.owner_id <> p.owner_id`,
+    name: "a derived prompt and its parent are in the same project",
+    sql: `SELECT c.id, c.parent_id FROM prompts c JOIN prompts p ON p.id = c.parent_id WHERE c.project_id <> p.project_id`,
   },
   {
-    name: "a prompt and its template have the same owner",
+    name: "a prompt and its template are in the same project",
     sql: `SELECT p.id, p.template_id FROM prompts p JOIN prompt_templates t ON t.id = p.template_id
-          WHERE p.owner_id <> t.owner_id`,
+          WHERE p.project_id <> t.project_id`,
+  },
+  {
+    name: "every prompt has a project and a valid name",
+    sql: `SELECT id, project_id, name FROM prompts WHERE project_id = '' OR NOT (length(name) BETWEEN 1 AND 128
+          AND name GLOB '[a-z0-9]*' AND name NOT GLOB '*[^a-z0-9._/-]*')`,
+  },
+  {
+    name: "every version has its prompt's kind (messages exactly for chat prompts)",
+    sql: `SELECT v.prompt_id, v.version FROM prompt_versions v JOIN prompts p ON p.id = v.prompt_id
+          WHERE (v.messages IS NULL) <> (p.kind = 'text')`,
   },
 ];

@@ -1,5 +1,5 @@
 import { idempotencyKeyStore, preparedQuery, type Tx } from "@autoforge/db";
-import { createRequestIds } from "@autoforge/server";
+import { allProjects, createRequestIds } from "@autoforge/server";
 import {
   and,
   asc,
@@ -15,12 +15,15 @@ import {
 } from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
+  type LabelMoveRow,
   type PromptEventTypeValue,
   type PromptRow,
   type PromptStatusValue,
   type PromptTemplateRow,
   type PromptVersionRow,
+  projectSettings,
   promptEvents,
+  promptLabelHistory,
   promptLabels,
   prompts,
   promptTags,
@@ -52,8 +55,11 @@ export interface TagsAndLabels {
   labels: { label: string; version: number }[];
 }
 
-/** What the API shows of a version: its number, content and model config. */
-export type ShownVersion = Pick<PromptVersionRow, "version" | "content" | "modelConfig">;
+/** What the API shows of a version: its number, body (content or messages), model config and variables. */
+export type ShownVersion = Pick<
+  PromptVersionRow,
+  "version" | "content" | "messages" | "modelConfig" | "variables"
+>;
 
 /** A prompt row with one version (the current one, in lists), tags and labels. */
 export interface PromptWithVersion extends TagsAndLabels {
@@ -64,7 +70,9 @@ export interface PromptWithVersion extends TagsAndLabels {
 const shownVersion = {
   version: promptVersions.version,
   content: promptVersions.content,
+  messages: promptVersions.messages,
   modelConfig: promptVersions.modelConfig,
+  variables: promptVersions.variables,
 };
 
 /**
@@ -93,16 +101,37 @@ const promptWithVersion = {
   labels: labelsOf(prompts.id),
 };
 
-/** The caller's prompt row (every mutation starts here): a primary-key lookup, prepared once. */
+/**
+ * How a request names a prompt: by id, or by name in its project. Another project's prompt is never found:
+ * every lookup is by (project, id) or (project, name).
+ */
+export type PromptKey = { readonly id: string } | { readonly name: string };
+
+/** The project's prompt row (every mutation starts here): a primary-key lookup, prepared once. */
 const promptById = preparedQuery((db: Queryable) =>
   db
     .select()
     .from(prompts)
-    .where(and(eq(prompts.id, sql.placeholder("id")), eq(prompts.ownerId, sql.placeholder("ownerId")))),
+    .where(and(eq(prompts.id, sql.placeholder("id")), eq(prompts.projectId, sql.placeholder("projectId")))),
 );
 
-export function findPrompt(db: Queryable, ownerId: string, id: string) {
-  return promptById.with(db, { ownerId, id }).get();
+const promptByName = preparedQuery((db: Queryable) =>
+  db
+    .select()
+    .from(prompts)
+    .where(
+      and(eq(prompts.projectId, sql.placeholder("projectId")), eq(prompts.name, sql.placeholder("name"))),
+    ),
+);
+
+export function findPrompt(db: Queryable, projectId: string, id: string) {
+  return promptById.with(db, { projectId, id }).get();
+}
+
+export function findPromptByKey(db: Queryable, projectId: string, key: PromptKey) {
+  return "id" in key
+    ? promptById.with(db, { projectId, id: key.id }).get()
+    : promptByName.with(db, { projectId, name: key.name }).get();
 }
 
 const versionByNumber = preparedQuery((db: Queryable) =>
@@ -121,70 +150,82 @@ export function findVersion(db: Queryable, promptId: string, version: number) {
   return versionByNumber.with(db, { promptId, version }).get();
 }
 
-/**
- * GetPrompt in one statement: the caller's prompt, the version to show (`version`, or the current one when
- * undefined), tags and labels. `version` is null when the prompt has no such version; no row when the prompt
- * is missing or another owner's. (`*Query` builders are what the plan tests render; `find*` runs them.)
- */
-export function promptViewQuery(db: Queryable, ownerId: string, id: string, version: number | undefined) {
-  return (version === undefined ? promptViewCurrent : promptViewAtVersion).with(db, { ownerId, id, version });
-}
+/** Which version a one-statement view shows: the current one, a number, a label's, or the default of a name. */
+export type VersionChoice =
+  | { readonly by: "current" }
+  | { readonly by: "number"; readonly version: number }
+  | { readonly by: "label"; readonly label: string }
+  /** `production` if the prompt has that label, else the current version (GetPrompt by name alone). */
+  | { readonly by: "default" };
 
-function buildPromptView(
-  db: Queryable,
-  ownerId: Bind<string>,
-  id: Bind<string>,
-  version: Bind<number> | undefined,
-) {
-  return db
-    .select(promptWithVersion)
-    .from(prompts)
-    .leftJoin(
-      promptVersions,
-      and(
-        eq(promptVersions.promptId, prompts.id),
-        eq(promptVersions.version, version ?? prompts.currentVersion),
-      ),
-    )
-    .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)));
-}
-
-const promptViewCurrent = preparedQuery((db: Queryable) =>
-  buildPromptView(db, sql.placeholder("ownerId"), sql.placeholder("id"), undefined),
-);
-const promptViewAtVersion = preparedQuery((db: Queryable) =>
-  buildPromptView(db, sql.placeholder("ownerId"), sql.placeholder("id"), sql.placeholder("version")),
-);
-
-export function findPromptView(db: Queryable, ownerId: string, id: string, version: number | undefined) {
-  return promptViewQuery(db, ownerId, id, version).get();
-}
+/** The label a name alone resolves to, when the prompt has it. */
+export const defaultLabel = "production";
 
 /**
- * GetPrompt by label in one statement: as `promptViewQuery`, showing the version `label` points to.
- * `labelVersion` (and `version`) is null when the prompt has no such label.
+ * GetPrompt / RenderPrompt in one statement: the project's prompt (by id or by name), the version to show,
+ * tags and labels. `version` is null when the prompt has no such version (or label: then `labelVersion` is
+ * null too); no row when the prompt is missing or another project's. One prepared query per (key, choice)
+ * shape. (`*Query` builders are what the plan tests render; `find*` runs them.)
  */
-export function promptViewByLabelQuery(db: Queryable, ownerId: string, id: string, label: string) {
-  return promptViewByLabel.with(db, { ownerId, id, label });
+export function promptViewQuery(db: Queryable, projectId: string, key: PromptKey, choice: VersionChoice) {
+  const byName = "name" in key;
+  const shape = `${byName ? "name" : "id"}:${choice.by}`;
+  let prepared = promptViewShapes.get(shape);
+  if (prepared === undefined) {
+    prepared = preparePromptView(byName, choice.by);
+    promptViewShapes.set(shape, prepared);
+  }
+  return prepared.with(db, {
+    projectId,
+    key: "name" in key ? key.name : key.id,
+    version: choice.by === "number" ? choice.version : undefined,
+    label: choice.by === "label" ? choice.label : choice.by === "default" ? defaultLabel : undefined,
+  });
 }
 
-const promptViewByLabel = preparedQuery((db: Queryable) =>
-  db
-    .select({ ...promptWithVersion, labelVersion: promptLabels.version })
-    .from(prompts)
-    .leftJoin(
-      promptLabels,
-      and(eq(promptLabels.promptId, prompts.id), eq(promptLabels.label, sql.placeholder("label"))),
-    )
-    .leftJoin(
-      promptVersions,
-      and(eq(promptVersions.promptId, prompts.id), eq(promptVersions.version, promptLabels.version)),
-    )
-    .where(and(eq(prompts.id, sql.placeholder("id")), eq(prompts.ownerId, sql.placeholder("ownerId")))),
-);
+function preparePromptView(byName: boolean, by: VersionChoice["by"]) {
+  return preparedQuery((db: Queryable) => {
+    const keyColumn = byName ? prompts.name : prompts.id;
+    const where = and(
+      eq(keyColumn, sql.placeholder("key")),
+      eq(prompts.projectId, sql.placeholder("projectId")),
+    );
+    if (by === "current" || by === "number") {
+      return db
+        .select({ ...promptWithVersion, labelVersion: sql<number | null>`NULL` })
+        .from(prompts)
+        .leftJoin(
+          promptVersions,
+          and(
+            eq(promptVersions.promptId, prompts.id),
+            eq(promptVersions.version, by === "number" ? sql.placeholder("version") : prompts.currentVersion),
+          ),
+        )
+        .where(where);
+    }
+    const shownNumber =
+      by === "label"
+        ? promptLabels.version
+        : sql`coalesce(${promptLabels.version}, ${prompts.currentVersion})`;
+    return db
+      .select({ ...promptWithVersion, labelVersion: promptLabels.version })
+      .from(prompts)
+      .leftJoin(
+        promptLabels,
+        and(eq(promptLabels.promptId, prompts.id), eq(promptLabels.label, sql.placeholder("label"))),
+      )
+      .leftJoin(
+        promptVersions,
+        and(eq(promptVersions.promptId, prompts.id), eq(promptVersions.version, shownNumber)),
+      )
+      .where(where);
+  });
+}
 
-export function findPromptViewByLabel(db: Queryable, ownerId: string, id: string, label: string) {
-  return promptViewByLabelQuery(db, ownerId, id, label).get();
+const promptViewShapes = new Map<string, ReturnType<typeof preparePromptView>>();
+
+export function findPromptView(db: Queryable, projectId: string, key: PromptKey, choice: VersionChoice) {
+  return promptViewQuery(db, projectId, key, choice).get();
 }
 
 /**
@@ -220,9 +261,13 @@ export function findLabel(db: Queryable, promptId: string, label: string) {
 }
 
 export interface ListPromptsFilter {
-  ownerId: string;
+  projectId: string;
   status?: PromptStatusValue | undefined;
   tag?: string | undefined;
+  /** Names starting with this. */
+  namePrefix?: string | undefined;
+  /** Titles containing this. */
+  titleContains?: string | undefined;
   includeDeleted: boolean;
   /** Keyset: the (created_at, id) of the last row of the previous page. */
   after?: { createdAt: number; id: string } | undefined;
@@ -234,8 +279,9 @@ export interface ListPromptsFilter {
  * with / without status) backwards; with a tag it walks `prompt_tags_owner_tag_idx` (prompt_id is UUIDv7,
  * so prompt_id order is (created_at, id) order) and joins prompts by primary key. The current version's
  * content comes by primary-key lookup; each row's tags and labels by correlated subselects over their primary
- * keys (evaluated only for the rows the LIMIT returns: the plans have no sort). One prepared query per
- * combination of the filters given (at most 16).
+ * keys (evaluated only for the rows the LIMIT returns: the plans have no sort). The name prefix and title
+ * filters are predicates on the same index walk (newest first stays the order; a name range would need a sort).
+ * One prepared query per combination of the filters given (at most 64).
  */
 export function listPromptsQuery(db: Queryable, f: ListPromptsFilter) {
   const shape: ListPromptsShape = {
@@ -243,17 +289,25 @@ export function listPromptsQuery(db: Queryable, f: ListPromptsFilter) {
     status: f.status !== undefined,
     includeDeleted: f.includeDeleted,
     after: f.after !== undefined,
+    namePrefix: f.namePrefix !== undefined,
+    titleContains: f.titleContains !== undefined,
   };
-  const key = `${+shape.tag}${+shape.status}${+shape.includeDeleted}${+shape.after}`;
+  const key = Object.values(shape)
+    .map((v) => +v)
+    .join("");
   let prepared = listPromptsShapes.get(key);
   if (prepared === undefined) {
     prepared = prepareListPrompts(shape);
     listPromptsShapes.set(key, prepared);
   }
   return prepared.with(db, {
-    ownerId: f.ownerId,
+    projectId: f.projectId,
     status: f.status,
     tag: f.tag,
+    namePrefix: f.namePrefix,
+    // Names are [a-z0-9._/-]: every name with the prefix sorts below prefix + "~".
+    nameEnd: f.namePrefix === undefined ? undefined : `${f.namePrefix}~`,
+    titleContains: f.titleContains,
     afterCreatedAt: f.after?.createdAt,
     afterId: f.after?.id,
     limit: f.limit,
@@ -266,14 +320,20 @@ interface ListPromptsShape {
   status: boolean;
   includeDeleted: boolean;
   after: boolean;
+  namePrefix: boolean;
+  titleContains: boolean;
 }
 
 function prepareListPrompts(shape: ListPromptsShape) {
   return preparedQuery((db: Queryable) =>
     buildListPrompts(db, {
-      ownerId: sql.placeholder("ownerId"),
+      projectId: sql.placeholder("projectId"),
       status: shape.status ? sql.placeholder("status") : undefined,
       tag: shape.tag ? sql.placeholder("tag") : undefined,
+      name: shape.namePrefix
+        ? { from: sql.placeholder("namePrefix"), to: sql.placeholder("nameEnd") }
+        : undefined,
+      titleContains: shape.titleContains ? sql.placeholder("titleContains") : undefined,
       includeDeleted: shape.includeDeleted,
       after: shape.after
         ? { createdAt: sql.placeholder("afterCreatedAt"), id: sql.placeholder("afterId") }
@@ -288,9 +348,11 @@ const listPromptsShapes = new Map<string, ReturnType<typeof prepareListPrompts>>
 function buildListPrompts(
   db: Queryable,
   f: {
-    ownerId: Bind<string>;
+    projectId: Bind<string>;
     status: Bind<PromptStatusValue> | undefined;
     tag: Bind<string> | undefined;
+    name: { from: Bind<string>; to: Bind<string> } | undefined;
+    titleContains: Bind<string> | undefined;
     includeDeleted: boolean;
     after: { createdAt: Bind<number>; id: Bind<string> } | undefined;
     limit: Bind<number>;
@@ -299,6 +361,10 @@ function buildListPrompts(
   const conditions: (SQL | undefined)[] = [
     f.status === undefined ? undefined : eq(prompts.status, f.status),
     f.includeDeleted ? undefined : isNull(prompts.deletedAt),
+    // Unary `+`: the name range filters the newest-first walk instead of picking the name index (whose order
+    // would need a sort).
+    f.name === undefined ? undefined : sql`+${prompts.name} >= ${f.name.from} AND +${prompts.name} < ${f.name.to}`,
+    f.titleContains === undefined ? undefined : sql`instr(${prompts.title}, ${f.titleContains}) > 0`,
   ];
   const versionJoin = and(
     eq(promptVersions.promptId, prompts.id),
@@ -312,7 +378,7 @@ function buildListPrompts(
       .innerJoin(promptVersions, versionJoin)
       .where(
         and(
-          eq(promptTags.ownerId, f.ownerId),
+          eq(promptTags.projectId, f.projectId),
           eq(promptTags.tag, f.tag),
           f.after === undefined ? undefined : lt(promptTags.promptId, f.after.id),
           ...conditions,
@@ -327,7 +393,7 @@ function buildListPrompts(
     .innerJoin(promptVersions, versionJoin)
     .where(
       and(
-        eq(prompts.ownerId, f.ownerId),
+        eq(prompts.projectId, f.projectId),
         ...conditions,
         f.after === undefined
           ? undefined
@@ -338,12 +404,12 @@ function buildListPrompts(
     .limit(f.limit);
 }
 
-/** The review's query pattern 1: a user's active, live prompts, newest first. */
-export function activePromptsOfOwnerQuery(db: Queryable, ownerId: string, limit: number) {
+/** The review's query pattern 1, per project: a project's active, live prompts, newest first. */
+export function activePromptsOfProjectQuery(db: Queryable, projectId: string, limit: number) {
   return db
     .select()
     .from(prompts)
-    .where(and(eq(prompts.ownerId, ownerId), eq(prompts.status, "active"), isNull(prompts.deletedAt)))
+    .where(and(eq(prompts.projectId, projectId), eq(prompts.status, "active"), isNull(prompts.deletedAt)))
     .orderBy(desc(prompts.createdAt))
     .limit(limit);
 }
@@ -357,18 +423,23 @@ export async function insertPrompt(
 ): Promise<void> {
   await db.insert(prompts).values(row);
   await db.insert(promptVersions).values(firstVersion);
-  await insertTags(db, row.id, row.ownerId, tags);
+  await insertTags(db, row.id, row.projectId as string, tags);
 }
 
-async function insertTags(db: Queryable, promptId: string, ownerId: string, tags: readonly string[]) {
+async function insertTags(db: Queryable, promptId: string, projectId: string, tags: readonly string[]) {
   if (tags.length > 0) {
-    await db.insert(promptTags).values(tags.map((tag) => ({ promptId, tag, ownerId })));
+    await db.insert(promptTags).values(tags.map((tag) => ({ promptId, tag, projectId })));
   }
 }
 
-export async function replaceTags(db: Queryable, promptId: string, ownerId: string, tags: readonly string[]) {
+export async function replaceTags(
+  db: Queryable,
+  promptId: string,
+  projectId: string,
+  tags: readonly string[],
+) {
   await db.delete(promptTags).where(eq(promptTags.promptId, promptId));
-  await insertTags(db, promptId, ownerId, tags);
+  await insertTags(db, promptId, projectId, tags);
 }
 
 /**
@@ -379,7 +450,9 @@ export async function updatePromptRow(
   db: Queryable,
   id: string,
   expectedRevision: number,
-  changes: Partial<Pick<PromptRow, "title" | "status" | "currentVersion" | "metadata" | "deletedAt">> & {
+  changes: Partial<
+    Pick<PromptRow, "name" | "title" | "status" | "currentVersion" | "metadata" | "deletedAt">
+  > & {
     updatedAt: number;
   },
 ): Promise<boolean> {
@@ -411,10 +484,10 @@ export async function deleteLabel(db: Queryable, promptId: string, label: string
     .where(and(eq(promptLabels.promptId, promptId), eq(promptLabels.label, label)));
 }
 
-export async function purgePrompt(db: Queryable, ownerId: string, id: string): Promise<boolean> {
+export async function purgePrompt(db: Queryable, projectId: string, id: string): Promise<boolean> {
   const result = await db
     .delete(prompts)
-    .where(and(eq(prompts.id, id), eq(prompts.ownerId, ownerId)))
+    .where(and(eq(prompts.id, id), eq(prompts.projectId, projectId)))
     .run();
   return result.rowsAffected === 1;
 }
@@ -443,25 +516,25 @@ export function listVersionsQuery(
 
 // ---- templates -------------------------------------------------------------------------------------------
 
-export function findTemplate(db: Queryable, ownerId: string, id: string) {
+export function findTemplate(db: Queryable, projectId: string, id: string) {
   return db
     .select()
     .from(promptTemplates)
-    .where(and(eq(promptTemplates.id, id), eq(promptTemplates.ownerId, ownerId)))
+    .where(and(eq(promptTemplates.id, id), eq(promptTemplates.projectId, projectId)))
     .get();
 }
 
-export function findTemplateByName(db: Queryable, ownerId: string, name: string) {
+export function findTemplateByName(db: Queryable, projectId: string, name: string) {
   return db
     .select()
     .from(promptTemplates)
-    .where(and(eq(promptTemplates.ownerId, ownerId), eq(promptTemplates.name, name)))
+    .where(and(eq(promptTemplates.projectId, projectId), eq(promptTemplates.name, name)))
     .get();
 }
 
 export function listTemplatesQuery(
   db: Queryable,
-  ownerId: string,
+  projectId: string,
   after: { createdAt: number; id: string } | undefined,
   limit: number,
 ) {
@@ -470,7 +543,7 @@ export function listTemplatesQuery(
     .from(promptTemplates)
     .where(
       and(
-        eq(promptTemplates.ownerId, ownerId),
+        eq(promptTemplates.projectId, projectId),
         after === undefined
           ? undefined
           : sql`(${promptTemplates.createdAt}, ${promptTemplates.id}) < (${after.createdAt}, ${after.id})`,
@@ -492,6 +565,8 @@ export async function insertEvent(
     eventId: string;
     type: PromptEventTypeValue;
     promptId: string;
+    projectId: string;
+    name: string;
     ownerId: string;
     version: number;
     label?: string | null;
@@ -501,24 +576,80 @@ export async function insertEvent(
   await db.insert(promptEvents).values({ ...event, label: event.label ?? null });
 }
 
-/** ListPromptEvents / WatchPromptEvents: the rowid (sequence) range after a position. */
-export function listEventsQuery(db: Queryable, afterSequence: number, limit: number) {
+/** A feed: one project's events, or (`*`, the all-projects principal) every project's. */
+export type FeedScope = string;
+
+/**
+ * ListPromptEvents / WatchPromptEvents: the rowid (sequence) range after a position; one project's events
+ * walk `prompt_events_project_sequence_idx` instead.
+ */
+export function listEventsQuery(db: Queryable, project: FeedScope, afterSequence: number, limit: number) {
   return db
     .select()
     .from(promptEvents)
-    .where(gt(promptEvents.sequence, afterSequence))
+    .where(
+      and(
+        project === allProjects ? undefined : eq(promptEvents.projectId, project),
+        gt(promptEvents.sequence, afterSequence),
+      ),
+    )
     .orderBy(asc(promptEvents.sequence))
     .limit(limit);
 }
 
-export async function lastEventSequence(db: Queryable): Promise<number> {
+export async function lastEventSequence(db: Queryable, project: FeedScope): Promise<number> {
   const row = await db
     .select({ sequence: promptEvents.sequence })
     .from(promptEvents)
+    .where(project === allProjects ? undefined : eq(promptEvents.projectId, project))
     .orderBy(desc(promptEvents.sequence))
     .limit(1)
     .get();
   return row?.sequence ?? 0;
+}
+
+// ---- label history ---------------------------------------------------------------------------------------
+
+export async function insertLabelMove(db: Queryable, move: Omit<LabelMoveRow, "sequence">) {
+  await db.insert(promptLabelHistory).values(move);
+}
+
+/** ListPromptLabelHistory: a prompt's moves (of one label, when given), newest first, keyset on sequence. */
+export function listLabelMovesQuery(
+  db: Queryable,
+  promptId: string,
+  label: string | undefined,
+  beforeSequence: number | undefined,
+  limit: number,
+) {
+  return db
+    .select()
+    .from(promptLabelHistory)
+    .where(
+      and(
+        eq(promptLabelHistory.promptId, promptId),
+        label === undefined ? undefined : eq(promptLabelHistory.label, label),
+        beforeSequence === undefined ? undefined : lt(promptLabelHistory.sequence, beforeSequence),
+      ),
+    )
+    .orderBy(desc(promptLabelHistory.sequence))
+    .limit(limit);
+}
+
+// ---- project settings ------------------------------------------------------------------------------------
+
+export function findProjectSettings(db: Queryable, projectId: string) {
+  return db.select().from(projectSettings).where(eq(projectSettings.projectId, projectId)).get();
+}
+
+export async function upsertProjectSettings(db: Queryable, row: typeof projectSettings.$inferInsert) {
+  await db
+    .insert(projectSettings)
+    .values(row)
+    .onConflictDoUpdate({
+      target: projectSettings.projectId,
+      set: { protectedLabels: row.protectedLabels, updatedBy: row.updatedBy, updatedAt: row.updatedAt },
+    });
 }
 
 // ---- idempotency -----------------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ export { auditLog, idempotencyKeys };
 export const promptStatuses = ["draft", "active", "archived"] as const;
 export type PromptStatusValue = (typeof promptStatuses)[number];
 
+export const promptKinds = ["text", "chat"] as const;
+export type PromptKindValue = (typeof promptKinds)[number];
+
 export const promptEventTypes = [
   "created",
   "updated",
@@ -40,6 +43,9 @@ export const promptTemplates = sqliteTable(
   "prompt_templates",
   {
     id: text("id").primaryKey(),
+    /** The project (tenancy boundary); 1..200 characters and immutable (triggers, 0002_projects.sql). */
+    projectId: text("project_id").notNull().default(""),
+    /** Who created it. */
     ownerId: text("owner_id").notNull(),
     name: text("name").notNull(),
     description: text("description").notNull().default(""),
@@ -50,11 +56,11 @@ export const promptTemplates = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [
-    // Unique per owner, not globally: a global name would let one tenant squat or probe another's names.
+    // Unique per project, not globally: a global name would let one tenant squat or probe another's names.
     // Also serves RenderPromptTemplate by name.
-    uniqueIndex("prompt_templates_owner_name_uq").on(t.ownerId, t.name),
-    // ListPromptTemplates: owner's templates newest first, keyset on (created_at, id).
-    index("prompt_templates_owner_created_idx").on(t.ownerId, t.createdAt, t.id),
+    uniqueIndex("prompt_templates_project_name_uq").on(t.projectId, t.name),
+    // ListPromptTemplates: the project's templates newest first, keyset on (created_at, id).
+    index("prompt_templates_project_created_idx").on(t.projectId, t.createdAt, t.id),
     check("prompt_templates_name_len", sql`length(${t.name}) BETWEEN 1 AND 100`),
     check("prompt_templates_description_len", sql`length(${t.description}) <= 1000`),
     check(
@@ -68,6 +74,16 @@ export const prompts = sqliteTable(
   "prompts",
   {
     id: text("id").primaryKey(),
+    /** The project (tenancy boundary); 1..200 characters and immutable (triggers, 0002_projects.sql). */
+    projectId: text("project_id").notNull().default(""),
+    /**
+     * Unique in the project, ^[a-z0-9][a-z0-9._/-]{0,127}$ (trigger, 0002_projects.sql); renamable, the id
+     * never changes. Prompts created without a name, and those from before names, are named by their id.
+     */
+    name: text("name").notNull().default(""),
+    /** text | chat, chosen at create, immutable; every version has the same kind (triggers). */
+    kind: text("kind", { enum: promptKinds }).notNull().default("text"),
+    /** Who created it ("created by"). */
     ownerId: text("owner_id").notNull(),
     title: text("title").notNull(),
     status: text("status", { enum: promptStatuses }).notNull().default("draft"),
@@ -82,16 +98,18 @@ export const prompts = sqliteTable(
     deletedAt: integer("deleted_at"),
   },
   (t) => [
+    // GetPrompt / RenderPrompt by name; a name is unique in its project.
+    uniqueIndex("prompts_project_name_uq").on(t.projectId, t.name),
     // ListPrompts, live prompts, no status filter (the hot path: a partial index holds live rows only).
-    index("prompts_owner_live_idx").on(t.ownerId, t.createdAt, t.id).where(sql`deleted_at IS NULL`),
-    // ListPrompts status filter on live prompts, and the review's "active prompts of a user, newest first":
-    // the review's (user_id, status, created_at) composite + its partial deleted_at IS NULL index, merged.
-    index("prompts_owner_status_live_idx")
-      .on(t.ownerId, t.status, t.createdAt, t.id)
+    index("prompts_project_live_idx").on(t.projectId, t.createdAt, t.id).where(sql`deleted_at IS NULL`),
+    // ListPrompts status filter on live prompts, and the review's "active prompts of a user, newest first"
+    // (now of a project): the review's (user_id, status, created_at) + its partial deleted_at IS NULL index.
+    index("prompts_project_status_live_idx")
+      .on(t.projectId, t.status, t.createdAt, t.id)
       .where(sql`deleted_at IS NULL`),
     // ListPrompts include_deleted, without and with a status filter.
-    index("prompts_owner_created_idx").on(t.ownerId, t.createdAt, t.id),
-    index("prompts_owner_status_created_idx").on(t.ownerId, t.status, t.createdAt, t.id),
+    index("prompts_project_created_idx").on(t.projectId, t.createdAt, t.id),
+    index("prompts_project_status_created_idx").on(t.projectId, t.status, t.createdAt, t.id),
     // The self-reference's child key: ON DELETE SET NULL of a purged parent looks children up by parent_id.
     index("prompts_parent_idx").on(t.parentId).where(sql`parent_id IS NOT NULL`),
     // No index on template_id: no RPC deletes a template, so its ON DELETE SET NULL never runs (SCHEMA.md).
@@ -114,7 +132,14 @@ export const promptVersions = sqliteTable(
     version: integer("version").notNull(),
     content: text("content").notNull(),
     modelConfig: text("model_config").notNull().default("{}"),
-    /** Unified diff of content from version - 1; empty for version 1. */
+    /** Chat prompts: the messages, a JSON array of {role, content, name?}; NULL for text prompts (triggers). */
+    messages: text("messages"),
+    /**
+     * Declared variables, a JSON array of {name, type, required, defaultValue?, enumValues, description};
+     * NULL for a version that declared none (legacy clients): its `{{var}}`s are required strings.
+     */
+    variables: text("variables"),
+    /** Unified diff of the canonical form (text or messages, then model_config) from version - 1; empty for 1. */
     diff: text("diff").notNull().default(""),
     changeNote: text("change_note").notNull().default(""),
     createdBy: text("created_by").notNull(),
@@ -167,14 +192,14 @@ export const promptTags = sqliteTable(
       .notNull()
       .references(() => prompts.id, { onDelete: "cascade" }),
     tag: text("tag").notNull(),
-    /** The prompt's owner, copied (owners never change) so a tag search never leaves the caller's rows. */
-    ownerId: text("owner_id").notNull(),
+    /** The prompt's project, copied (projects never change) so a tag search never leaves the project's rows. */
+    projectId: text("project_id").notNull().default(""),
   },
   (t) => [
     // (prompt_id, tag) unique; also loads a prompt's tags sorted.
     primaryKey({ name: "prompt_tags_pk", columns: [t.promptId, t.tag] }),
-    // ListPrompts tag filter: the owner's prompts with a tag, newest first (prompt_id is UUIDv7).
-    index("prompt_tags_owner_tag_idx").on(t.ownerId, t.tag, t.promptId),
+    // ListPrompts tag filter: the project's prompts with a tag, newest first (prompt_id is UUIDv7).
+    index("prompt_tags_project_tag_idx").on(t.projectId, t.tag, t.promptId),
     check("prompt_tags_tag_len", sql`length(${t.tag}) BETWEEN 1 AND 50`),
     check("prompt_tags_tag_chars", sql`${t.tag} NOT GLOB '*[^A-Za-z0-9_.:-]*'`),
   ],
@@ -190,12 +215,18 @@ export const promptEvents = sqliteTable(
     type: text("type", { enum: promptEventTypes }).notNull(),
     // No FK: the PURGED event outlives its prompt.
     promptId: text("prompt_id").notNull(),
+    /** The prompt's project: a service principal of one project reads only its project's events. */
+    projectId: text("project_id").notNull().default(""),
+    /** The prompt's name after the change (the prompt id for events from before names). */
+    name: text("name").notNull().default(""),
     ownerId: text("owner_id").notNull(),
     version: integer("version").notNull(),
     label: text("label"),
     occurredAt: integer("occurred_at").notNull(),
   },
   (t) => [
+    // A project's feed (ListPromptEvents / WatchPromptEvents of a one-project service principal).
+    index("prompt_events_project_sequence_idx").on(t.projectId, t.sequence),
     check(
       "prompt_events_type_enum",
       sql`${t.type} IN ('created', 'updated', 'deleted', 'restored', 'purged', 'label_set', 'label_removed')`,
@@ -208,6 +239,56 @@ export const promptEvents = sqliteTable(
   ],
 );
 
+/** Every move of a label (set, moved, removed), kept for ListPromptLabelHistory; append-only (trigger). */
+export const promptLabelHistory = sqliteTable(
+  "prompt_label_history",
+  {
+    sequence: integer("sequence").primaryKey({ autoIncrement: true }),
+    promptId: text("prompt_id")
+      .notNull()
+      .references(() => prompts.id, { onDelete: "cascade" }),
+    label: text("label").notNull(),
+    /** NULL: the label was absent (first set). */
+    fromVersion: integer("from_version"),
+    /** NULL: the label was removed. */
+    toVersion: integer("to_version"),
+    actor: text("actor").notNull(),
+    reason: text("reason").notNull().default(""),
+    occurredAt: integer("occurred_at").notNull(),
+  },
+  (t) => [
+    // ListPromptLabelHistory of a prompt (and, with a label, of one label), newest first.
+    index("prompt_label_history_prompt_idx").on(t.promptId, t.sequence),
+    index("prompt_label_history_prompt_label_idx").on(t.promptId, t.label, t.sequence),
+    check("prompt_label_history_moves", sql`${t.fromVersion} IS NOT ${t.toVersion}`),
+    check(
+      "prompt_label_history_versions_min",
+      sql`(${t.fromVersion} IS NULL OR ${t.fromVersion} >= 1) AND (${t.toVersion} IS NULL OR ${t.toVersion} >= 1)`,
+    ),
+    check("prompt_label_history_reason_len", sql`length(${t.reason}) <= 1000`),
+    check("prompt_label_history_label_len", sql`length(${t.label}) BETWEEN 1 AND 36`),
+  ],
+);
+
+/** Per-project settings; a project without a row has the defaults (protected labels: production). */
+export const projectSettings = sqliteTable(
+  "project_settings",
+  {
+    projectId: text("project_id").primaryKey(),
+    /** JSON array of label names only publishers may move. */
+    protectedLabels: text("protected_labels").notNull().default('["production"]'),
+    updatedBy: text("updated_by").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    check("project_settings_project_len", sql`length(${t.projectId}) BETWEEN 1 AND 200`),
+    check(
+      "project_settings_protected_labels_json",
+      sql`json_valid(${t.protectedLabels}) AND json_type(${t.protectedLabels}) = 'array'`,
+    ),
+  ],
+);
+
 export const schema = {
   auditLog,
   promptTemplates,
@@ -216,6 +297,8 @@ export const schema = {
   promptLabels,
   promptTags,
   promptEvents,
+  promptLabelHistory,
+  projectSettings,
   idempotencyKeys,
 };
 export type Schema = typeof schema;
@@ -224,3 +307,5 @@ export type PromptRow = typeof prompts.$inferSelect;
 export type PromptVersionRow = typeof promptVersions.$inferSelect;
 export type PromptTemplateRow = typeof promptTemplates.$inferSelect;
 export type PromptEventRow = typeof promptEvents.$inferSelect;
+export type LabelMoveRow = typeof promptLabelHistory.$inferSelect;
+export type ProjectSettingsRow = typeof projectSettings.$inferSelect;

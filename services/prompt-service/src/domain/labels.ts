@@ -1,11 +1,11 @@
-import { InvalidArgumentError, PermissionDeniedError } from "./errors.js";
+import { hasProjectRole, type ProjectScope } from "@autoforge/server";
+import { AbortedError, InvalidArgumentError, PermissionDeniedError } from "./errors.js";
 import { labelPattern } from "./limits.js";
 
 /** Always the newest version; computed, never stored, never settable. */
 export const latestLabel = "latest";
-/** Moving (or removing) it publishes: only `publisher` or `admin`. */
-export const productionLabel = "production";
-const publishingRoles = new Set(["publisher", "admin"]);
+/** Protected unless a project says otherwise: moving (or removing) it publishes. */
+export const defaultProtectedLabels: readonly string[] = ["production"];
 
 export function validateLabelName(label: string, field = "label"): void {
   if (!labelPattern.test(label)) {
@@ -13,8 +13,15 @@ export function validateLabelName(label: string, field = "label"): void {
   }
 }
 
-/** Rules for SetPromptLabel / RemovePromptLabel: format, `latest` reserved, `production` needs a publisher. */
-export function assertLabelChangeAllowed(label: string, roles: readonly string[]): void {
+/**
+ * Rules for SetPromptLabel / RemovePromptLabel: format, `latest` reserved, a protected label (the project's
+ * list, `production` by default) needs the publisher role there.
+ */
+export function assertLabelChangeAllowed(
+  label: string,
+  project: ProjectScope,
+  protectedLabels: readonly string[],
+): void {
   validateLabelName(label);
   if (label === latestLabel) {
     throw new InvalidArgumentError(
@@ -22,9 +29,29 @@ export function assertLabelChangeAllowed(label: string, roles: readonly string[]
       "`latest` always points to the newest version and cannot be changed",
     );
   }
-  if (label === productionLabel && !roles.some((r) => publishingRoles.has(r))) {
-    throw new PermissionDeniedError("moving the `production` label needs the publisher or admin role");
+  if (
+    protectedLabels.includes(label) &&
+    (project.role === "service" || !hasProjectRole(project.role, "publisher"))
+  ) {
+    throw new PermissionDeniedError(
+      `moving the protected label \`${label}\` needs the publisher role in project ${project.id}`,
+    );
   }
+}
+
+/**
+ * Compare-and-swap of a label move: `expected` (when given) must be where the label points now, 0 = absent.
+ * A mismatch is ABORTED and says where it points, so the caller can decide again.
+ */
+export function assertLabelAt(
+  label: string,
+  current: number | undefined,
+  expected: number | undefined,
+): void {
+  if (expected === undefined || expected === (current ?? 0)) return;
+  const now = current === undefined ? "is not set" : `points to version ${current}`;
+  const wanted = expected === 0 ? "absent" : `at version ${expected}`;
+  throw new AbortedError(`label ${label} ${now}, expected ${wanted}: read it again and retry`);
 }
 
 /** Labels as the API shows them: the stored ones plus `latest`. */

@@ -19,12 +19,17 @@ export const limits = {
   variableDescriptionMaxChars: 1000,
   eventPageSizeDefault: 100,
   eventPageSizeMax: 1000,
+  /** Messages of a chat prompt version. */
+  messagesMax: 100,
 } as const;
 
 export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const tagPattern = /^[A-Za-z0-9_.:-]{1,50}$/;
 export const labelPattern = /^[a-z0-9_-]{1,36}$/;
 export const templateNamePattern = /^[A-Za-z0-9_.-]{1,100}$/;
+/** Prompt names, unique per project. */
+export const namePattern = /^[a-z0-9][a-z0-9._/-]{0,127}$/;
+export const namePrefixPattern = /^[a-z0-9._/-]{0,128}$/;
 export const variableNamePattern = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /** Characters as SQLite's length() counts them (code points), not UTF-16 units. */

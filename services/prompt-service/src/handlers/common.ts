@@ -31,11 +31,19 @@ export function newId(): { id: string; createdAt: number } {
   return { id, createdAt: Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16) };
 }
 
-/** Another owner's prompt and a missing one look the same: NOT_FOUND. */
-export async function requirePrompt(tx: Queryable, ownerId: string, id: string): Promise<PromptRow> {
-  const row = await findPrompt(tx, ownerId, id);
+/** Another project's prompt and a missing one look the same: NOT_FOUND. */
+export async function requirePrompt(tx: Queryable, projectId: string, id: string): Promise<PromptRow> {
+  const row = await findPrompt(tx, projectId, id);
   if (row === undefined) throw new NotFoundError(`prompt ${id} not found`);
   return row;
+}
+
+/**
+ * Whose request ids a create's `request_id` is checked against (AIP-155): the caller's, within the project.
+ * A personal project keeps the bare subject, so keys stored before projects still replay.
+ */
+export function requestIdOwner(ctx: Ctx): string {
+  return ctx.project.personal ? ctx.principal.subject : `${ctx.project.id} ${ctx.principal.subject}`;
 }
 
 /** The prompt as the API shows it, at its current version (or `version` when given): one statement. */
@@ -51,7 +59,7 @@ export async function promptView(tx: Queryable, row: PromptRow, version = row.cu
  */
 export function shownPrompt(
   found: TagsAndLabels & { prompt: PromptRow; version: ShownVersion | null },
-  version: number,
+  version: number | string,
 ) {
   if (found.version === null) {
     throw new NotFoundError(`version ${version} of prompt ${found.prompt.id} not found`);
@@ -63,6 +71,9 @@ export function shownPrompt(
 export function auditSnapshot(row: PromptRow, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     id: row.id,
+    projectId: row.projectId,
+    name: row.name,
+    kind: row.kind,
     ownerId: row.ownerId,
     title: row.title,
     status: row.status,

@@ -13,7 +13,10 @@ type H = ServiceHandlers<typeof PromptService, PromptTx>;
 
 const watchBatch = 500;
 
-/** The change feed (transactional outbox). Roles are enforced by the server kit: `service` only. */
+/**
+ * The change feed (transactional outbox), per project: a service principal reads its project's events, the
+ * all-projects principal (project `*`) every project's. Access is enforced by the server kit.
+ */
 export function createEventHandlers(deps: HandlerDeps) {
   const listPromptEvents: H["listPromptEvents"] = async (req: ListPromptEventsRequest, ctx: Ctx) => {
     const pageSize = resolvePageSize(req.pageSize, {
@@ -21,8 +24,11 @@ export function createEventHandlers(deps: HandlerDeps) {
       max: limits.eventPageSizeMax,
     });
     return ctx.unitOfWork(async (tx) => {
-      const rows = await listEventsQuery(tx, Number(req.afterSequence), pageSize);
-      return { events: rows.map(eventMessage), lastSequence: BigInt(await lastEventSequence(tx)) };
+      const rows = await listEventsQuery(tx, ctx.project.id, Number(req.afterSequence), pageSize);
+      return {
+        events: rows.map(eventMessage),
+        lastSequence: BigInt(await lastEventSequence(tx, ctx.project.id)),
+      };
     });
   };
 
@@ -35,9 +41,10 @@ export function createEventHandlers(deps: HandlerDeps) {
   async function* watchPromptEvents(req: WatchPromptEventsRequest, ctx: Ctx) {
     let after = Number(req.afterSequence);
     const { signal } = ctx;
+    const project = ctx.project.id;
     while (!signal.aborted) {
       const seen = deps.notifier.version;
-      const rows = await deps.db.read((tx) => listEventsQuery(tx, after, watchBatch), { signal });
+      const rows = await deps.db.read((tx) => listEventsQuery(tx, project, after, watchBatch), { signal });
       for (const row of rows) {
         yield { event: eventMessage(row) };
         after = row.sequence;

@@ -9,6 +9,7 @@ import {
   type RestorePromptRequest,
   type UpdatePromptRequest,
 } from "@autoforge/contracts/prompt/v1";
+import type { PromptBody } from "@autoforge/render";
 import {
   decodePageToken,
   filterDigest,
@@ -19,26 +20,42 @@ import {
 } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
-import { promptMessage, statusToDb, structToJson } from "../convert.js";
+import {
+  chatMessagesFromProto,
+  declarationFromProto,
+  promptMessage,
+  statusToDb,
+  structToJson,
+} from "../convert.js";
 import {
   findPrompt,
+  findPromptByKey,
   findPromptView,
-  findPromptViewByLabel,
   findTemplate,
   insertEvent,
   insertPrompt,
   insertVersion,
   listPromptsQuery,
+  type PromptKey,
   purgePrompt,
+  type Queryable,
   replaceTags,
   requestIds,
   updatePromptRow,
+  type VersionChoice,
 } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
-import { AbortedError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
+import {
+  AbortedError,
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from "../domain/errors.js";
 import { etagMatches } from "../domain/etag.js";
 import { latestLabel } from "../domain/labels.js";
-import { needsNewVersion, unifiedDiff } from "../domain/versioning.js";
+import { bodyOf, checkVersion, storedBody, versionChanged, versionDiff } from "../domain/prompt-body.js";
+import type { VariableDeclaration } from "../domain/templates.js";
 import { maskFields } from "../validators.js";
 import {
   auditSnapshot,
@@ -47,6 +64,7 @@ import {
   newId,
   type PromptTx,
   promptView,
+  requestIdOwner,
   requirePrompt,
   shownPrompt,
 } from "./common.js";
@@ -58,15 +76,84 @@ export function normalizeTags(tags: readonly string[]): string[] {
   return [...new Set(tags)].sort();
 }
 
+/** The prompt a GetPrompt-shaped request names: `id`, or `name` in the call's project. */
+export function promptKey(req: { id: string; name: string }): PromptKey {
+  return req.id !== "" ? { id: req.id } : { name: req.name };
+}
+
+/**
+ * Which version a GetPrompt-shaped request shows: `version`, or `label` (`latest` = current), or by default the
+ * current version (by id) / the `production` label's, else current (by name).
+ */
+export function versionChoice(req: { id: string; version: number; label: string }): VersionChoice {
+  if (req.version !== 0) return { by: "number", version: req.version };
+  if (req.label === latestLabel) return { by: "current" };
+  if (req.label !== "") return { by: "label", label: req.label };
+  return req.id !== "" ? { by: "current" } : { by: "default" };
+}
+
+/** One statement: the prompt, the version asked for, tags and labels; NOT_FOUND names what is missing. */
+export async function findShownPrompt(
+  tx: Queryable,
+  projectId: string,
+  req: { id: string; name: string; version: number; label: string },
+) {
+  const key = promptKey(req);
+  const choice = versionChoice(req);
+  const found = await findPromptView(tx, projectId, key, choice);
+  const what = "id" in key ? key.id : key.name;
+  if (found === undefined) throw new NotFoundError(`prompt ${what} not found`);
+  if (choice.by === "label" && found.labelVersion === null) {
+    throw new NotFoundError(`label ${choice.label} of prompt ${what} not found`);
+  }
+  const version =
+    choice.by === "number"
+      ? choice.version
+      : choice.by === "current"
+        ? found.prompt.currentVersion
+        : (found.labelVersion ?? found.prompt.currentVersion);
+  return { found, version };
+}
+
+/** The declarations of a request (`variables`), as the domain checks them. */
+export function requestDeclarations(
+  variables: Parameters<typeof declarationFromProto>[0][],
+): VariableDeclaration[] {
+  return variables.map((v, i) => {
+    const d = declarationFromProto(v, i);
+    if ("field" in d) throw new InvalidArgumentError(d.field, d.reason);
+    return d;
+  });
+}
+
+/** The body of a create or update: text (`content`) or chat (`messages`). */
+function requestBody(
+  kind: "text" | "chat",
+  content: string,
+  messages: Parameters<typeof chatMessagesFromProto>[0],
+): PromptBody {
+  if (kind === "text") return { kind, text: content };
+  const converted = chatMessagesFromProto(messages);
+  if ("field" in converted) throw new InvalidArgumentError(converted.field, converted.reason);
+  return { kind, messages: converted };
+}
+
 export function createPromptCrudHandlers(deps: HandlerDeps) {
   const now = deps.now ?? Date.now;
 
   const createPrompt: H["createPrompt"] = async (req: CreatePromptRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
+    const actor = ctx.principal.subject;
     const tags = normalizeTags(req.tags);
+    const kind = req.messages.length > 0 ? "chat" : "text";
+    const body = requestBody(kind, req.content, req.messages);
+    const explicit = req.variables.length > 0 ? requestDeclarations(req.variables) : null;
     const digest = requestDigest({
+      name: req.name,
       title: req.title,
       content: req.content,
+      messages: body.kind === "chat" ? body.messages : null,
+      variables: explicit,
       tags: req.tags,
       metadata: req.metadata ?? null,
       modelConfig: req.modelConfig ?? null,
@@ -74,7 +161,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       templateId: req.templateId,
     });
     const requestId = {
-      ownerId: owner,
+      ownerId: requestIdOwner(ctx),
       method: "CreatePrompt",
       requestId: req.requestId,
       digest,
@@ -83,16 +170,29 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return { response: earlier, created: false };
-      if (req.parentId !== "" && (await findPrompt(tx, owner, req.parentId)) === undefined) {
+      if (req.parentId !== "" && (await findPrompt(tx, project, req.parentId)) === undefined) {
         throw new NotFoundError(`parent_id: prompt ${req.parentId} not found`);
       }
-      if (req.templateId !== "" && (await findTemplate(tx, owner, req.templateId)) === undefined) {
-        throw new NotFoundError(`template_id: template ${req.templateId} not found`);
+      let declared = explicit;
+      if (req.templateId !== "") {
+        const template = await findTemplate(tx, project, req.templateId);
+        if (template === undefined)
+          throw new NotFoundError(`template_id: template ${req.templateId} not found`);
+        // Declared nothing itself: the version declares the template's variables.
+        declared ??= JSON.parse(template.variables) as VariableDeclaration[];
       }
+      checkVersion(body, declared);
       const { id, createdAt } = newId();
+      const name = req.name === "" ? id : req.name;
+      if ((await findPromptByKey(tx, project, { name })) !== undefined) {
+        throw new AlreadyExistsError(`name: a prompt named ${name} already exists in project ${project}`);
+      }
       const row: PromptRow = {
         id,
-        ownerId: owner,
+        projectId: project,
+        name,
+        kind,
+        ownerId: actor,
         title: req.title,
         status: "draft",
         currentVersion: 1,
@@ -107,11 +207,12 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       const version = {
         promptId: id,
         version: 1,
-        content: req.content,
+        ...storedBody(body),
+        variables: declared === null ? null : JSON.stringify(declared),
         modelConfig: structToJson(req.modelConfig),
         diff: "",
         changeNote: "",
-        createdBy: owner,
+        createdBy: actor,
         createdAt,
       };
       await insertPrompt(tx, row, version, tags);
@@ -119,7 +220,9 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         eventId: uuidv7(),
         type: "created",
         promptId: id,
-        ownerId: owner,
+        projectId: project,
+        name,
+        ownerId: actor,
         version: 1,
         occurredAt: createdAt,
       });
@@ -137,42 +240,37 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
     return outcome.response;
   };
 
-  /** One statement: the prompt, the version to show, tags and labels (NOT_FOUND names what is missing). */
+  /** One statement: the prompt (by id or name), the version to show, tags and labels. */
   const getPrompt: H["getPrompt"] = async (req: GetPromptRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
     return ctx.unitOfWork(async (tx) => {
-      if (req.label !== "" && req.label !== latestLabel) {
-        const found = await findPromptViewByLabel(tx, owner, req.id, req.label);
-        if (found === undefined) throw new NotFoundError(`prompt ${req.id} not found`);
-        if (found.labelVersion === null) {
-          throw new NotFoundError(`label ${req.label} of prompt ${found.prompt.id} not found`);
-        }
-        return { prompt: shownPrompt(found, found.labelVersion) };
-      }
-      const version = req.version === 0 ? undefined : req.version;
-      const found = await findPromptView(tx, owner, req.id, version);
-      if (found === undefined) throw new NotFoundError(`prompt ${req.id} not found`);
-      return { prompt: shownPrompt(found, version ?? found.prompt.currentVersion) };
+      const { found, version } = await findShownPrompt(tx, ctx.project.id, req);
+      return { prompt: shownPrompt(found, version) };
     });
   };
 
   const listPrompts: H["listPrompts"] = async (req: ListPromptsRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const pageSize = resolvePageSize(req.pageSize);
     const status = statusToDb[req.status];
     const tag = req.tag === "" ? undefined : req.tag;
+    const namePrefix = req.namePrefix === "" ? undefined : req.namePrefix;
+    const titleContains = req.titleContains === "" ? undefined : req.titleContains;
     const digest = filterDigest("ListPrompts", {
-      owner,
+      project,
       status: status ?? null,
       tag: tag ?? null,
       includeDeleted: req.includeDeleted,
+      namePrefix: namePrefix ?? null,
+      titleContains: titleContains ?? null,
     });
     const key = decodePageToken(req.pageToken, digest, ["number", "string"]);
     return ctx.unitOfWork(async (tx) => {
       const rows = await listPromptsQuery(tx, {
-        ownerId: owner,
+        projectId: project,
         status,
         tag,
+        namePrefix,
+        titleContains,
         includeDeleted: req.includeDeleted,
         after: key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string },
         limit: pageSize + 1,
@@ -189,11 +287,12 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
   };
 
   const updatePrompt: H["updatePrompt"] = async (req: UpdatePromptRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
+    const actor = ctx.principal.subject;
     const fields = maskFields(req.updateMask);
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
       // the prompt, its current version, tags and labels in one statement
-      const found = await findPromptView(tx, owner, req.id, undefined);
+      const found = await findPromptView(tx, project, { id: req.id }, { by: "current" });
       if (found === undefined) throw new NotFoundError(`prompt ${req.id} not found`);
       const { prompt: row, version: current, tags: oldTags, labels } = found;
       if (!etagMatches(row.id, row.revision, req.etag)) {
@@ -203,24 +302,52 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before updating`);
       }
       if (current === null) throw new Error(`prompt ${row.id} has no version ${row.currentVersion}`);
+      if (fields.has("content") && row.kind === "chat") {
+        throw new InvalidArgumentError("content", `prompt ${row.id} is a chat prompt: set messages`);
+      }
+      if (fields.has("messages") && row.kind === "text") {
+        throw new InvalidArgumentError("messages", `prompt ${row.id} is a text prompt: set content`);
+      }
 
+      const currentBody = { content: current.content, messages: current.messages };
+      const nextBody =
+        fields.has("content") || fields.has("messages")
+          ? storedBody(requestBody(row.kind, req.content, req.messages))
+          : currentBody;
+      const nextVariables = fields.has("variables")
+        ? JSON.stringify(requestDeclarations(req.variables))
+        : current.variables;
       const next = {
+        name: fields.has("name") ? req.name : row.name,
         title: fields.has("title") ? req.title : row.title,
         status: fields.has("status") ? (statusToDb[req.status] ?? row.status) : row.status,
         metadata: fields.has("metadata") ? structToJson(req.metadata) : row.metadata,
-        content: fields.has("content") ? req.content : current.content,
         modelConfig: fields.has("model_config") ? structToJson(req.modelConfig) : current.modelConfig,
         tags: fields.has("tags") ? normalizeTags(req.tags) : oldTags,
       };
-      const newVersion = needsNewVersion(
-        { content: current.content, modelConfigJson: current.modelConfig },
-        { content: next.content, modelConfigJson: next.modelConfig },
+      const newVersion = versionChanged(
+        { body: currentBody, modelConfig: current.modelConfig, variables: current.variables },
+        { body: nextBody, modelConfig: next.modelConfig, variables: nextVariables },
       );
       const tagsChanged = next.tags.join("\n") !== oldTags.join("\n");
       const rowChanged =
-        next.title !== row.title || next.status !== row.status || next.metadata !== row.metadata;
+        next.name !== row.name ||
+        next.title !== row.title ||
+        next.status !== row.status ||
+        next.metadata !== row.metadata;
       if (!newVersion && !tagsChanged && !rowChanged) {
         return { prompt: promptMessage(row, current, oldTags, labels), changed: false };
+      }
+      if (newVersion) {
+        checkVersion(
+          bodyOf(nextBody),
+          nextVariables === null ? null : (JSON.parse(nextVariables) as VariableDeclaration[]),
+        );
+      }
+      if (next.name !== row.name && (await findPromptByKey(tx, project, { name: next.name })) !== undefined) {
+        throw new AlreadyExistsError(
+          `name: a prompt named ${next.name} already exists in project ${project}`,
+        );
       }
       const at = Math.max(now(), row.updatedAt);
       let currentVersion = row.currentVersion;
@@ -229,16 +356,21 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         await insertVersion(tx, {
           promptId: row.id,
           version: currentVersion,
-          content: next.content,
+          ...nextBody,
+          variables: nextVariables,
           modelConfig: next.modelConfig,
-          diff: unifiedDiff(row.currentVersion, currentVersion, current.content, next.content),
+          diff: versionDiff(
+            { version: row.currentVersion, body: currentBody, modelConfig: current.modelConfig },
+            { version: currentVersion, body: nextBody, modelConfig: next.modelConfig },
+          ),
           changeNote: req.changeNote,
-          createdBy: owner,
+          createdBy: actor,
           createdAt: at,
         });
       }
-      if (tagsChanged) await replaceTags(tx, row.id, owner, next.tags);
+      if (tagsChanged) await replaceTags(tx, row.id, project, next.tags);
       const changes = {
+        name: next.name,
         title: next.title,
         status: next.status,
         metadata: next.metadata,
@@ -253,7 +385,9 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         eventId: uuidv7(),
         type: "updated",
         promptId: row.id,
-        ownerId: owner,
+        projectId: project,
+        name: updated.name,
+        ownerId: row.ownerId,
         version: currentVersion,
         occurredAt: at,
       });
@@ -266,7 +400,12 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       });
       // What a re-read would return: the version just shown or written, the tags just set (both sorted the
       // same way: tags are ASCII), the labels read above (an update moves none).
-      const shown = { version: currentVersion, content: next.content, modelConfig: next.modelConfig };
+      const shown = {
+        version: currentVersion,
+        ...nextBody,
+        modelConfig: next.modelConfig,
+        variables: nextVariables,
+      };
       return { prompt: promptMessage(updated, shown, next.tags, labels), changed: true };
     });
     if (outcome.changed) deps.notifier.notify();
@@ -274,9 +413,9 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
   };
 
   const deletePrompt: H["deletePrompt"] = async (req: DeletePromptRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
-      const row = await requirePrompt(tx, owner, req.id);
+      const row = await requirePrompt(tx, project, req.id);
       if (req.etag !== "" && !etagMatches(row.id, row.revision, req.etag)) {
         throw new AbortedError(`etag of prompt ${row.id} is stale: read it again and retry`);
       }
@@ -290,7 +429,9 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         eventId: uuidv7(),
         type: "deleted",
         promptId: row.id,
-        ownerId: owner,
+        projectId: project,
+        name: row.name,
+        ownerId: row.ownerId,
         version: row.currentVersion,
         occurredAt: at,
       });
@@ -308,9 +449,9 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
   };
 
   const restorePrompt: H["restorePrompt"] = async (req: RestorePromptRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
-      const row = await requirePrompt(tx, owner, req.id);
+      const row = await requirePrompt(tx, project, req.id);
       if (row.deletedAt === null) return { prompt: await promptView(tx, row), changed: false };
       const at = Math.max(now(), row.updatedAt);
       if (!(await updatePromptRow(tx, row.id, row.revision, { deletedAt: null, updatedAt: at }))) {
@@ -321,7 +462,9 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         eventId: uuidv7(),
         type: "restored",
         promptId: row.id,
-        ownerId: owner,
+        projectId: project,
+        name: row.name,
+        ownerId: row.ownerId,
         version: row.currentVersion,
         occurredAt: at,
       });
@@ -339,16 +482,18 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
   };
 
   const purge: H["purgePrompt"] = async (req: PurgePromptRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     await ctx.unitOfWork(async (tx, { audit }) => {
-      const row = await requirePrompt(tx, owner, req.id);
-      if (!(await purgePrompt(tx, owner, row.id))) throw new NotFoundError(`prompt ${req.id} not found`);
+      const row = await requirePrompt(tx, project, req.id);
+      if (!(await purgePrompt(tx, project, row.id))) throw new NotFoundError(`prompt ${req.id} not found`);
       const at = now();
       await insertEvent(tx, {
         eventId: uuidv7(),
         type: "purged",
         promptId: row.id,
-        ownerId: owner,
+        projectId: project,
+        name: row.name,
+        ownerId: row.ownerId,
         version: row.currentVersion,
         occurredAt: at,
       });

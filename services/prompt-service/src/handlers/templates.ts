@@ -15,7 +15,7 @@ import {
   type ServiceHandlers,
 } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
-import { declarationFromProto, templateMessage, valueToInput } from "../convert.js";
+import { templateMessage, variableInputs } from "../convert.js";
 import {
   findTemplate,
   findTemplateByName,
@@ -24,14 +24,10 @@ import {
   requestIds,
 } from "../db/repository.js";
 import type { PromptTemplateRow } from "../db/schema.js";
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../domain/errors.js";
-import {
-  type InputValue,
-  renderTemplate,
-  type VariableDeclaration,
-  validateTemplate,
-} from "../domain/templates.js";
-import { type Ctx, type HandlerDeps, newId, type PromptTx } from "./common.js";
+import { AlreadyExistsError, NotFoundError } from "../domain/errors.js";
+import { renderTemplate, type VariableDeclaration, validateTemplate } from "../domain/templates.js";
+import { type Ctx, type HandlerDeps, newId, type PromptTx, requestIdOwner } from "./common.js";
+import { requestDeclarations } from "./prompts.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
 
@@ -40,12 +36,9 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
     req: CreatePromptTemplateRequest,
     ctx: Ctx,
   ) => {
-    const owner = ctx.principal.subject;
-    const declarations: VariableDeclaration[] = req.variables.map((v, i) => {
-      const d = declarationFromProto(v, i);
-      if ("field" in d) throw new InvalidArgumentError(d.field, d.reason);
-      return d;
-    });
+    const project = ctx.project.id;
+    const actor = ctx.principal.subject;
+    const declarations = requestDeclarations(req.variables);
     validateTemplate(req.body, declarations);
     const digest = requestDigest({
       name: req.name,
@@ -54,7 +47,7 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
       variables: declarations,
     });
     const requestId = {
-      ownerId: owner,
+      ownerId: requestIdOwner(ctx),
       method: "CreatePromptTemplate",
       requestId: req.requestId,
       digest,
@@ -63,13 +56,16 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
     return ctx.unitOfWork(async (tx, { audit }) => {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return earlier;
-      if ((await findTemplateByName(tx, owner, req.name)) !== undefined) {
-        throw new AlreadyExistsError(`name: you already have a template named ${req.name}`);
+      if ((await findTemplateByName(tx, project, req.name)) !== undefined) {
+        throw new AlreadyExistsError(
+          `name: a template named ${req.name} already exists in project ${project}`,
+        );
       }
       const { id, createdAt } = newId();
       const row: PromptTemplateRow = {
         id,
-        ownerId: owner,
+        projectId: project,
+        ownerId: actor,
         name: req.name,
         description: req.description,
         body: req.body,
@@ -82,7 +78,14 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
         action: "template.create",
         resourceType: "prompt_template",
         resourceId: id,
-        after: { id, ownerId: owner, name: row.name, description: row.description, variables: declarations },
+        after: {
+          id,
+          projectId: project,
+          ownerId: actor,
+          name: row.name,
+          description: row.description,
+          variables: declarations,
+        },
       });
       const response = create(CreatePromptTemplateResponseSchema, { template: templateMessage(row) });
       await requestIds.remember(tx, requestId, response, createdAt);
@@ -91,22 +94,21 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
   };
 
   const getPromptTemplate: H["getPromptTemplate"] = async (req: GetPromptTemplateRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
     return ctx.unitOfWork(async (tx) => {
-      const row = await findTemplate(tx, owner, req.id);
+      const row = await findTemplate(tx, ctx.project.id, req.id);
       if (row === undefined) throw new NotFoundError(`template ${req.id} not found`);
       return { template: templateMessage(row) };
     });
   };
 
   const listPromptTemplates: H["listPromptTemplates"] = async (req: ListPromptTemplatesRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const pageSize = resolvePageSize(req.pageSize);
-    const digest = filterDigest("ListPromptTemplates", { owner });
+    const digest = filterDigest("ListPromptTemplates", { project });
     const key = decodePageToken(req.pageToken, digest, ["number", "string"]);
     return ctx.unitOfWork(async (tx) => {
       const after = key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string };
-      const rows = await listTemplatesQuery(tx, owner, after, pageSize + 1);
+      const rows = await listTemplatesQuery(tx, project, after, pageSize + 1);
       const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.createdAt, last.id]);
       return { templates: page.map(templateMessage), nextPageToken };
     });
@@ -116,15 +118,10 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
     req: RenderPromptTemplateRequest,
     ctx: Ctx,
   ) => {
-    const owner = ctx.principal.subject;
-    const input: Record<string, InputValue> = {};
-    for (const [name, value] of Object.entries(req.variables)) {
-      const v = valueToInput(value);
-      if (v === undefined) throw new InvalidArgumentError(`variables.${name}`, "has no value");
-      input[name] = v;
-    }
+    const project = ctx.project.id;
+    const input = variableInputs(req.variables);
     const row = await ctx.unitOfWork(async (tx) =>
-      req.id !== "" ? findTemplate(tx, owner, req.id) : findTemplateByName(tx, owner, req.name),
+      req.id !== "" ? findTemplate(tx, project, req.id) : findTemplateByName(tx, project, req.name),
     );
     if (row === undefined) throw new NotFoundError(`template ${req.id !== "" ? req.id : req.name} not found`);
     const declarations = JSON.parse(row.variables) as VariableDeclaration[];

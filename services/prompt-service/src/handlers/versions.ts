@@ -1,5 +1,6 @@
 import type {
   DiffPromptVersionsRequest,
+  ListPromptLabelHistoryRequest,
   ListPromptVersionsRequest,
   PromptService,
   RemovePromptLabelRequest,
@@ -13,20 +14,22 @@ import {
   type ServiceHandlers,
 } from "@autoforge/server";
 import { uuidv7 } from "uuidv7";
-import { versionMessage } from "../convert.js";
+import { labelMoveMessage, versionMessage } from "../convert.js";
 import {
   deleteLabel,
   findLabel,
   findVersion,
   insertEvent,
+  insertLabelMove,
+  listLabelMovesQuery,
   listVersionsQuery,
   updatePromptRow,
   upsertLabel,
 } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
 import { AbortedError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
-import { assertLabelChangeAllowed } from "../domain/labels.js";
-import { unifiedDiff } from "../domain/versioning.js";
+import { assertLabelAt, assertLabelChangeAllowed } from "../domain/labels.js";
+import { versionDiff } from "../domain/prompt-body.js";
 import {
   auditSnapshot,
   type Ctx,
@@ -35,6 +38,7 @@ import {
   promptView,
   requirePrompt,
 } from "./common.js";
+import { protectedLabelsOf } from "./projects.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
 
@@ -43,12 +47,12 @@ export function createVersionHandlers(deps: HandlerDeps) {
   const now = deps.now ?? Date.now;
 
   const listPromptVersions: H["listPromptVersions"] = async (req: ListPromptVersionsRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const pageSize = resolvePageSize(req.pageSize);
-    const digest = filterDigest("ListPromptVersions", { owner, promptId: req.promptId });
+    const digest = filterDigest("ListPromptVersions", { project, promptId: req.promptId });
     const key = decodePageToken(req.pageToken, digest, ["number"]);
     return ctx.unitOfWork(async (tx) => {
-      await requirePrompt(tx, owner, req.promptId);
+      await requirePrompt(tx, project, req.promptId);
       const rows = await listVersionsQuery(tx, req.promptId, key?.[0] as number | undefined, pageSize + 1);
       const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.version]);
       return { versions: page.map(versionMessage), nextPageToken };
@@ -56,9 +60,8 @@ export function createVersionHandlers(deps: HandlerDeps) {
   };
 
   const diffPromptVersions: H["diffPromptVersions"] = async (req: DiffPromptVersionsRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
     return ctx.unitOfWork(async (tx) => {
-      const row = await requirePrompt(tx, owner, req.id);
+      const row = await requirePrompt(tx, ctx.project.id, req.id);
       const toVersion = req.toVersion === 0 ? row.currentVersion : req.toVersion;
       const from = await findVersion(tx, row.id, req.fromVersion);
       if (from === undefined)
@@ -70,16 +73,20 @@ export function createVersionHandlers(deps: HandlerDeps) {
       const diff =
         to.version === from.version + 1
           ? to.diff
-          : unifiedDiff(from.version, to.version, from.content, to.content);
+          : versionDiff(
+              { version: from.version, body: from, modelConfig: from.modelConfig },
+              { version: to.version, body: to, modelConfig: to.modelConfig },
+            );
       return { diff, fromVersion: from.version, toVersion: to.version };
     });
   };
 
   const setPromptLabel: H["setPromptLabel"] = async (req: SetPromptLabelRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
+    const actor = ctx.principal.subject;
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
-      const row = await requirePrompt(tx, owner, req.id);
-      assertLabelChangeAllowed(req.label, ctx.principal.roles);
+      const row = await requirePrompt(tx, project, req.id);
+      assertLabelChangeAllowed(req.label, ctx.project, await protectedLabelsOf(tx, project));
       if (row.deletedAt !== null) {
         throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before moving labels`);
       }
@@ -87,21 +94,33 @@ export function createVersionHandlers(deps: HandlerDeps) {
         throw new NotFoundError(`version: version ${req.version} of prompt ${row.id} not found`);
       }
       const existing = await findLabel(tx, row.id, req.label);
+      assertLabelAt(req.label, existing?.version, req.expectedVersion);
       if (existing?.version === req.version) return { prompt: await promptView(tx, row), changed: false };
       const at = Math.max(now(), row.updatedAt);
       await upsertLabel(tx, {
         promptId: row.id,
         label: req.label,
         version: req.version,
-        updatedBy: owner,
+        updatedBy: actor,
         updatedAt: at,
+      });
+      await insertLabelMove(tx, {
+        promptId: row.id,
+        label: req.label,
+        fromVersion: existing?.version ?? null,
+        toVersion: req.version,
+        actor,
+        reason: req.reason,
+        occurredAt: at,
       });
       const updated = await bumpRevision(tx, row, at);
       await insertEvent(tx, {
         eventId: uuidv7(),
         type: "label_set",
         promptId: row.id,
-        ownerId: owner,
+        projectId: project,
+        name: row.name,
+        ownerId: row.ownerId,
         version: req.version,
         label: req.label,
         occurredAt: at,
@@ -120,23 +139,36 @@ export function createVersionHandlers(deps: HandlerDeps) {
   };
 
   const removePromptLabel: H["removePromptLabel"] = async (req: RemovePromptLabelRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
+    const actor = ctx.principal.subject;
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
-      const row = await requirePrompt(tx, owner, req.id);
-      assertLabelChangeAllowed(req.label, ctx.principal.roles);
+      const row = await requirePrompt(tx, project, req.id);
+      assertLabelChangeAllowed(req.label, ctx.project, await protectedLabelsOf(tx, project));
       const existing = await findLabel(tx, row.id, req.label);
+      assertLabelAt(req.label, existing?.version, req.expectedVersion);
       if (existing === undefined) return { prompt: await promptView(tx, row), changed: false };
       if (row.deletedAt !== null) {
         throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before moving labels`);
       }
       const at = Math.max(now(), row.updatedAt);
       await deleteLabel(tx, row.id, req.label);
+      await insertLabelMove(tx, {
+        promptId: row.id,
+        label: req.label,
+        fromVersion: existing.version,
+        toVersion: null,
+        actor,
+        reason: req.reason,
+        occurredAt: at,
+      });
       const updated = await bumpRevision(tx, row, at);
       await insertEvent(tx, {
         eventId: uuidv7(),
         type: "label_removed",
         promptId: row.id,
-        ownerId: owner,
+        projectId: project,
+        name: row.name,
+        ownerId: row.ownerId,
         version: existing.version,
         label: req.label,
         occurredAt: at,
@@ -154,7 +186,40 @@ export function createVersionHandlers(deps: HandlerDeps) {
     return { prompt: outcome.prompt };
   };
 
-  return { listPromptVersions, diffPromptVersions, setPromptLabel, removePromptLabel };
+  const listPromptLabelHistory: H["listPromptLabelHistory"] = async (
+    req: ListPromptLabelHistoryRequest,
+    ctx: Ctx,
+  ) => {
+    const project = ctx.project.id;
+    const pageSize = resolvePageSize(req.pageSize);
+    const label = req.label === "" ? undefined : req.label;
+    const digest = filterDigest("ListPromptLabelHistory", {
+      project,
+      promptId: req.promptId,
+      label: label ?? null,
+    });
+    const key = decodePageToken(req.pageToken, digest, ["number"]);
+    return ctx.unitOfWork(async (tx) => {
+      await requirePrompt(tx, project, req.promptId);
+      const rows = await listLabelMovesQuery(
+        tx,
+        req.promptId,
+        label,
+        key?.[0] as number | undefined,
+        pageSize + 1,
+      );
+      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.sequence]);
+      return { moves: page.map(labelMoveMessage), nextPageToken };
+    });
+  };
+
+  return {
+    listPromptVersions,
+    diffPromptVersions,
+    setPromptLabel,
+    removePromptLabel,
+    listPromptLabelHistory,
+  };
 }
 
 /** Labels are part of the prompt: moving one changes its etag. */

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file autoforge/evaluation/v1/evaluation_service.proto.
  */
 export const file_autoforge_evaluation_v1_evaluation_service: GenFile = /*@__PURE__*/
-  fileDesc("CjBhdXRvZm9yZ2UvZXZhbHVhdGlvbi92MS9ldmFsdWF0aW9uX3NlcnZpY2UucHJvdG8SF2F1dG9mb3JnZS5ldmFsdWF0aW9uLnYxIogECgpFdmFsdWF0aW9uEgoKAmlkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhEKCXByb21wdF9pZBgDIAEoCRIWCg5wcm9tcHRfdmVyc2lvbhgEIAEoBRIQCghwcm92aWRlchgFIAEoCRINCgVtb2RlbBgGIAEoCRI5CgZzdGF0dXMYByABKA4yKS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3RhdHVzEhoKDW92ZXJhbGxfc2NvcmUYCCABKAFIAIgBARINCgVlcnJvchgJIAEoCRIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEgoKdGVzdF9jb3VudBgLIAEoBRIUCgxwYXNzZWRfY291bnQYDCABKAUSLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1jb21wbGV0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIQCg5fb3ZlcmFsbF9zY29yZSKLAgoKVGVzdFJlc3VsdBIKCgJpZBgBIAEoCRIVCg1ldmFsdWF0aW9uX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSDQoFaW5wdXQYBCABKAkSFwoPZXhwZWN0ZWRfb3V0cHV0GAUgASgJEhUKDWFjdHVhbF9vdXRwdXQYBiABKAkSDgoGcGFzc2VkGAcgASgIEg0KBXNjb3JlGAggASgBEhIKCmxhdGVuY3lfbXMYCSABKAMSKQoIbWV0YWRhdGEYCiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKkAQoXQ3JlYXRlRXZhbHVhdGlvblJlcXVlc3QSEQoJcHJvbXB0X2lkGAEgASgJEhYKDnByb21wdF92ZXJzaW9uGAIgASgFEhAKCHByb3ZpZGVyGAMgASgJEg0KBW1vZGVsGAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgpyZXF1ZXN0X2lkGAYgASgJIlMKGENyZWF0ZUV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiIiChRHZXRFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJQChVHZXRFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24ijQEKFkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QSEQoJcHJvbXB0X2lkGAEgASgJEjkKBnN0YXR1cxgCIAEoDjIpLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb25TdGF0dXMSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkibAoXTGlzdEV2YWx1YXRpb25zUmVzcG9uc2USOAoLZXZhbHVhdGlvbnMYASADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIkChZTdGFydEV2YWx1YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIlIKF1N0YXJ0RXZhbHVhdGlvblJlc3BvbnNlEjcKCmV2YWx1YXRpb24YASABKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uInsKGFJlY29yZFRlc3RSZXN1bHRzUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEjQKB3Jlc3VsdHMYAiADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0EhIKCnJlcXVlc3RfaWQYAyABKAkibAoZUmVjb3JkVGVzdFJlc3VsdHNSZXNwb25zZRIWCg5yZWNvcmRlZF9jb3VudBgBIAEoBRI3CgpldmFsdWF0aW9uGAIgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiInChlDb21wbGV0ZUV2YWx1YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIlUKGkNvbXBsZXRlRXZhbHVhdGlvblJlc3BvbnNlEjcKCmV2YWx1YXRpb24YASABKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uIjMKFUZhaWxFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiUQoWRmFpbEV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKcAQoWTGlzdFRlc3RSZXN1bHRzUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEhMKBnBhc3NlZBgCIAEoCEgAiAEBEhYKCW1pbl9zY29yZRgDIAEoAUgBiAEBEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJQgkKB19wYXNzZWRCDAoKX21pbl9zY29yZSJtChdMaXN0VGVzdFJlc3VsdHNSZXNwb25zZRI5Cgx0ZXN0X3Jlc3VsdHMYASADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIpChtHZXRFdmFsdWF0aW9uU3VtbWFyeVJlcXVlc3QSCgoCaWQYASABKAki9gIKEUV2YWx1YXRpb25TdW1tYXJ5EhUKDWV2YWx1YXRpb25faWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxISCgp0ZXN0X2NvdW50GAMgASgFEhQKDHBhc3NlZF9jb3VudBgEIAEoBRIRCglwYXNzX3JhdGUYBSABKAESFwoKbWVhbl9zY29yZRgGIAEoAUgAiAEBEh4KEW1lYW5fcGFzc2VkX3Njb3JlGAcgASgBSAGIAQESFgoObGF0ZW5jeV9wNTBfbXMYCCABKAMSFgoObGF0ZW5jeV9wOTVfbXMYCSABKAMSFgoObGF0ZW5jeV9tYXhfbXMYCiABKAMSGgoNb3ZlcmFsbF9zY29yZRgLIAEoAUgCiAEBQg0KC19tZWFuX3Njb3JlQhQKEl9tZWFuX3Bhc3NlZF9zY29yZUIQCg5fb3ZlcmFsbF9zY29yZSJbChxHZXRFdmFsdWF0aW9uU3VtbWFyeVJlc3BvbnNlEjsKB3N1bW1hcnkYASABKAsyKi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3VtbWFyeSIxChxDb21wYXJlUHJvbXB0VmVyc2lvbnNSZXF1ZXN0EhEKCXByb21wdF9pZBgBIAEoCSKqAQoSUHJvbXB0VmVyc2lvblN0YXRzEhYKDnByb21wdF92ZXJzaW9uGAEgASgFEhgKEGV2YWx1YXRpb25fY291bnQYAiABKAUSFwoPY29tcGxldGVkX2NvdW50GAMgASgFEh8KEm1lYW5fb3ZlcmFsbF9zY29yZRgEIAEoAUgAiAEBEhEKCXBhc3NfcmF0ZRgFIAEoAUIVChNfbWVhbl9vdmVyYWxsX3Njb3JlInEKHUNvbXBhcmVQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEhEKCXByb21wdF9pZBgBIAEoCRI9Cgh2ZXJzaW9ucxgCIAMoCzIrLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlByb21wdFZlcnNpb25TdGF0cyqyAQoQRXZhbHVhdGlvblN0YXR1cxIhCh1FVkFMVUFUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGUVWQUxVQVRJT05fU1RBVFVTX1BFTkRJTkcQARIdChlFVkFMVUFUSU9OX1NUQVRVU19SVU5OSU5HEAISHwobRVZBTFVBVElPTl9TVEFUVVNfQ09NUExFVEVEEAMSHAoYRVZBTFVBVElPTl9TVEFUVVNfRkFJTEVEEAQy9AkKEUV2YWx1YXRpb25TZXJ2aWNlEncKEENyZWF0ZUV2YWx1YXRpb24SMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5DcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBoxLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNyZWF0ZUV2YWx1YXRpb25SZXNwb25zZRJzCg1HZXRFdmFsdWF0aW9uEi0uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuR2V0RXZhbHVhdGlvblJlcXVlc3QaLi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uUmVzcG9uc2UiA5ACARJ5Cg9MaXN0RXZhbHVhdGlvbnMSLy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0RXZhbHVhdGlvbnNSZXF1ZXN0GjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdEV2YWx1YXRpb25zUmVzcG9uc2UiA5ACARJ0Cg9TdGFydEV2YWx1YXRpb24SLy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TdGFydEV2YWx1YXRpb25SZXF1ZXN0GjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuU3RhcnRFdmFsdWF0aW9uUmVzcG9uc2USegoRUmVjb3JkVGVzdFJlc3VsdHMSMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5SZWNvcmRUZXN0UmVzdWx0c1JlcXVlc3QaMi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5SZWNvcmRUZXN0UmVzdWx0c1Jlc3BvbnNlEn0KEkNvbXBsZXRlRXZhbHVhdGlvbhIyLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBsZXRlRXZhbHVhdGlvblJlcXVlc3QaMy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Db21wbGV0ZUV2YWx1YXRpb25SZXNwb25zZRJxCg5GYWlsRXZhbHVhdGlvbhIuLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkZhaWxFdmFsdWF0aW9uUmVxdWVzdBovLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkZhaWxFdmFsdWF0aW9uUmVzcG9uc2USeQoPTGlzdFRlc3RSZXN1bHRzEi8uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdFRlc3RSZXN1bHRzUmVxdWVzdBowLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RUZXN0UmVzdWx0c1Jlc3BvbnNlIgOQAgESiAEKFEdldEV2YWx1YXRpb25TdW1tYXJ5EjQuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuR2V0RXZhbHVhdGlvblN1bW1hcnlSZXF1ZXN0GjUuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuR2V0RXZhbHVhdGlvblN1bW1hcnlSZXNwb25zZSIDkAIBEosBChVDb21wYXJlUHJvbXB0VmVyc2lvbnMSNS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Db21wYXJlUHJvbXB0VmVyc2lvbnNSZXF1ZXN0GjYuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ29tcGFyZVByb21wdFZlcnNpb25zUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CjBhdXRvZm9yZ2UvZXZhbHVhdGlvbi92MS9ldmFsdWF0aW9uX3NlcnZpY2UucHJvdG8SF2F1dG9mb3JnZS5ldmFsdWF0aW9uLnYxIpkECgpFdmFsdWF0aW9uEgoKAmlkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhEKCXByb21wdF9pZBgDIAEoCRIWCg5wcm9tcHRfdmVyc2lvbhgEIAEoBRIQCghwcm92aWRlchgFIAEoCRINCgVtb2RlbBgGIAEoCRI5CgZzdGF0dXMYByABKA4yKS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3RhdHVzEhoKDW92ZXJhbGxfc2NvcmUYCCABKAFIAIgBARINCgVlcnJvchgJIAEoCRIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEgoKdGVzdF9jb3VudBgLIAEoBRIUCgxwYXNzZWRfY291bnQYDCABKAUSLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1jb21wbGV0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdwcm9qZWN0GBEgASgJQhAKDl9vdmVyYWxsX3Njb3JlIosCCgpUZXN0UmVzdWx0EgoKAmlkGAEgASgJEhUKDWV2YWx1YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVpbnB1dBgEIAEoCRIXCg9leHBlY3RlZF9vdXRwdXQYBSABKAkSFQoNYWN0dWFsX291dHB1dBgGIAEoCRIOCgZwYXNzZWQYByABKAgSDQoFc2NvcmUYCCABKAESEgoKbGF0ZW5jeV9tcxgJIAEoAxIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrUBChdDcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSFgoOcHJvbXB0X3ZlcnNpb24YAiABKAUSEAoIcHJvdmlkZXIYAyABKAkSDQoFbW9kZWwYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCnJlcXVlc3RfaWQYBiABKAkSDwoHcHJvamVjdBgHIAEoCSJTChhDcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24iMwoUR2V0RXZhbHVhdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDwoHcHJvamVjdBgCIAEoCSJQChVHZXRFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24ingEKFkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QSEQoJcHJvbXB0X2lkGAEgASgJEjkKBnN0YXR1cxgCIAEoDjIpLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb25TdGF0dXMSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkSDwoHcHJvamVjdBgFIAEoCSJsChdMaXN0RXZhbHVhdGlvbnNSZXNwb25zZRI4CgtldmFsdWF0aW9ucxgBIAMoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjUKFlN0YXJ0RXZhbHVhdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDwoHcHJvamVjdBgCIAEoCSJSChdTdGFydEV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKMAQoYUmVjb3JkVGVzdFJlc3VsdHNSZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSNAoHcmVzdWx0cxgCIAMoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlRlc3RSZXN1bHQSEgoKcmVxdWVzdF9pZBgDIAEoCRIPCgdwcm9qZWN0GAQgASgJImwKGVJlY29yZFRlc3RSZXN1bHRzUmVzcG9uc2USFgoOcmVjb3JkZWRfY291bnQYASABKAUSNwoKZXZhbHVhdGlvbhgCIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24iOAoZQ29tcGxldGVFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIlUKGkNvbXBsZXRlRXZhbHVhdGlvblJlc3BvbnNlEjcKCmV2YWx1YXRpb24YASABKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uIkQKFUZhaWxFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSDwoHcHJvamVjdBgDIAEoCSJRChZGYWlsRXZhbHVhdGlvblJlc3BvbnNlEjcKCmV2YWx1YXRpb24YASABKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uIq0BChZMaXN0VGVzdFJlc3VsdHNSZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSEwoGcGFzc2VkGAIgASgISACIAQESFgoJbWluX3Njb3JlGAMgASgBSAGIAQESEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSDwoHcHJvamVjdBgGIAEoCUIJCgdfcGFzc2VkQgwKCl9taW5fc2NvcmUibQoXTGlzdFRlc3RSZXN1bHRzUmVzcG9uc2USOQoMdGVzdF9yZXN1bHRzGAEgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVGVzdFJlc3VsdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgobR2V0RXZhbHVhdGlvblN1bW1hcnlSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAki9gIKEUV2YWx1YXRpb25TdW1tYXJ5EhUKDWV2YWx1YXRpb25faWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxISCgp0ZXN0X2NvdW50GAMgASgFEhQKDHBhc3NlZF9jb3VudBgEIAEoBRIRCglwYXNzX3JhdGUYBSABKAESFwoKbWVhbl9zY29yZRgGIAEoAUgAiAEBEh4KEW1lYW5fcGFzc2VkX3Njb3JlGAcgASgBSAGIAQESFgoObGF0ZW5jeV9wNTBfbXMYCCABKAMSFgoObGF0ZW5jeV9wOTVfbXMYCSABKAMSFgoObGF0ZW5jeV9tYXhfbXMYCiABKAMSGgoNb3ZlcmFsbF9zY29yZRgLIAEoAUgCiAEBQg0KC19tZWFuX3Njb3JlQhQKEl9tZWFuX3Bhc3NlZF9zY29yZUIQCg5fb3ZlcmFsbF9zY29yZSJbChxHZXRFdmFsdWF0aW9uU3VtbWFyeVJlc3BvbnNlEjsKB3N1bW1hcnkYASABKAsyKi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3VtbWFyeSJCChxDb21wYXJlUHJvbXB0VmVyc2lvbnNSZXF1ZXN0EhEKCXByb21wdF9pZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIqoBChJQcm9tcHRWZXJzaW9uU3RhdHMSFgoOcHJvbXB0X3ZlcnNpb24YASABKAUSGAoQZXZhbHVhdGlvbl9jb3VudBgCIAEoBRIXCg9jb21wbGV0ZWRfY291bnQYAyABKAUSHwoSbWVhbl9vdmVyYWxsX3Njb3JlGAQgASgBSACIAQESEQoJcGFzc19yYXRlGAUgASgBQhUKE19tZWFuX292ZXJhbGxfc2NvcmUicQodQ29tcGFyZVByb21wdFZlcnNpb25zUmVzcG9uc2USEQoJcHJvbXB0X2lkGAEgASgJEj0KCHZlcnNpb25zGAIgAygLMisuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuUHJvbXB0VmVyc2lvblN0YXRzKrIBChBFdmFsdWF0aW9uU3RhdHVzEiEKHUVWQUxVQVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZRVZBTFVBVElPTl9TVEFUVVNfUEVORElORxABEh0KGUVWQUxVQVRJT05fU1RBVFVTX1JVTk5JTkcQAhIfChtFVkFMVUFUSU9OX1NUQVRVU19DT01QTEVURUQQAxIcChhFVkFMVUFUSU9OX1NUQVRVU19GQUlMRUQQBDL0CQoRRXZhbHVhdGlvblNlcnZpY2USdwoQQ3JlYXRlRXZhbHVhdGlvbhIwLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNyZWF0ZUV2YWx1YXRpb25SZXF1ZXN0GjEuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRXZhbHVhdGlvblJlc3BvbnNlEnMKDUdldEV2YWx1YXRpb24SLS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uUmVxdWVzdBouLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25SZXNwb25zZSIDkAIBEnkKD0xpc3RFdmFsdWF0aW9ucxIvLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QaMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0RXZhbHVhdGlvbnNSZXNwb25zZSIDkAIBEnQKD1N0YXJ0RXZhbHVhdGlvbhIvLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlN0YXJ0RXZhbHVhdGlvblJlcXVlc3QaMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TdGFydEV2YWx1YXRpb25SZXNwb25zZRJ6ChFSZWNvcmRUZXN0UmVzdWx0cxIxLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlJlY29yZFRlc3RSZXN1bHRzUmVxdWVzdBoyLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlJlY29yZFRlc3RSZXN1bHRzUmVzcG9uc2USfQoSQ29tcGxldGVFdmFsdWF0aW9uEjIuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ29tcGxldGVFdmFsdWF0aW9uUmVxdWVzdBozLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBsZXRlRXZhbHVhdGlvblJlc3BvbnNlEnEKDkZhaWxFdmFsdWF0aW9uEi4uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRmFpbEV2YWx1YXRpb25SZXF1ZXN0Gi8uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRmFpbEV2YWx1YXRpb25SZXNwb25zZRJ5Cg9MaXN0VGVzdFJlc3VsdHMSLy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0VGVzdFJlc3VsdHNSZXF1ZXN0GjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdFRlc3RSZXN1bHRzUmVzcG9uc2UiA5ACARKIAQoUR2V0RXZhbHVhdGlvblN1bW1hcnkSNC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uU3VtbWFyeVJlcXVlc3QaNS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uU3VtbWFyeVJlc3BvbnNlIgOQAgESiwEKFUNvbXBhcmVQcm9tcHRWZXJzaW9ucxI1LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBhcmVQcm9tcHRWZXJzaW9uc1JlcXVlc3QaNi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Db21wYXJlUHJvbXB0VmVyc2lvbnNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * An evaluation of one prompt version against one provider and model.
@@ -28,7 +28,7 @@ export type Evaluation = Message<"autoforge.evaluation.v1.Evaluation"> & {
   id: string;
 
   /**
-   * Owner: the `sub` of the token that created it.
+   * Who created it: the `sub` of the token.
    *
    * @generated from field: string owner_id = 2;
    */
@@ -131,6 +131,13 @@ export type Evaluation = Message<"autoforge.evaluation.v1.Evaluation"> & {
    * @generated from field: google.protobuf.Timestamp complete_time = 16;
    */
   completeTime?: Timestamp | undefined;
+
+  /**
+   * The project it belongs to: the evaluated prompt's project.
+   *
+   * @generated from field: string project = 17;
+   */
+  project: string;
 };
 
 /**
@@ -278,6 +285,14 @@ export type CreateEvaluationRequest = Message<"autoforge.evaluation.v1.CreateEva
    * @generated from field: string request_id = 6;
    */
   requestId: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 7;
+   */
+  project: string;
 };
 
 /**
@@ -320,6 +335,14 @@ export type GetEvaluationRequest = Message<"autoforge.evaluation.v1.GetEvaluatio
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -383,6 +406,14 @@ export type ListEvaluationsRequest = Message<"autoforge.evaluation.v1.ListEvalua
    * @generated from field: string page_token = 4;
    */
   pageToken: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 5;
+   */
+  project: string;
 };
 
 /**
@@ -432,6 +463,14 @@ export type StartEvaluationRequest = Message<"autoforge.evaluation.v1.StartEvalu
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -489,6 +528,14 @@ export type RecordTestResultsRequest = Message<"autoforge.evaluation.v1.RecordTe
    * @generated from field: string request_id = 3;
    */
   requestId: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 4;
+   */
+  project: string;
 };
 
 /**
@@ -538,6 +585,14 @@ export type CompleteEvaluationRequest = Message<"autoforge.evaluation.v1.Complet
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -587,6 +642,14 @@ export type FailEvaluationRequest = Message<"autoforge.evaluation.v1.FailEvaluat
    * @generated from field: string reason = 2;
    */
   reason: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 3;
+   */
+  project: string;
 };
 
 /**
@@ -657,6 +720,14 @@ export type ListTestResultsRequest = Message<"autoforge.evaluation.v1.ListTestRe
    * @generated from field: string page_token = 5;
    */
   pageToken: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 6;
+   */
+  project: string;
 };
 
 /**
@@ -706,6 +777,14 @@ export type GetEvaluationSummaryRequest = Message<"autoforge.evaluation.v1.GetEv
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -839,6 +918,14 @@ export type ComparePromptVersionsRequest = Message<"autoforge.evaluation.v1.Comp
    * @generated from field: string prompt_id = 1;
    */
   promptId: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -978,7 +1065,9 @@ export const EvaluationStatusSchema: GenEnum<EvaluationStatus> = /*@__PURE__*/
  * per-test results, scores and summaries. It refers to prompts only by ID and checks them through
  * PromptService with the caller's credentials.
  *
- * Every call needs `authorization: Bearer <JWT>`; another owner's evaluation answers NOT_FOUND.
+ * Every call needs `authorization: Bearer <JWT>` and names a `project` (docs/projects.md): the
+ * caller's role there decides what it may do, and another project's evaluation answers NOT_FOUND.
+ * `owner_id` is who created an evaluation.
  *
  * @generated from service autoforge.evaluation.v1.EvaluationService
  */

@@ -12,7 +12,42 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file autoforge/prompt/v1/prompt_service.proto.
  */
 export const file_autoforge_prompt_v1_prompt_service: GenFile = /*@__PURE__*/
-  fileDesc("CihhdXRvZm9yZ2UvcHJvbXB0L3YxL3Byb21wdF9zZXJ2aWNlLnByb3RvEhNhdXRvZm9yZ2UucHJvbXB0LnYxIrwECgZQcm9tcHQSCgoCaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSDQoFdGl0bGUYAyABKAkSDwoHY29udGVudBgEIAEoCRIPCgd2ZXJzaW9uGAUgASgFEhcKD2N1cnJlbnRfdmVyc2lvbhgGIAEoBRIxCgZzdGF0dXMYByABKA4yIS5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdFN0YXR1cxIMCgR0YWdzGAggAygJEjcKBmxhYmVscxgJIAMoCzInLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0LkxhYmVsc0VudHJ5EikKCG1ldGFkYXRhGAogASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBItCgxtb2RlbF9jb25maWcYCyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCXBhcmVudF9pZBgMIAEoCRITCgt0ZW1wbGF0ZV9pZBgNIAEoCRIMCgRldGFnGA4gASgJEi8KC2NyZWF0ZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZGVsZXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBToCOAEi2wEKDVByb21wdFZlcnNpb24SEQoJcHJvbXB0X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAUSDwoHY29udGVudBgDIAEoCRItCgxtb2RlbF9jb25maWcYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EgwKBGRpZmYYBSABKAkSEwoLY2hhbmdlX25vdGUYBiABKAkSEgoKY3JlYXRlZF9ieRgHIAEoCRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi2QEKE0NyZWF0ZVByb21wdFJlcXVlc3QSDQoFdGl0bGUYASABKAkSDwoHY29udGVudBgCIAEoCRIMCgR0YWdzGAMgAygJEikKCG1ldGFkYXRhGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBItCgxtb2RlbF9jb25maWcYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhEKCXBhcmVudF9pZBgGIAEoCRITCgt0ZW1wbGF0ZV9pZBgHIAEoCRISCgpyZXF1ZXN0X2lkGAggASgJIkMKFENyZWF0ZVByb21wdFJlc3BvbnNlEisKBnByb21wdBgBIAEoCzIbLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0Ij4KEEdldFByb21wdFJlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBRINCgVsYWJlbBgDIAEoCSJAChFHZXRQcm9tcHRSZXNwb25zZRIrCgZwcm9tcHQYASABKAsyGy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdCKUAQoSTGlzdFByb21wdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjEKBnN0YXR1cxgDIAEoDjIhLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0U3RhdHVzEgsKA3RhZxgEIAEoCRIXCg9pbmNsdWRlX2RlbGV0ZWQYBSABKAgiXAoTTGlzdFByb21wdHNSZXNwb25zZRIsCgdwcm9tcHRzGAEgAygLMhsuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrACChNVcGRhdGVQcm9tcHRSZXF1ZXN0EgoKAmlkGAEgASgJEgwKBGV0YWcYAiABKAkSLwoLdXBkYXRlX21hc2sYAyABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEg0KBXRpdGxlGAQgASgJEg8KB2NvbnRlbnQYBSABKAkSLQoMbW9kZWxfY29uZmlnGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIxCgZzdGF0dXMYByABKA4yIS5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdFN0YXR1cxIMCgR0YWdzGAggAygJEikKCG1ldGFkYXRhGAkgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgtjaGFuZ2Vfbm90ZRgKIAEoCSJDChRVcGRhdGVQcm9tcHRSZXNwb25zZRIrCgZwcm9tcHQYASABKAsyGy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdCIvChNEZWxldGVQcm9tcHRSZXF1ZXN0EgoKAmlkGAEgASgJEgwKBGV0YWcYAiABKAkiQwoURGVsZXRlUHJvbXB0UmVzcG9uc2USKwoGcHJvbXB0GAEgASgLMhsuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHQiIgoUUmVzdG9yZVByb21wdFJlcXVlc3QSCgoCaWQYASABKAkiRAoVUmVzdG9yZVByb21wdFJlc3BvbnNlEisKBnByb21wdBgBIAEoCzIbLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0IiAKElB1cmdlUHJvbXB0UmVxdWVzdBIKCgJpZBgBIAEoCSIhChNQdXJnZVByb21wdFJlc3BvbnNlEgoKAmlkGAEgASgJIlUKGUxpc3RQcm9tcHRWZXJzaW9uc1JlcXVlc3QSEQoJcHJvbXB0X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImsKGkxpc3RQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEjQKCHZlcnNpb25zGAEgAygLMiIuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHRWZXJzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJRChlEaWZmUHJvbXB0VmVyc2lvbnNSZXF1ZXN0EgoKAmlkGAEgASgJEhQKDGZyb21fdmVyc2lvbhgCIAEoBRISCgp0b192ZXJzaW9uGAMgASgFIlQKGkRpZmZQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEgwKBGRpZmYYASABKAkSFAoMZnJvbV92ZXJzaW9uGAIgASgFEhIKCnRvX3ZlcnNpb24YAyABKAUiQwoVU2V0UHJvbXB0TGFiZWxSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBWxhYmVsGAIgASgJEg8KB3ZlcnNpb24YAyABKAUiRQoWU2V0UHJvbXB0TGFiZWxSZXNwb25zZRIrCgZwcm9tcHQYASABKAsyGy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdCI1ChhSZW1vdmVQcm9tcHRMYWJlbFJlcXVlc3QSCgoCaWQYASABKAkSDQoFbGFiZWwYAiABKAkiSAoZUmVtb3ZlUHJvbXB0TGFiZWxSZXNwb25zZRIrCgZwcm9tcHQYASABKAsyGy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdCK8AQoQVGVtcGxhdGVWYXJpYWJsZRIMCgRuYW1lGAEgASgJEi8KBHR5cGUYAiABKA4yIS5hdXRvZm9yZ2UucHJvbXB0LnYxLlZhcmlhYmxlVHlwZRIQCghyZXF1aXJlZBgDIAEoCBItCg1kZWZhdWx0X3ZhbHVlGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhMKC2VudW1fdmFsdWVzGAUgAygJEhMKC2Rlc2NyaXB0aW9uGAYgASgJIvsBCg5Qcm9tcHRUZW1wbGF0ZRIKCgJpZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEgwKBGJvZHkYBSABKAkSOAoJdmFyaWFibGVzGAYgAygLMiUuYXV0b2ZvcmdlLnByb21wdC52MS5UZW1wbGF0ZVZhcmlhYmxlEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAinAEKG0NyZWF0ZVByb21wdFRlbXBsYXRlUmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEgwKBGJvZHkYAyABKAkSOAoJdmFyaWFibGVzGAQgAygLMiUuYXV0b2ZvcmdlLnByb21wdC52MS5UZW1wbGF0ZVZhcmlhYmxlEhIKCnJlcXVlc3RfaWQYBSABKAkiVQocQ3JlYXRlUHJvbXB0VGVtcGxhdGVSZXNwb25zZRI1Cgh0ZW1wbGF0ZRgBIAEoCzIjLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0VGVtcGxhdGUiJgoYR2V0UHJvbXB0VGVtcGxhdGVSZXF1ZXN0EgoKAmlkGAEgASgJIlIKGUdldFByb21wdFRlbXBsYXRlUmVzcG9uc2USNQoIdGVtcGxhdGUYASABKAsyIy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdFRlbXBsYXRlIkMKGkxpc3RQcm9tcHRUZW1wbGF0ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIm4KG0xpc3RQcm9tcHRUZW1wbGF0ZXNSZXNwb25zZRI2Cgl0ZW1wbGF0ZXMYASADKAsyIy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdFRlbXBsYXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLVAQobUmVuZGVyUHJvbXB0VGVtcGxhdGVSZXF1ZXN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSUgoJdmFyaWFibGVzGAMgAygLMj8uYXV0b2ZvcmdlLnByb21wdC52MS5SZW5kZXJQcm9tcHRUZW1wbGF0ZVJlcXVlc3QuVmFyaWFibGVzRW50cnkaSAoOVmFyaWFibGVzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlOgI4ASIsChxSZW5kZXJQcm9tcHRUZW1wbGF0ZVJlc3BvbnNlEgwKBHRleHQYASABKAki2gEKC1Byb21wdEV2ZW50EhAKCHNlcXVlbmNlGAEgASgDEhAKCGV2ZW50X2lkGAIgASgJEjIKBHR5cGUYAyABKA4yJC5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdEV2ZW50VHlwZRIRCglwcm9tcHRfaWQYBCABKAkSEAoIb3duZXJfaWQYBSABKAkSDwoHdmVyc2lvbhgGIAEoBRINCgVsYWJlbBgHIAEoCRIuCgpvY2N1cl90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJEChdMaXN0UHJvbXB0RXZlbnRzUmVxdWVzdBIWCg5hZnRlcl9zZXF1ZW5jZRgBIAEoAxIRCglwYWdlX3NpemUYAiABKAUiYwoYTGlzdFByb21wdEV2ZW50c1Jlc3BvbnNlEjAKBmV2ZW50cxgBIAMoCzIgLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0RXZlbnQSFQoNbGFzdF9zZXF1ZW5jZRgCIAEoAyIyChhXYXRjaFByb21wdEV2ZW50c1JlcXVlc3QSFgoOYWZ0ZXJfc2VxdWVuY2UYASABKAMiTAoZV2F0Y2hQcm9tcHRFdmVudHNSZXNwb25zZRIvCgVldmVudBgBIAEoCzIgLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0RXZlbnQqfAoMUHJvbXB0U3RhdHVzEh0KGVBST01QVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNQUk9NUFRfU1RBVFVTX0RSQUZUEAESGAoUUFJPTVBUX1NUQVRVU19BQ1RJVkUQAhIaChZQUk9NUFRfU1RBVFVTX0FSQ0hJVkVEEAMqlAEKDFZhcmlhYmxlVHlwZRIdChlWQVJJQUJMRV9UWVBFX1VOU1BFQ0lGSUVEEAASGAoUVkFSSUFCTEVfVFlQRV9TVFJJTkcQARIYChRWQVJJQUJMRV9UWVBFX05VTUJFUhACEhkKFVZBUklBQkxFX1RZUEVfQk9PTEVBThADEhYKElZBUklBQkxFX1RZUEVfRU5VTRAEKpUCCg9Qcm9tcHRFdmVudFR5cGUSIQodUFJPTVBUX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIdChlQUk9NUFRfRVZFTlRfVFlQRV9DUkVBVEVEEAESHQoZUFJPTVBUX0VWRU5UX1RZUEVfVVBEQVRFRBACEh0KGVBST01QVF9FVkVOVF9UWVBFX0RFTEVURUQQAxIeChpQUk9NUFRfRVZFTlRfVFlQRV9SRVNUT1JFRBAEEhwKGFBST01QVF9FVkVOVF9UWVBFX1BVUkdFRBAFEh8KG1BST01QVF9FVkVOVF9UWVBFX0xBQkVMX1NFVBAGEiMKH1BST01QVF9FVkVOVF9UWVBFX0xBQkVMX1JFTU9WRUQQBzKkDwoNUHJvbXB0U2VydmljZRJjCgxDcmVhdGVQcm9tcHQSKC5hdXRvZm9yZ2UucHJvbXB0LnYxLkNyZWF0ZVByb21wdFJlcXVlc3QaKS5hdXRvZm9yZ2UucHJvbXB0LnYxLkNyZWF0ZVByb21wdFJlc3BvbnNlEl8KCUdldFByb21wdBIlLmF1dG9mb3JnZS5wcm9tcHQudjEuR2V0UHJvbXB0UmVxdWVzdBomLmF1dG9mb3JnZS5wcm9tcHQudjEuR2V0UHJvbXB0UmVzcG9uc2UiA5ACARJlCgtMaXN0UHJvbXB0cxInLmF1dG9mb3JnZS5wcm9tcHQudjEuTGlzdFByb21wdHNSZXF1ZXN0GiguYXV0b2ZvcmdlLnByb21wdC52MS5MaXN0UHJvbXB0c1Jlc3BvbnNlIgOQAgESYwoMVXBkYXRlUHJvbXB0EiguYXV0b2ZvcmdlLnByb21wdC52MS5VcGRhdGVQcm9tcHRSZXF1ZXN0GikuYXV0b2ZvcmdlLnByb21wdC52MS5VcGRhdGVQcm9tcHRSZXNwb25zZRJoCgxEZWxldGVQcm9tcHQSKC5hdXRvZm9yZ2UucHJvbXB0LnYxLkRlbGV0ZVByb21wdFJlcXVlc3QaKS5hdXRvZm9yZ2UucHJvbXB0LnYxLkRlbGV0ZVByb21wdFJlc3BvbnNlIgOQAgISawoNUmVzdG9yZVByb21wdBIpLmF1dG9mb3JnZS5wcm9tcHQudjEuUmVzdG9yZVByb21wdFJlcXVlc3QaKi5hdXRvZm9yZ2UucHJvbXB0LnYxLlJlc3RvcmVQcm9tcHRSZXNwb25zZSIDkAICEmAKC1B1cmdlUHJvbXB0EicuYXV0b2ZvcmdlLnByb21wdC52MS5QdXJnZVByb21wdFJlcXVlc3QaKC5hdXRvZm9yZ2UucHJvbXB0LnYxLlB1cmdlUHJvbXB0UmVzcG9uc2USegoSTGlzdFByb21wdFZlcnNpb25zEi4uYXV0b2ZvcmdlLnByb21wdC52MS5MaXN0UHJvbXB0VmVyc2lvbnNSZXF1ZXN0Gi8uYXV0b2ZvcmdlLnByb21wdC52MS5MaXN0UHJvbXB0VmVyc2lvbnNSZXNwb25zZSIDkAIBEnoKEkRpZmZQcm9tcHRWZXJzaW9ucxIuLmF1dG9mb3JnZS5wcm9tcHQudjEuRGlmZlByb21wdFZlcnNpb25zUmVxdWVzdBovLmF1dG9mb3JnZS5wcm9tcHQudjEuRGlmZlByb21wdFZlcnNpb25zUmVzcG9uc2UiA5ACARJuCg5TZXRQcm9tcHRMYWJlbBIqLmF1dG9mb3JnZS5wcm9tcHQudjEuU2V0UHJvbXB0TGFiZWxSZXF1ZXN0GisuYXV0b2ZvcmdlLnByb21wdC52MS5TZXRQcm9tcHRMYWJlbFJlc3BvbnNlIgOQAgISdwoRUmVtb3ZlUHJvbXB0TGFiZWwSLS5hdXRvZm9yZ2UucHJvbXB0LnYxLlJlbW92ZVByb21wdExhYmVsUmVxdWVzdBouLmF1dG9mb3JnZS5wcm9tcHQudjEuUmVtb3ZlUHJvbXB0TGFiZWxSZXNwb25zZSIDkAICEnsKFENyZWF0ZVByb21wdFRlbXBsYXRlEjAuYXV0b2ZvcmdlLnByb21wdC52MS5DcmVhdGVQcm9tcHRUZW1wbGF0ZVJlcXVlc3QaMS5hdXRvZm9yZ2UucHJvbXB0LnYxLkNyZWF0ZVByb21wdFRlbXBsYXRlUmVzcG9uc2USdwoRR2V0UHJvbXB0VGVtcGxhdGUSLS5hdXRvZm9yZ2UucHJvbXB0LnYxLkdldFByb21wdFRlbXBsYXRlUmVxdWVzdBouLmF1dG9mb3JnZS5wcm9tcHQudjEuR2V0UHJvbXB0VGVtcGxhdGVSZXNwb25zZSIDkAIBEn0KE0xpc3RQcm9tcHRUZW1wbGF0ZXMSLy5hdXRvZm9yZ2UucHJvbXB0LnYxLkxpc3RQcm9tcHRUZW1wbGF0ZXNSZXF1ZXN0GjAuYXV0b2ZvcmdlLnByb21wdC52MS5MaXN0UHJvbXB0VGVtcGxhdGVzUmVzcG9uc2UiA5ACARKAAQoUUmVuZGVyUHJvbXB0VGVtcGxhdGUSMC5hdXRvZm9yZ2UucHJvbXB0LnYxLlJlbmRlclByb21wdFRlbXBsYXRlUmVxdWVzdBoxLmF1dG9mb3JnZS5wcm9tcHQudjEuUmVuZGVyUHJvbXB0VGVtcGxhdGVSZXNwb25zZSIDkAIBEnQKEExpc3RQcm9tcHRFdmVudHMSLC5hdXRvZm9yZ2UucHJvbXB0LnYxLkxpc3RQcm9tcHRFdmVudHNSZXF1ZXN0Gi0uYXV0b2ZvcmdlLnByb21wdC52MS5MaXN0UHJvbXB0RXZlbnRzUmVzcG9uc2UiA5ACARJ5ChFXYXRjaFByb21wdEV2ZW50cxItLmF1dG9mb3JnZS5wcm9tcHQudjEuV2F0Y2hQcm9tcHRFdmVudHNSZXF1ZXN0Gi4uYXV0b2ZvcmdlLnByb21wdC52MS5XYXRjaFByb21wdEV2ZW50c1Jlc3BvbnNlIgOQAgEwAWIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CihhdXRvZm9yZ2UvcHJvbXB0L3YxL3Byb21wdF9zZXJ2aWNlLnByb3RvEhNhdXRvZm9yZ2UucHJvbXB0LnYxIlkKC0NoYXRNZXNzYWdlEisKBHJvbGUYASABKA4yHS5hdXRvZm9yZ2UucHJvbXB0LnYxLkNoYXRSb2xlEg8KB2NvbnRlbnQYAiABKAkSDAoEbmFtZRgDIAEoCSL4BQoGUHJvbXB0EgoKAmlkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEg0KBXRpdGxlGAMgASgJEg8KB2NvbnRlbnQYBCABKAkSDwoHdmVyc2lvbhgFIAEoBRIXCg9jdXJyZW50X3ZlcnNpb24YBiABKAUSMQoGc3RhdHVzGAcgASgOMiEuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHRTdGF0dXMSDAoEdGFncxgIIAMoCRI3CgZsYWJlbHMYCSADKAsyJy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdC5MYWJlbHNFbnRyeRIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLQoMbW9kZWxfY29uZmlnGAsgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglwYXJlbnRfaWQYDCABKAkSEwoLdGVtcGxhdGVfaWQYDSABKAkSDAoEZXRhZxgOIAEoCRIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2RlbGV0ZV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdwcm9qZWN0GBIgASgJEgwKBG5hbWUYEyABKAkSLQoEa2luZBgUIAEoDjIfLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0S2luZBIyCghtZXNzYWdlcxgVIAMoCzIgLmF1dG9mb3JnZS5wcm9tcHQudjEuQ2hhdE1lc3NhZ2USOAoJdmFyaWFibGVzGBYgAygLMiUuYXV0b2ZvcmdlLnByb21wdC52MS5UZW1wbGF0ZVZhcmlhYmxlGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBToCOAEiyQIKDVByb21wdFZlcnNpb24SEQoJcHJvbXB0X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAUSDwoHY29udGVudBgDIAEoCRItCgxtb2RlbF9jb25maWcYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EgwKBGRpZmYYBSABKAkSEwoLY2hhbmdlX25vdGUYBiABKAkSEgoKY3JlYXRlZF9ieRgHIAEoCRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoIbWVzc2FnZXMYCSADKAsyIC5hdXRvZm9yZ2UucHJvbXB0LnYxLkNoYXRNZXNzYWdlEjgKCXZhcmlhYmxlcxgKIAMoCzIlLmF1dG9mb3JnZS5wcm9tcHQudjEuVGVtcGxhdGVWYXJpYWJsZSLmAgoTQ3JlYXRlUHJvbXB0UmVxdWVzdBINCgV0aXRsZRgBIAEoCRIPCgdjb250ZW50GAIgASgJEgwKBHRhZ3MYAyADKAkSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KDG1vZGVsX2NvbmZpZxgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJcGFyZW50X2lkGAYgASgJEhMKC3RlbXBsYXRlX2lkGAcgASgJEhIKCnJlcXVlc3RfaWQYCCABKAkSDwoHcHJvamVjdBgJIAEoCRIMCgRuYW1lGAogASgJEjIKCG1lc3NhZ2VzGAsgAygLMiAuYXV0b2ZvcmdlLnByb21wdC52MS5DaGF0TWVzc2FnZRI4Cgl2YXJpYWJsZXMYDCADKAsyJS5hdXRvZm9yZ2UucHJvbXB0LnYxLlRlbXBsYXRlVmFyaWFibGUiQwoUQ3JlYXRlUHJvbXB0UmVzcG9uc2USKwoGcHJvbXB0GAEgASgLMhsuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHQiXQoQR2V0UHJvbXB0UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFEg0KBWxhYmVsGAMgASgJEgwKBG5hbWUYBCABKAkSDwoHcHJvamVjdBgFIAEoCSJAChFHZXRQcm9tcHRSZXNwb25zZRIrCgZwcm9tcHQYASABKAsyGy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdCLSAQoSTGlzdFByb21wdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjEKBnN0YXR1cxgDIAEoDjIhLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0U3RhdHVzEgsKA3RhZxgEIAEoCRIXCg9pbmNsdWRlX2RlbGV0ZWQYBSABKAgSEwoLbmFtZV9wcmVmaXgYBiABKAkSFgoOdGl0bGVfY29udGFpbnMYByABKAkSDwoHcHJvamVjdBgIIAEoCSJcChNMaXN0UHJvbXB0c1Jlc3BvbnNlEiwKB3Byb21wdHMYASADKAsyGy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkivQMKE1VwZGF0ZVByb21wdFJlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCRIvCgt1cGRhdGVfbWFzaxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSDQoFdGl0bGUYBCABKAkSDwoHY29udGVudBgFIAEoCRItCgxtb2RlbF9jb25maWcYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjEKBnN0YXR1cxgHIAEoDjIhLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0U3RhdHVzEgwKBHRhZ3MYCCADKAkSKQoIbWV0YWRhdGEYCSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhMKC2NoYW5nZV9ub3RlGAogASgJEjIKCG1lc3NhZ2VzGAsgAygLMiAuYXV0b2ZvcmdlLnByb21wdC52MS5DaGF0TWVzc2FnZRI4Cgl2YXJpYWJsZXMYDCADKAsyJS5hdXRvZm9yZ2UucHJvbXB0LnYxLlRlbXBsYXRlVmFyaWFibGUSDAoEbmFtZRgNIAEoCRIPCgdwcm9qZWN0GA4gASgJIkMKFFVwZGF0ZVByb21wdFJlc3BvbnNlEisKBnByb21wdBgBIAEoCzIbLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0IkAKE0RlbGV0ZVByb21wdFJlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCRIPCgdwcm9qZWN0GAMgASgJIkMKFERlbGV0ZVByb21wdFJlc3BvbnNlEisKBnByb21wdBgBIAEoCzIbLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0IjMKFFJlc3RvcmVQcm9tcHRSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAkiRAoVUmVzdG9yZVByb21wdFJlc3BvbnNlEisKBnByb21wdBgBIAEoCzIbLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0IjEKElB1cmdlUHJvbXB0UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIiEKE1B1cmdlUHJvbXB0UmVzcG9uc2USCgoCaWQYASABKAkiZgoZTGlzdFByb21wdFZlcnNpb25zUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSDwoHcHJvamVjdBgEIAEoCSJrChpMaXN0UHJvbXB0VmVyc2lvbnNSZXNwb25zZRI0Cgh2ZXJzaW9ucxgBIAMoCzIiLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0VmVyc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiYgoZRGlmZlByb21wdFZlcnNpb25zUmVxdWVzdBIKCgJpZBgBIAEoCRIUCgxmcm9tX3ZlcnNpb24YAiABKAUSEgoKdG9fdmVyc2lvbhgDIAEoBRIPCgdwcm9qZWN0GAQgASgJIlQKGkRpZmZQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEgwKBGRpZmYYASABKAkSFAoMZnJvbV92ZXJzaW9uGAIgASgFEhIKCnRvX3ZlcnNpb24YAyABKAUimAEKFVNldFByb21wdExhYmVsUmVxdWVzdBIKCgJpZBgBIAEoCRINCgVsYWJlbBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgFEh0KEGV4cGVjdGVkX3ZlcnNpb24YBCABKAVIAIgBARIOCgZyZWFzb24YBSABKAkSDwoHcHJvamVjdBgGIAEoCUITChFfZXhwZWN0ZWRfdmVyc2lvbiJFChZTZXRQcm9tcHRMYWJlbFJlc3BvbnNlEisKBnByb21wdBgBIAEoCzIbLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0IooBChhSZW1vdmVQcm9tcHRMYWJlbFJlcXVlc3QSCgoCaWQYASABKAkSDQoFbGFiZWwYAiABKAkSHQoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoBUgAiAEBEg4KBnJlYXNvbhgEIAEoCRIPCgdwcm9qZWN0GAUgASgJQhMKEV9leHBlY3RlZF92ZXJzaW9uIkgKGVJlbW92ZVByb21wdExhYmVsUmVzcG9uc2USKwoGcHJvbXB0GAEgASgLMhsuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHQivAEKEFRlbXBsYXRlVmFyaWFibGUSDAoEbmFtZRgBIAEoCRIvCgR0eXBlGAIgASgOMiEuYXV0b2ZvcmdlLnByb21wdC52MS5WYXJpYWJsZVR5cGUSEAoIcmVxdWlyZWQYAyABKAgSLQoNZGVmYXVsdF92YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRITCgtlbnVtX3ZhbHVlcxgFIAMoCRITCgtkZXNjcmlwdGlvbhgGIAEoCSKMAgoOUHJvbXB0VGVtcGxhdGUSCgoCaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIMCgRib2R5GAUgASgJEjgKCXZhcmlhYmxlcxgGIAMoCzIlLmF1dG9mb3JnZS5wcm9tcHQudjEuVGVtcGxhdGVWYXJpYWJsZRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3Byb2plY3QYCSABKAkirQEKG0NyZWF0ZVByb21wdFRlbXBsYXRlUmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEgwKBGJvZHkYAyABKAkSOAoJdmFyaWFibGVzGAQgAygLMiUuYXV0b2ZvcmdlLnByb21wdC52MS5UZW1wbGF0ZVZhcmlhYmxlEhIKCnJlcXVlc3RfaWQYBSABKAkSDwoHcHJvamVjdBgGIAEoCSJVChxDcmVhdGVQcm9tcHRUZW1wbGF0ZVJlc3BvbnNlEjUKCHRlbXBsYXRlGAEgASgLMiMuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHRUZW1wbGF0ZSI3ChhHZXRQcm9tcHRUZW1wbGF0ZVJlcXVlc3QSCgoCaWQYASABKAkSDwoHcHJvamVjdBgCIAEoCSJSChlHZXRQcm9tcHRUZW1wbGF0ZVJlc3BvbnNlEjUKCHRlbXBsYXRlGAEgASgLMiMuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHRUZW1wbGF0ZSJUChpMaXN0UHJvbXB0VGVtcGxhdGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIPCgdwcm9qZWN0GAMgASgJIm4KG0xpc3RQcm9tcHRUZW1wbGF0ZXNSZXNwb25zZRI2Cgl0ZW1wbGF0ZXMYASADKAsyIy5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdFRlbXBsYXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLmAQobUmVuZGVyUHJvbXB0VGVtcGxhdGVSZXF1ZXN0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSUgoJdmFyaWFibGVzGAMgAygLMj8uYXV0b2ZvcmdlLnByb21wdC52MS5SZW5kZXJQcm9tcHRUZW1wbGF0ZVJlcXVlc3QuVmFyaWFibGVzRW50cnkSDwoHcHJvamVjdBgEIAEoCRpICg5WYXJpYWJsZXNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWU6AjgBIiwKHFJlbmRlclByb21wdFRlbXBsYXRlUmVzcG9uc2USDAoEdGV4dBgBIAEoCSL5AQoLUHJvbXB0RXZlbnQSEAoIc2VxdWVuY2UYASABKAMSEAoIZXZlbnRfaWQYAiABKAkSMgoEdHlwZRgDIAEoDjIkLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvbXB0RXZlbnRUeXBlEhEKCXByb21wdF9pZBgEIAEoCRIQCghvd25lcl9pZBgFIAEoCRIPCgd2ZXJzaW9uGAYgASgFEg0KBWxhYmVsGAcgASgJEi4KCm9jY3VyX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3Byb2plY3QYCSABKAkSDAoEbmFtZRgKIAEoCSJVChdMaXN0UHJvbXB0RXZlbnRzUmVxdWVzdBIWCg5hZnRlcl9zZXF1ZW5jZRgBIAEoAxIRCglwYWdlX3NpemUYAiABKAUSDwoHcHJvamVjdBgDIAEoCSJjChhMaXN0UHJvbXB0RXZlbnRzUmVzcG9uc2USMAoGZXZlbnRzGAEgAygLMiAuYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHRFdmVudBIVCg1sYXN0X3NlcXVlbmNlGAIgASgDIkMKGFdhdGNoUHJvbXB0RXZlbnRzUmVxdWVzdBIWCg5hZnRlcl9zZXF1ZW5jZRgBIAEoAxIPCgdwcm9qZWN0GAIgASgJIkwKGVdhdGNoUHJvbXB0RXZlbnRzUmVzcG9uc2USLwoFZXZlbnQYASABKAsyIC5hdXRvZm9yZ2UucHJvbXB0LnYxLlByb21wdEV2ZW50InkKHUxpc3RQcm9tcHRMYWJlbEhpc3RvcnlSZXF1ZXN0EhEKCXByb21wdF9pZBgBIAEoCRINCgVsYWJlbBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCRIPCgdwcm9qZWN0GAUgASgJIrcBCglMYWJlbE1vdmUSEAoIc2VxdWVuY2UYASABKAMSEQoJcHJvbXB0X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEhQKDGZyb21fdmVyc2lvbhgEIAEoBRISCgp0b192ZXJzaW9uGAUgASgFEg0KBWFjdG9yGAYgASgJEg4KBnJlYXNvbhgHIAEoCRItCgltb3ZlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKHkxpc3RQcm9tcHRMYWJlbEhpc3RvcnlSZXNwb25zZRItCgVtb3ZlcxgBIAMoCzIeLmF1dG9mb3JnZS5wcm9tcHQudjEuTGFiZWxNb3ZlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSL2AQoTUmVuZGVyUHJvbXB0UmVxdWVzdBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3ZlcnNpb24YAyABKAUSDQoFbGFiZWwYBCABKAkSSgoJdmFyaWFibGVzGAUgAygLMjcuYXV0b2ZvcmdlLnByb21wdC52MS5SZW5kZXJQcm9tcHRSZXF1ZXN0LlZhcmlhYmxlc0VudHJ5Eg8KB3Byb2plY3QYBiABKAkaSAoOVmFyaWFibGVzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlOgI4ASJRCg5SZXNvbHZlZFByb21wdBIRCglwcm9tcHRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgFEg0KBWxhYmVsGAQgASgJIu0BChRSZW5kZXJQcm9tcHRSZXNwb25zZRItCgRraW5kGAEgASgOMh8uYXV0b2ZvcmdlLnByb21wdC52MS5Qcm9tcHRLaW5kEgwKBHRleHQYAiABKAkSMgoIbWVzc2FnZXMYAyADKAsyIC5hdXRvZm9yZ2UucHJvbXB0LnYxLkNoYXRNZXNzYWdlEi0KDG1vZGVsX2NvbmZpZxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSNQoIcmVzb2x2ZWQYBSADKAsyIy5hdXRvZm9yZ2UucHJvbXB0LnYxLlJlc29sdmVkUHJvbXB0Im0KD1Byb2plY3RTZXR0aW5ncxIPCgdwcm9qZWN0GAEgASgJEhgKEHByb3RlY3RlZF9sYWJlbHMYAiADKAkSLwoLdXBkYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiwKGUdldFByb2plY3RTZXR0aW5nc1JlcXVlc3QSDwoHcHJvamVjdBgBIAEoCSJUChpHZXRQcm9qZWN0U2V0dGluZ3NSZXNwb25zZRI2CghzZXR0aW5ncxgBIAEoCzIkLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvamVjdFNldHRpbmdzInoKHFVwZGF0ZVByb2plY3RTZXR0aW5nc1JlcXVlc3QSDwoHcHJvamVjdBgBIAEoCRIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSGAoQcHJvdGVjdGVkX2xhYmVscxgDIAMoCSJXCh1VcGRhdGVQcm9qZWN0U2V0dGluZ3NSZXNwb25zZRI2CghzZXR0aW5ncxgBIAEoCzIkLmF1dG9mb3JnZS5wcm9tcHQudjEuUHJvamVjdFNldHRpbmdzKnwKDFByb21wdFN0YXR1cxIdChlQUk9NUFRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTUFJPTVBUX1NUQVRVU19EUkFGVBABEhgKFFBST01QVF9TVEFUVVNfQUNUSVZFEAISGgoWUFJPTVBUX1NUQVRVU19BUkNISVZFRBADKlUKClByb21wdEtpbmQSGwoXUFJPTVBUX0tJTkRfVU5TUEVDSUZJRUQQABIUChBQUk9NUFRfS0lORF9URVhUEAESFAoQUFJPTVBUX0tJTkRfQ0hBVBACKnwKCENoYXRSb2xlEhkKFUNIQVRfUk9MRV9VTlNQRUNJRklFRBAAEhQKEENIQVRfUk9MRV9TWVNURU0QARISCg5DSEFUX1JPTEVfVVNFUhACEhcKE0NIQVRfUk9MRV9BU1NJU1RBTlQQAxISCg5DSEFUX1JPTEVfVE9PTBAEKqwBCgxWYXJpYWJsZVR5cGUSHQoZVkFSSUFCTEVfVFlQRV9VTlNQRUNJRklFRBAAEhgKFFZBUklBQkxFX1RZUEVfU1RSSU5HEAESGAoUVkFSSUFCTEVfVFlQRV9OVU1CRVIQAhIZChVWQVJJQUJMRV9UWVBFX0JPT0xFQU4QAxIWChJWQVJJQUJMRV9UWVBFX0VOVU0QBBIWChJWQVJJQUJMRV9UWVBFX0pTT04QBSqVAgoPUHJvbXB0RXZlbnRUeXBlEiEKHVBST01QVF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASHQoZUFJPTVBUX0VWRU5UX1RZUEVfQ1JFQVRFRBABEh0KGVBST01QVF9FVkVOVF9UWVBFX1VQREFURUQQAhIdChlQUk9NUFRfRVZFTlRfVFlQRV9ERUxFVEVEEAMSHgoaUFJPTVBUX0VWRU5UX1RZUEVfUkVTVE9SRUQQBBIcChhQUk9NUFRfRVZFTlRfVFlQRV9QVVJHRUQQBRIfChtQUk9NUFRfRVZFTlRfVFlQRV9MQUJFTF9TRVQQBhIjCh9QUk9NUFRfRVZFTlRfVFlQRV9MQUJFTF9SRU1PVkVEEAcymRMKDVByb21wdFNlcnZpY2USYwoMQ3JlYXRlUHJvbXB0EiguYXV0b2ZvcmdlLnByb21wdC52MS5DcmVhdGVQcm9tcHRSZXF1ZXN0GikuYXV0b2ZvcmdlLnByb21wdC52MS5DcmVhdGVQcm9tcHRSZXNwb25zZRJfCglHZXRQcm9tcHQSJS5hdXRvZm9yZ2UucHJvbXB0LnYxLkdldFByb21wdFJlcXVlc3QaJi5hdXRvZm9yZ2UucHJvbXB0LnYxLkdldFByb21wdFJlc3BvbnNlIgOQAgESZQoLTGlzdFByb21wdHMSJy5hdXRvZm9yZ2UucHJvbXB0LnYxLkxpc3RQcm9tcHRzUmVxdWVzdBooLmF1dG9mb3JnZS5wcm9tcHQudjEuTGlzdFByb21wdHNSZXNwb25zZSIDkAIBEmMKDFVwZGF0ZVByb21wdBIoLmF1dG9mb3JnZS5wcm9tcHQudjEuVXBkYXRlUHJvbXB0UmVxdWVzdBopLmF1dG9mb3JnZS5wcm9tcHQudjEuVXBkYXRlUHJvbXB0UmVzcG9uc2USaAoMRGVsZXRlUHJvbXB0EiguYXV0b2ZvcmdlLnByb21wdC52MS5EZWxldGVQcm9tcHRSZXF1ZXN0GikuYXV0b2ZvcmdlLnByb21wdC52MS5EZWxldGVQcm9tcHRSZXNwb25zZSIDkAICEmsKDVJlc3RvcmVQcm9tcHQSKS5hdXRvZm9yZ2UucHJvbXB0LnYxLlJlc3RvcmVQcm9tcHRSZXF1ZXN0GiouYXV0b2ZvcmdlLnByb21wdC52MS5SZXN0b3JlUHJvbXB0UmVzcG9uc2UiA5ACAhJgCgtQdXJnZVByb21wdBInLmF1dG9mb3JnZS5wcm9tcHQudjEuUHVyZ2VQcm9tcHRSZXF1ZXN0GiguYXV0b2ZvcmdlLnByb21wdC52MS5QdXJnZVByb21wdFJlc3BvbnNlEnoKEkxpc3RQcm9tcHRWZXJzaW9ucxIuLmF1dG9mb3JnZS5wcm9tcHQudjEuTGlzdFByb21wdFZlcnNpb25zUmVxdWVzdBovLmF1dG9mb3JnZS5wcm9tcHQudjEuTGlzdFByb21wdFZlcnNpb25zUmVzcG9uc2UiA5ACARJ6ChJEaWZmUHJvbXB0VmVyc2lvbnMSLi5hdXRvZm9yZ2UucHJvbXB0LnYxLkRpZmZQcm9tcHRWZXJzaW9uc1JlcXVlc3QaLy5hdXRvZm9yZ2UucHJvbXB0LnYxLkRpZmZQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlIgOQAgESbgoOU2V0UHJvbXB0TGFiZWwSKi5hdXRvZm9yZ2UucHJvbXB0LnYxLlNldFByb21wdExhYmVsUmVxdWVzdBorLmF1dG9mb3JnZS5wcm9tcHQudjEuU2V0UHJvbXB0TGFiZWxSZXNwb25zZSIDkAICEncKEVJlbW92ZVByb21wdExhYmVsEi0uYXV0b2ZvcmdlLnByb21wdC52MS5SZW1vdmVQcm9tcHRMYWJlbFJlcXVlc3QaLi5hdXRvZm9yZ2UucHJvbXB0LnYxLlJlbW92ZVByb21wdExhYmVsUmVzcG9uc2UiA5ACAhKGAQoWTGlzdFByb21wdExhYmVsSGlzdG9yeRIyLmF1dG9mb3JnZS5wcm9tcHQudjEuTGlzdFByb21wdExhYmVsSGlzdG9yeVJlcXVlc3QaMy5hdXRvZm9yZ2UucHJvbXB0LnYxLkxpc3RQcm9tcHRMYWJlbEhpc3RvcnlSZXNwb25zZSIDkAIBEmgKDFJlbmRlclByb21wdBIoLmF1dG9mb3JnZS5wcm9tcHQudjEuUmVuZGVyUHJvbXB0UmVxdWVzdBopLmF1dG9mb3JnZS5wcm9tcHQudjEuUmVuZGVyUHJvbXB0UmVzcG9uc2UiA5ACARJ6ChJHZXRQcm9qZWN0U2V0dGluZ3MSLi5hdXRvZm9yZ2UucHJvbXB0LnYxLkdldFByb2plY3RTZXR0aW5nc1JlcXVlc3QaLy5hdXRvZm9yZ2UucHJvbXB0LnYxLkdldFByb2plY3RTZXR0aW5nc1Jlc3BvbnNlIgOQAgESgwEKFVVwZGF0ZVByb2plY3RTZXR0aW5ncxIxLmF1dG9mb3JnZS5wcm9tcHQudjEuVXBkYXRlUHJvamVjdFNldHRpbmdzUmVxdWVzdBoyLmF1dG9mb3JnZS5wcm9tcHQudjEuVXBkYXRlUHJvamVjdFNldHRpbmdzUmVzcG9uc2UiA5ACAhJ7ChRDcmVhdGVQcm9tcHRUZW1wbGF0ZRIwLmF1dG9mb3JnZS5wcm9tcHQudjEuQ3JlYXRlUHJvbXB0VGVtcGxhdGVSZXF1ZXN0GjEuYXV0b2ZvcmdlLnByb21wdC52MS5DcmVhdGVQcm9tcHRUZW1wbGF0ZVJlc3BvbnNlEncKEUdldFByb21wdFRlbXBsYXRlEi0uYXV0b2ZvcmdlLnByb21wdC52MS5HZXRQcm9tcHRUZW1wbGF0ZVJlcXVlc3QaLi5hdXRvZm9yZ2UucHJvbXB0LnYxLkdldFByb21wdFRlbXBsYXRlUmVzcG9uc2UiA5ACARJ9ChNMaXN0UHJvbXB0VGVtcGxhdGVzEi8uYXV0b2ZvcmdlLnByb21wdC52MS5MaXN0UHJvbXB0VGVtcGxhdGVzUmVxdWVzdBowLmF1dG9mb3JnZS5wcm9tcHQudjEuTGlzdFByb21wdFRlbXBsYXRlc1Jlc3BvbnNlIgOQAgESgAEKFFJlbmRlclByb21wdFRlbXBsYXRlEjAuYXV0b2ZvcmdlLnByb21wdC52MS5SZW5kZXJQcm9tcHRUZW1wbGF0ZVJlcXVlc3QaMS5hdXRvZm9yZ2UucHJvbXB0LnYxLlJlbmRlclByb21wdFRlbXBsYXRlUmVzcG9uc2UiA5ACARJ0ChBMaXN0UHJvbXB0RXZlbnRzEiwuYXV0b2ZvcmdlLnByb21wdC52MS5MaXN0UHJvbXB0RXZlbnRzUmVxdWVzdBotLmF1dG9mb3JnZS5wcm9tcHQudjEuTGlzdFByb21wdEV2ZW50c1Jlc3BvbnNlIgOQAgESeQoRV2F0Y2hQcm9tcHRFdmVudHMSLS5hdXRvZm9yZ2UucHJvbXB0LnYxLldhdGNoUHJvbXB0RXZlbnRzUmVxdWVzdBouLmF1dG9mb3JnZS5wcm9tcHQudjEuV2F0Y2hQcm9tcHRFdmVudHNSZXNwb25zZSIDkAIBMAFiBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+
+/**
+ * One message of a chat prompt. `content` may use `{{var}}` and `{{> name@label}}`.
+ *
+ * @generated from message autoforge.prompt.v1.ChatMessage
+ */
+export type ChatMessage = Message<"autoforge.prompt.v1.ChatMessage"> & {
+  /**
+   * Who speaks. Required.
+   *
+   * @generated from field: autoforge.prompt.v1.ChatRole role = 1;
+   */
+  role: ChatRole;
+
+  /**
+   * The text, at most 1 MiB in all messages together.
+   *
+   * @generated from field: string content = 2;
+   */
+  content: string;
+
+  /**
+   * Optional participant name (e.g. the tool's), [A-Za-z0-9_-]{1,64}.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.ChatMessage.
+ * Use `create(ChatMessageSchema)` to create a new message.
+ */
+export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 0);
 
 /**
  * A prompt, shown at one of its versions.
@@ -28,7 +63,7 @@ export type Prompt = Message<"autoforge.prompt.v1.Prompt"> & {
   id: string;
 
   /**
-   * Owner: the `sub` of the token that created it.
+   * Who created it: the `sub` of the token ("created by").
    *
    * @generated from field: string owner_id = 2;
    */
@@ -138,6 +173,42 @@ export type Prompt = Message<"autoforge.prompt.v1.Prompt"> & {
    * @generated from field: google.protobuf.Timestamp delete_time = 17;
    */
   deleteTime?: Timestamp | undefined;
+
+  /**
+   * The project it belongs to.
+   *
+   * @generated from field: string project = 18;
+   */
+  project: string;
+
+  /**
+   * Name, unique in the project: ^[a-z0-9][a-z0-9._/-]{0,127}$. Prompts created without one are
+   * named by their id.
+   *
+   * @generated from field: string name = 19;
+   */
+  name: string;
+
+  /**
+   * Text or chat.
+   *
+   * @generated from field: autoforge.prompt.v1.PromptKind kind = 20;
+   */
+  kind: PromptKind;
+
+  /**
+   * Messages of the shown version (chat prompts); `content` is empty then.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.ChatMessage messages = 21;
+   */
+  messages: ChatMessage[];
+
+  /**
+   * Variables the shown version declares.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.TemplateVariable variables = 22;
+   */
+  variables: TemplateVariable[];
 };
 
 /**
@@ -145,7 +216,7 @@ export type Prompt = Message<"autoforge.prompt.v1.Prompt"> & {
  * Use `create(PromptSchema)` to create a new message.
  */
 export const PromptSchema: GenMessage<Prompt> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 0);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 1);
 
 /**
  * One immutable version of a prompt.
@@ -182,7 +253,8 @@ export type PromptVersion = Message<"autoforge.prompt.v1.PromptVersion"> & {
   modelConfig?: JsonObject | undefined;
 
   /**
-   * Unified diff of content from the previous version; empty for version 1.
+   * Unified diff from the previous version, of the canonical rendering (the text or the messages,
+   * then the model settings when either side has any); empty for version 1.
    *
    * @generated from field: string diff = 5;
    */
@@ -208,6 +280,20 @@ export type PromptVersion = Message<"autoforge.prompt.v1.PromptVersion"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 8;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * Messages of this version (chat prompts).
+   *
+   * @generated from field: repeated autoforge.prompt.v1.ChatMessage messages = 9;
+   */
+  messages: ChatMessage[];
+
+  /**
+   * Variables this version declares.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.TemplateVariable variables = 10;
+   */
+  variables: TemplateVariable[];
 };
 
 /**
@@ -215,7 +301,7 @@ export type PromptVersion = Message<"autoforge.prompt.v1.PromptVersion"> & {
  * Use `create(PromptVersionSchema)` to create a new message.
  */
 export const PromptVersionSchema: GenMessage<PromptVersion> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 1);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 2);
 
 /**
  * Request for CreatePrompt.
@@ -231,7 +317,7 @@ export type CreatePromptRequest = Message<"autoforge.prompt.v1.CreatePromptReque
   title: string;
 
   /**
-   * Prompt text, at most 1 MiB. Required.
+   * Prompt text, at most 1 MiB. Required for a text prompt.
    *
    * @generated from field: string content = 2;
    */
@@ -278,6 +364,37 @@ export type CreatePromptRequest = Message<"autoforge.prompt.v1.CreatePromptReque
    * @generated from field: string request_id = 8;
    */
   requestId: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 9;
+   */
+  project: string;
+
+  /**
+   * Name, unique in the project: ^[a-z0-9][a-z0-9._/-]{0,127}$; optional (default: the new id).
+   *
+   * @generated from field: string name = 10;
+   */
+  name: string;
+
+  /**
+   * Messages of version 1: set these (a chat prompt) or `content` (a text prompt), not both.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.ChatMessage messages = 11;
+   */
+  messages: ChatMessage[];
+
+  /**
+   * Variables version 1 declares; every `{{var}}` it uses must be one of them. When empty, the
+   * template's (with `template_id`), else each `{{var}}` used becomes a required string.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.TemplateVariable variables = 12;
+   */
+  variables: TemplateVariable[];
 };
 
 /**
@@ -285,7 +402,7 @@ export type CreatePromptRequest = Message<"autoforge.prompt.v1.CreatePromptReque
  * Use `create(CreatePromptRequestSchema)` to create a new message.
  */
 export const CreatePromptRequestSchema: GenMessage<CreatePromptRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 2);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 3);
 
 /**
  * Response of CreatePrompt.
@@ -306,16 +423,16 @@ export type CreatePromptResponse = Message<"autoforge.prompt.v1.CreatePromptResp
  * Use `create(CreatePromptResponseSchema)` to create a new message.
  */
 export const CreatePromptResponseSchema: GenMessage<CreatePromptResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 3);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 4);
 
 /**
- * Request for GetPrompt. At most one of `version` and `label` may be set.
+ * Request for GetPrompt. Exactly one of `id` and `name`; at most one of `version` and `label`.
  *
  * @generated from message autoforge.prompt.v1.GetPromptRequest
  */
 export type GetPromptRequest = Message<"autoforge.prompt.v1.GetPromptRequest"> & {
   /**
-   * Prompt ID (UUID). Required.
+   * Prompt ID (UUID).
    *
    * @generated from field: string id = 1;
    */
@@ -334,6 +451,22 @@ export type GetPromptRequest = Message<"autoforge.prompt.v1.GetPromptRequest"> &
    * @generated from field: string label = 3;
    */
   label: string;
+
+  /**
+   * Prompt name, in the project.
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 5;
+   */
+  project: string;
 };
 
 /**
@@ -341,7 +474,7 @@ export type GetPromptRequest = Message<"autoforge.prompt.v1.GetPromptRequest"> &
  * Use `create(GetPromptRequestSchema)` to create a new message.
  */
 export const GetPromptRequestSchema: GenMessage<GetPromptRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 4);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 5);
 
 /**
  * Response of GetPrompt.
@@ -362,7 +495,7 @@ export type GetPromptResponse = Message<"autoforge.prompt.v1.GetPromptResponse">
  * Use `create(GetPromptResponseSchema)` to create a new message.
  */
 export const GetPromptResponseSchema: GenMessage<GetPromptResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 5);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 6);
 
 /**
  * Request for ListPrompts.
@@ -404,6 +537,29 @@ export type ListPromptsRequest = Message<"autoforge.prompt.v1.ListPromptsRequest
    * @generated from field: bool include_deleted = 5;
    */
   includeDeleted: boolean;
+
+  /**
+   * Only prompts whose name starts with this, when set.
+   *
+   * @generated from field: string name_prefix = 6;
+   */
+  namePrefix: string;
+
+  /**
+   * Only prompts whose title contains this (case-sensitive), when set; at most 255 characters.
+   *
+   * @generated from field: string title_contains = 7;
+   */
+  titleContains: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 8;
+   */
+  project: string;
 };
 
 /**
@@ -411,7 +567,7 @@ export type ListPromptsRequest = Message<"autoforge.prompt.v1.ListPromptsRequest
  * Use `create(ListPromptsRequestSchema)` to create a new message.
  */
 export const ListPromptsRequestSchema: GenMessage<ListPromptsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 6);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 7);
 
 /**
  * Response of ListPrompts.
@@ -439,7 +595,7 @@ export type ListPromptsResponse = Message<"autoforge.prompt.v1.ListPromptsRespon
  * Use `create(ListPromptsResponseSchema)` to create a new message.
  */
 export const ListPromptsResponseSchema: GenMessage<ListPromptsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 7);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 8);
 
 /**
  * Request for UpdatePrompt.
@@ -462,7 +618,9 @@ export type UpdatePromptRequest = Message<"autoforge.prompt.v1.UpdatePromptReque
   etag: string;
 
   /**
-   * Fields to change: any of `title`, `content`, `model_config`, `status`, `tags`, `metadata`. Required.
+   * Fields to change: any of `title`, `content`, `messages`, `model_config`, `variables`, `status`,
+   * `tags`, `metadata`, `name`. Required. A change of content, messages, model_config or variables
+   * appends a version; a version keeps the previous one's variables unless `variables` is given.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 3;
    */
@@ -516,6 +674,36 @@ export type UpdatePromptRequest = Message<"autoforge.prompt.v1.UpdatePromptReque
    * @generated from field: string change_note = 10;
    */
   changeNote: string;
+
+  /**
+   * New messages (chat prompts), when in the mask; appends a version.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.ChatMessage messages = 11;
+   */
+  messages: ChatMessage[];
+
+  /**
+   * New variable declarations, when in the mask; appends a version.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.TemplateVariable variables = 12;
+   */
+  variables: TemplateVariable[];
+
+  /**
+   * New name, when in the mask: the id stays, the old name stops resolving.
+   *
+   * @generated from field: string name = 13;
+   */
+  name: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 14;
+   */
+  project: string;
 };
 
 /**
@@ -523,7 +711,7 @@ export type UpdatePromptRequest = Message<"autoforge.prompt.v1.UpdatePromptReque
  * Use `create(UpdatePromptRequestSchema)` to create a new message.
  */
 export const UpdatePromptRequestSchema: GenMessage<UpdatePromptRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 8);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 9);
 
 /**
  * Response of UpdatePrompt.
@@ -544,7 +732,7 @@ export type UpdatePromptResponse = Message<"autoforge.prompt.v1.UpdatePromptResp
  * Use `create(UpdatePromptResponseSchema)` to create a new message.
  */
 export const UpdatePromptResponseSchema: GenMessage<UpdatePromptResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 9);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 10);
 
 /**
  * Request for DeletePrompt.
@@ -565,6 +753,15 @@ export type DeletePromptRequest = Message<"autoforge.prompt.v1.DeletePromptReque
    * @generated from field: string etag = 2;
    */
   etag: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 3;
+   */
+  project: string;
 };
 
 /**
@@ -572,7 +769,7 @@ export type DeletePromptRequest = Message<"autoforge.prompt.v1.DeletePromptReque
  * Use `create(DeletePromptRequestSchema)` to create a new message.
  */
 export const DeletePromptRequestSchema: GenMessage<DeletePromptRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 10);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 11);
 
 /**
  * Response of DeletePrompt.
@@ -593,7 +790,7 @@ export type DeletePromptResponse = Message<"autoforge.prompt.v1.DeletePromptResp
  * Use `create(DeletePromptResponseSchema)` to create a new message.
  */
 export const DeletePromptResponseSchema: GenMessage<DeletePromptResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 11);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 12);
 
 /**
  * Request for RestorePrompt.
@@ -607,6 +804,15 @@ export type RestorePromptRequest = Message<"autoforge.prompt.v1.RestorePromptReq
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -614,7 +820,7 @@ export type RestorePromptRequest = Message<"autoforge.prompt.v1.RestorePromptReq
  * Use `create(RestorePromptRequestSchema)` to create a new message.
  */
 export const RestorePromptRequestSchema: GenMessage<RestorePromptRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 12);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 13);
 
 /**
  * Response of RestorePrompt.
@@ -635,7 +841,7 @@ export type RestorePromptResponse = Message<"autoforge.prompt.v1.RestorePromptRe
  * Use `create(RestorePromptResponseSchema)` to create a new message.
  */
 export const RestorePromptResponseSchema: GenMessage<RestorePromptResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 13);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 14);
 
 /**
  * Request for PurgePrompt.
@@ -649,6 +855,15 @@ export type PurgePromptRequest = Message<"autoforge.prompt.v1.PurgePromptRequest
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -656,7 +871,7 @@ export type PurgePromptRequest = Message<"autoforge.prompt.v1.PurgePromptRequest
  * Use `create(PurgePromptRequestSchema)` to create a new message.
  */
 export const PurgePromptRequestSchema: GenMessage<PurgePromptRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 14);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 15);
 
 /**
  * Response of PurgePrompt.
@@ -677,7 +892,7 @@ export type PurgePromptResponse = Message<"autoforge.prompt.v1.PurgePromptRespon
  * Use `create(PurgePromptResponseSchema)` to create a new message.
  */
 export const PurgePromptResponseSchema: GenMessage<PurgePromptResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 15);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 16);
 
 /**
  * Request for ListPromptVersions.
@@ -705,6 +920,15 @@ export type ListPromptVersionsRequest = Message<"autoforge.prompt.v1.ListPromptV
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 4;
+   */
+  project: string;
 };
 
 /**
@@ -712,7 +936,7 @@ export type ListPromptVersionsRequest = Message<"autoforge.prompt.v1.ListPromptV
  * Use `create(ListPromptVersionsRequestSchema)` to create a new message.
  */
 export const ListPromptVersionsRequestSchema: GenMessage<ListPromptVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 16);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 17);
 
 /**
  * Response of ListPromptVersions.
@@ -740,7 +964,7 @@ export type ListPromptVersionsResponse = Message<"autoforge.prompt.v1.ListPrompt
  * Use `create(ListPromptVersionsResponseSchema)` to create a new message.
  */
 export const ListPromptVersionsResponseSchema: GenMessage<ListPromptVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 17);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 18);
 
 /**
  * Request for DiffPromptVersions.
@@ -768,6 +992,15 @@ export type DiffPromptVersionsRequest = Message<"autoforge.prompt.v1.DiffPromptV
    * @generated from field: int32 to_version = 3;
    */
   toVersion: number;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 4;
+   */
+  project: string;
 };
 
 /**
@@ -775,7 +1008,7 @@ export type DiffPromptVersionsRequest = Message<"autoforge.prompt.v1.DiffPromptV
  * Use `create(DiffPromptVersionsRequestSchema)` to create a new message.
  */
 export const DiffPromptVersionsRequestSchema: GenMessage<DiffPromptVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 18);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 19);
 
 /**
  * Response of DiffPromptVersions.
@@ -810,7 +1043,7 @@ export type DiffPromptVersionsResponse = Message<"autoforge.prompt.v1.DiffPrompt
  * Use `create(DiffPromptVersionsResponseSchema)` to create a new message.
  */
 export const DiffPromptVersionsResponseSchema: GenMessage<DiffPromptVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 19);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 20);
 
 /**
  * Request for SetPromptLabel.
@@ -838,6 +1071,30 @@ export type SetPromptLabelRequest = Message<"autoforge.prompt.v1.SetPromptLabelR
    * @generated from field: int32 version = 3;
    */
   version: number;
+
+  /**
+   * Compare-and-swap: when set, the label must point to this version now, or (0) be absent;
+   * otherwise ABORTED naming where it points. Unset: no check.
+   *
+   * @generated from field: optional int32 expected_version = 4;
+   */
+  expectedVersion?: number | undefined;
+
+  /**
+   * Why the label moves, kept in its history; at most 1,000 characters.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 6;
+   */
+  project: string;
 };
 
 /**
@@ -845,7 +1102,7 @@ export type SetPromptLabelRequest = Message<"autoforge.prompt.v1.SetPromptLabelR
  * Use `create(SetPromptLabelRequestSchema)` to create a new message.
  */
 export const SetPromptLabelRequestSchema: GenMessage<SetPromptLabelRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 20);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 21);
 
 /**
  * Response of SetPromptLabel.
@@ -866,7 +1123,7 @@ export type SetPromptLabelResponse = Message<"autoforge.prompt.v1.SetPromptLabel
  * Use `create(SetPromptLabelResponseSchema)` to create a new message.
  */
 export const SetPromptLabelResponseSchema: GenMessage<SetPromptLabelResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 21);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 22);
 
 /**
  * Request for RemovePromptLabel.
@@ -887,6 +1144,30 @@ export type RemovePromptLabelRequest = Message<"autoforge.prompt.v1.RemovePrompt
    * @generated from field: string label = 2;
    */
   label: string;
+
+  /**
+   * Compare-and-swap: when set, the label must point to this version now (0: be absent);
+   * otherwise ABORTED naming where it points. Unset: no check.
+   *
+   * @generated from field: optional int32 expected_version = 3;
+   */
+  expectedVersion?: number | undefined;
+
+  /**
+   * Why the label is removed, kept in its history; at most 1,000 characters.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 5;
+   */
+  project: string;
 };
 
 /**
@@ -894,7 +1175,7 @@ export type RemovePromptLabelRequest = Message<"autoforge.prompt.v1.RemovePrompt
  * Use `create(RemovePromptLabelRequestSchema)` to create a new message.
  */
 export const RemovePromptLabelRequestSchema: GenMessage<RemovePromptLabelRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 22);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 23);
 
 /**
  * Response of RemovePromptLabel.
@@ -915,10 +1196,10 @@ export type RemovePromptLabelResponse = Message<"autoforge.prompt.v1.RemovePromp
  * Use `create(RemovePromptLabelResponseSchema)` to create a new message.
  */
 export const RemovePromptLabelResponseSchema: GenMessage<RemovePromptLabelResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 23);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 24);
 
 /**
- * A variable declared by a template.
+ * A typed variable declared by a template or by a prompt version.
  *
  * @generated from message autoforge.prompt.v1.TemplateVariable
  */
@@ -971,7 +1252,7 @@ export type TemplateVariable = Message<"autoforge.prompt.v1.TemplateVariable"> &
  * Use `create(TemplateVariableSchema)` to create a new message.
  */
 export const TemplateVariableSchema: GenMessage<TemplateVariable> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 24);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 25);
 
 /**
  * A reusable prompt body with typed variables.
@@ -987,14 +1268,14 @@ export type PromptTemplate = Message<"autoforge.prompt.v1.PromptTemplate"> & {
   id: string;
 
   /**
-   * Owner: the `sub` of the token that created it.
+   * Who created it: the `sub` of the token.
    *
    * @generated from field: string owner_id = 2;
    */
   ownerId: string;
 
   /**
-   * Name, unique per owner: [A-Za-z0-9_.-]{1,100}.
+   * Name, unique in the project: [A-Za-z0-9_.-]{1,100}.
    *
    * @generated from field: string name = 3;
    */
@@ -1034,6 +1315,13 @@ export type PromptTemplate = Message<"autoforge.prompt.v1.PromptTemplate"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 8;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * The project it belongs to.
+   *
+   * @generated from field: string project = 9;
+   */
+  project: string;
 };
 
 /**
@@ -1041,7 +1329,7 @@ export type PromptTemplate = Message<"autoforge.prompt.v1.PromptTemplate"> & {
  * Use `create(PromptTemplateSchema)` to create a new message.
  */
 export const PromptTemplateSchema: GenMessage<PromptTemplate> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 25);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 26);
 
 /**
  * Request for CreatePromptTemplate.
@@ -1050,7 +1338,7 @@ export const PromptTemplateSchema: GenMessage<PromptTemplate> = /*@__PURE__*/
  */
 export type CreatePromptTemplateRequest = Message<"autoforge.prompt.v1.CreatePromptTemplateRequest"> & {
   /**
-   * Name, unique per owner. Required.
+   * Name, unique in the project. Required.
    *
    * @generated from field: string name = 1;
    */
@@ -1083,6 +1371,15 @@ export type CreatePromptTemplateRequest = Message<"autoforge.prompt.v1.CreatePro
    * @generated from field: string request_id = 5;
    */
   requestId: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 6;
+   */
+  project: string;
 };
 
 /**
@@ -1090,7 +1387,7 @@ export type CreatePromptTemplateRequest = Message<"autoforge.prompt.v1.CreatePro
  * Use `create(CreatePromptTemplateRequestSchema)` to create a new message.
  */
 export const CreatePromptTemplateRequestSchema: GenMessage<CreatePromptTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 26);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 27);
 
 /**
  * Response of CreatePromptTemplate.
@@ -1111,7 +1408,7 @@ export type CreatePromptTemplateResponse = Message<"autoforge.prompt.v1.CreatePr
  * Use `create(CreatePromptTemplateResponseSchema)` to create a new message.
  */
 export const CreatePromptTemplateResponseSchema: GenMessage<CreatePromptTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 27);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 28);
 
 /**
  * Request for GetPromptTemplate.
@@ -1125,6 +1422,15 @@ export type GetPromptTemplateRequest = Message<"autoforge.prompt.v1.GetPromptTem
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -1132,7 +1438,7 @@ export type GetPromptTemplateRequest = Message<"autoforge.prompt.v1.GetPromptTem
  * Use `create(GetPromptTemplateRequestSchema)` to create a new message.
  */
 export const GetPromptTemplateRequestSchema: GenMessage<GetPromptTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 28);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 29);
 
 /**
  * Response of GetPromptTemplate.
@@ -1153,7 +1459,7 @@ export type GetPromptTemplateResponse = Message<"autoforge.prompt.v1.GetPromptTe
  * Use `create(GetPromptTemplateResponseSchema)` to create a new message.
  */
 export const GetPromptTemplateResponseSchema: GenMessage<GetPromptTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 29);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 30);
 
 /**
  * Request for ListPromptTemplates.
@@ -1174,6 +1480,15 @@ export type ListPromptTemplatesRequest = Message<"autoforge.prompt.v1.ListPrompt
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 3;
+   */
+  project: string;
 };
 
 /**
@@ -1181,7 +1496,7 @@ export type ListPromptTemplatesRequest = Message<"autoforge.prompt.v1.ListPrompt
  * Use `create(ListPromptTemplatesRequestSchema)` to create a new message.
  */
 export const ListPromptTemplatesRequestSchema: GenMessage<ListPromptTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 30);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 31);
 
 /**
  * Response of ListPromptTemplates.
@@ -1209,7 +1524,7 @@ export type ListPromptTemplatesResponse = Message<"autoforge.prompt.v1.ListPromp
  * Use `create(ListPromptTemplatesResponseSchema)` to create a new message.
  */
 export const ListPromptTemplatesResponseSchema: GenMessage<ListPromptTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 31);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 32);
 
 /**
  * Request for RenderPromptTemplate. Exactly one of `id` and `name` must be set.
@@ -1225,7 +1540,7 @@ export type RenderPromptTemplateRequest = Message<"autoforge.prompt.v1.RenderPro
   id: string;
 
   /**
-   * Template name (the caller's own).
+   * Template name, in the project.
    *
    * @generated from field: string name = 2;
    */
@@ -1237,6 +1552,15 @@ export type RenderPromptTemplateRequest = Message<"autoforge.prompt.v1.RenderPro
    * @generated from field: map<string, google.protobuf.Value> variables = 3;
    */
   variables: { [key: string]: Value };
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 4;
+   */
+  project: string;
 };
 
 /**
@@ -1244,7 +1568,7 @@ export type RenderPromptTemplateRequest = Message<"autoforge.prompt.v1.RenderPro
  * Use `create(RenderPromptTemplateRequestSchema)` to create a new message.
  */
 export const RenderPromptTemplateRequestSchema: GenMessage<RenderPromptTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 32);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 33);
 
 /**
  * Response of RenderPromptTemplate.
@@ -1265,7 +1589,7 @@ export type RenderPromptTemplateResponse = Message<"autoforge.prompt.v1.RenderPr
  * Use `create(RenderPromptTemplateResponseSchema)` to create a new message.
  */
 export const RenderPromptTemplateResponseSchema: GenMessage<RenderPromptTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 33);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 34);
 
 /**
  * One committed change, from the transactional outbox.
@@ -1302,7 +1626,7 @@ export type PromptEvent = Message<"autoforge.prompt.v1.PromptEvent"> & {
   promptId: string;
 
   /**
-   * Owner of the prompt.
+   * Who created the prompt.
    *
    * @generated from field: string owner_id = 5;
    */
@@ -1328,6 +1652,20 @@ export type PromptEvent = Message<"autoforge.prompt.v1.PromptEvent"> & {
    * @generated from field: google.protobuf.Timestamp occur_time = 8;
    */
   occurTime?: Timestamp | undefined;
+
+  /**
+   * The prompt's project.
+   *
+   * @generated from field: string project = 9;
+   */
+  project: string;
+
+  /**
+   * The prompt's name after the change (a rename is an UPDATED event with the new name).
+   *
+   * @generated from field: string name = 10;
+   */
+  name: string;
 };
 
 /**
@@ -1335,7 +1673,7 @@ export type PromptEvent = Message<"autoforge.prompt.v1.PromptEvent"> & {
  * Use `create(PromptEventSchema)` to create a new message.
  */
 export const PromptEventSchema: GenMessage<PromptEvent> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 34);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 35);
 
 /**
  * Request for ListPromptEvents.
@@ -1356,6 +1694,15 @@ export type ListPromptEventsRequest = Message<"autoforge.prompt.v1.ListPromptEve
    * @generated from field: int32 page_size = 2;
    */
   pageSize: number;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 3;
+   */
+  project: string;
 };
 
 /**
@@ -1363,7 +1710,7 @@ export type ListPromptEventsRequest = Message<"autoforge.prompt.v1.ListPromptEve
  * Use `create(ListPromptEventsRequestSchema)` to create a new message.
  */
 export const ListPromptEventsRequestSchema: GenMessage<ListPromptEventsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 35);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 36);
 
 /**
  * Response of ListPromptEvents.
@@ -1391,7 +1738,7 @@ export type ListPromptEventsResponse = Message<"autoforge.prompt.v1.ListPromptEv
  * Use `create(ListPromptEventsResponseSchema)` to create a new message.
  */
 export const ListPromptEventsResponseSchema: GenMessage<ListPromptEventsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 36);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 37);
 
 /**
  * Request for WatchPromptEvents.
@@ -1405,6 +1752,15 @@ export type WatchPromptEventsRequest = Message<"autoforge.prompt.v1.WatchPromptE
    * @generated from field: int64 after_sequence = 1;
    */
   afterSequence: bigint;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
 };
 
 /**
@@ -1412,7 +1768,7 @@ export type WatchPromptEventsRequest = Message<"autoforge.prompt.v1.WatchPromptE
  * Use `create(WatchPromptEventsRequestSchema)` to create a new message.
  */
 export const WatchPromptEventsRequestSchema: GenMessage<WatchPromptEventsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 37);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 38);
 
 /**
  * One message of the WatchPromptEvents stream.
@@ -1433,7 +1789,442 @@ export type WatchPromptEventsResponse = Message<"autoforge.prompt.v1.WatchPrompt
  * Use `create(WatchPromptEventsResponseSchema)` to create a new message.
  */
 export const WatchPromptEventsResponseSchema: GenMessage<WatchPromptEventsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_prompt_v1_prompt_service, 38);
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 39);
+
+/**
+ * Request for ListPromptLabelHistory.
+ *
+ * @generated from message autoforge.prompt.v1.ListPromptLabelHistoryRequest
+ */
+export type ListPromptLabelHistoryRequest = Message<"autoforge.prompt.v1.ListPromptLabelHistoryRequest"> & {
+  /**
+   * Prompt ID (UUID). Required.
+   *
+   * @generated from field: string prompt_id = 1;
+   */
+  promptId: string;
+
+  /**
+   * Only moves of this label, when set.
+   *
+   * @generated from field: string label = 2;
+   */
+  label: string;
+
+  /**
+   * Page size: default 20, at most 100.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * Opaque token from a previous response's next_page_token; the filters must not change.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 5;
+   */
+  project: string;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.ListPromptLabelHistoryRequest.
+ * Use `create(ListPromptLabelHistoryRequestSchema)` to create a new message.
+ */
+export const ListPromptLabelHistoryRequestSchema: GenMessage<ListPromptLabelHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 40);
+
+/**
+ * One move of a label, as kept in its history.
+ *
+ * @generated from message autoforge.prompt.v1.LabelMove
+ */
+export type LabelMove = Message<"autoforge.prompt.v1.LabelMove"> & {
+  /**
+   * Position in the history of the database: increasing, newest highest.
+   *
+   * @generated from field: int64 sequence = 1;
+   */
+  sequence: bigint;
+
+  /**
+   * The prompt.
+   *
+   * @generated from field: string prompt_id = 2;
+   */
+  promptId: string;
+
+  /**
+   * The label.
+   *
+   * @generated from field: string label = 3;
+   */
+  label: string;
+
+  /**
+   * Where it pointed before; 0 when it was absent (set for the first time).
+   *
+   * @generated from field: int32 from_version = 4;
+   */
+  fromVersion: number;
+
+  /**
+   * Where it points after; 0 when it was removed.
+   *
+   * @generated from field: int32 to_version = 5;
+   */
+  toVersion: number;
+
+  /**
+   * Who moved it (token `sub`).
+   *
+   * @generated from field: string actor = 6;
+   */
+  actor: string;
+
+  /**
+   * Why, as the caller said.
+   *
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * When.
+   *
+   * @generated from field: google.protobuf.Timestamp move_time = 8;
+   */
+  moveTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.LabelMove.
+ * Use `create(LabelMoveSchema)` to create a new message.
+ */
+export const LabelMoveSchema: GenMessage<LabelMove> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 41);
+
+/**
+ * Response of ListPromptLabelHistory.
+ *
+ * @generated from message autoforge.prompt.v1.ListPromptLabelHistoryResponse
+ */
+export type ListPromptLabelHistoryResponse = Message<"autoforge.prompt.v1.ListPromptLabelHistoryResponse"> & {
+  /**
+   * The page of moves, newest first.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.LabelMove moves = 1;
+   */
+  moves: LabelMove[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.ListPromptLabelHistoryResponse.
+ * Use `create(ListPromptLabelHistoryResponseSchema)` to create a new message.
+ */
+export const ListPromptLabelHistoryResponseSchema: GenMessage<ListPromptLabelHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 42);
+
+/**
+ * Request for RenderPrompt. Exactly one of `id` and `name`; at most one of `version` and `label`.
+ *
+ * @generated from message autoforge.prompt.v1.RenderPromptRequest
+ */
+export type RenderPromptRequest = Message<"autoforge.prompt.v1.RenderPromptRequest"> & {
+  /**
+   * Prompt ID (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Prompt name, in the project.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Version to render; 0: resolved as in GetPrompt.
+   *
+   * @generated from field: int32 version = 3;
+   */
+  version: number;
+
+  /**
+   * Label whose version to render.
+   *
+   * @generated from field: string label = 4;
+   */
+  label: string;
+
+  /**
+   * Variable values; each must match its declared type.
+   *
+   * @generated from field: map<string, google.protobuf.Value> variables = 5;
+   */
+  variables: { [key: string]: Value };
+
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 6;
+   */
+  project: string;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.RenderPromptRequest.
+ * Use `create(RenderPromptRequestSchema)` to create a new message.
+ */
+export const RenderPromptRequestSchema: GenMessage<RenderPromptRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 43);
+
+/**
+ * A prompt version a render used: the rendered one first, then each include, in order of use.
+ *
+ * @generated from message autoforge.prompt.v1.ResolvedPrompt
+ */
+export type ResolvedPrompt = Message<"autoforge.prompt.v1.ResolvedPrompt"> & {
+  /**
+   * The prompt.
+   *
+   * @generated from field: string prompt_id = 1;
+   */
+  promptId: string;
+
+  /**
+   * Its name.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The version used.
+   *
+   * @generated from field: int32 version = 3;
+   */
+  version: number;
+
+  /**
+   * The label it was resolved by; empty when by version or by default.
+   *
+   * @generated from field: string label = 4;
+   */
+  label: string;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.ResolvedPrompt.
+ * Use `create(ResolvedPromptSchema)` to create a new message.
+ */
+export const ResolvedPromptSchema: GenMessage<ResolvedPrompt> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 44);
+
+/**
+ * Response of RenderPrompt.
+ *
+ * @generated from message autoforge.prompt.v1.RenderPromptResponse
+ */
+export type RenderPromptResponse = Message<"autoforge.prompt.v1.RenderPromptResponse"> & {
+  /**
+   * Text or chat: which of `text` and `messages` is set.
+   *
+   * @generated from field: autoforge.prompt.v1.PromptKind kind = 1;
+   */
+  kind: PromptKind;
+
+  /**
+   * The rendered text (text prompts).
+   *
+   * @generated from field: string text = 2;
+   */
+  text: string;
+
+  /**
+   * The rendered messages (chat prompts).
+   *
+   * @generated from field: repeated autoforge.prompt.v1.ChatMessage messages = 3;
+   */
+  messages: ChatMessage[];
+
+  /**
+   * Model settings of the rendered version.
+   *
+   * @generated from field: google.protobuf.Struct model_config = 4;
+   */
+  modelConfig?: JsonObject | undefined;
+
+  /**
+   * Every version used: the rendered one first, then the includes.
+   *
+   * @generated from field: repeated autoforge.prompt.v1.ResolvedPrompt resolved = 5;
+   */
+  resolved: ResolvedPrompt[];
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.RenderPromptResponse.
+ * Use `create(RenderPromptResponseSchema)` to create a new message.
+ */
+export const RenderPromptResponseSchema: GenMessage<RenderPromptResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 45);
+
+/**
+ * Per-project settings of the registry.
+ *
+ * @generated from message autoforge.prompt.v1.ProjectSettings
+ */
+export type ProjectSettings = Message<"autoforge.prompt.v1.ProjectSettings"> & {
+  /**
+   * The project.
+   *
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * Labels only the `publisher` role may move; default [`production`].
+   *
+   * @generated from field: repeated string protected_labels = 2;
+   */
+  protectedLabels: string[];
+
+  /**
+   * When they last changed; unset while the defaults apply.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 3;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.ProjectSettings.
+ * Use `create(ProjectSettingsSchema)` to create a new message.
+ */
+export const ProjectSettingsSchema: GenMessage<ProjectSettings> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 46);
+
+/**
+ * Request for GetProjectSettings.
+ *
+ * @generated from message autoforge.prompt.v1.GetProjectSettingsRequest
+ */
+export type GetProjectSettingsRequest = Message<"autoforge.prompt.v1.GetProjectSettingsRequest"> & {
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 1;
+   */
+  project: string;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.GetProjectSettingsRequest.
+ * Use `create(GetProjectSettingsRequestSchema)` to create a new message.
+ */
+export const GetProjectSettingsRequestSchema: GenMessage<GetProjectSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 47);
+
+/**
+ * Response of GetProjectSettings.
+ *
+ * @generated from message autoforge.prompt.v1.GetProjectSettingsResponse
+ */
+export type GetProjectSettingsResponse = Message<"autoforge.prompt.v1.GetProjectSettingsResponse"> & {
+  /**
+   * The settings.
+   *
+   * @generated from field: autoforge.prompt.v1.ProjectSettings settings = 1;
+   */
+  settings?: ProjectSettings | undefined;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.GetProjectSettingsResponse.
+ * Use `create(GetProjectSettingsResponseSchema)` to create a new message.
+ */
+export const GetProjectSettingsResponseSchema: GenMessage<GetProjectSettingsResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 48);
+
+/**
+ * Request for UpdateProjectSettings.
+ *
+ * @generated from message autoforge.prompt.v1.UpdateProjectSettingsRequest
+ */
+export type UpdateProjectSettingsRequest = Message<"autoforge.prompt.v1.UpdateProjectSettingsRequest"> & {
+  /**
+   * Project of the call: a team project the token names in its `projects` claim, or `user:{sub}`,
+   * the caller's personal project. Empty means the caller's default project (a personal token's
+   * `user:{sub}`, a service token's own project). See docs/projects.md.
+   *
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * Fields to change: `protected_labels`. Required.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+
+  /**
+   * New protected labels (replaces the old list), at most 20, each a label name.
+   *
+   * @generated from field: repeated string protected_labels = 3;
+   */
+  protectedLabels: string[];
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.UpdateProjectSettingsRequest.
+ * Use `create(UpdateProjectSettingsRequestSchema)` to create a new message.
+ */
+export const UpdateProjectSettingsRequestSchema: GenMessage<UpdateProjectSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 49);
+
+/**
+ * Response of UpdateProjectSettings.
+ *
+ * @generated from message autoforge.prompt.v1.UpdateProjectSettingsResponse
+ */
+export type UpdateProjectSettingsResponse = Message<"autoforge.prompt.v1.UpdateProjectSettingsResponse"> & {
+  /**
+   * The settings after the change.
+   *
+   * @generated from field: autoforge.prompt.v1.ProjectSettings settings = 1;
+   */
+  settings?: ProjectSettings | undefined;
+};
+
+/**
+ * Describes the message autoforge.prompt.v1.UpdateProjectSettingsResponse.
+ * Use `create(UpdateProjectSettingsResponseSchema)` to create a new message.
+ */
+export const UpdateProjectSettingsResponseSchema: GenMessage<UpdateProjectSettingsResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_prompt_v1_prompt_service, 50);
 
 /**
  * Lifecycle status of a prompt.
@@ -1477,6 +2268,88 @@ export const PromptStatusSchema: GenEnum<PromptStatus> = /*@__PURE__*/
   enumDesc(file_autoforge_prompt_v1_prompt_service, 0);
 
 /**
+ * What a prompt's versions hold; chosen at create and kept by every version.
+ *
+ * @generated from enum autoforge.prompt.v1.PromptKind
+ */
+export enum PromptKind {
+  /**
+   * Not set (never stored).
+   *
+   * @generated from enum value: PROMPT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One text (`content`).
+   *
+   * @generated from enum value: PROMPT_KIND_TEXT = 1;
+   */
+  TEXT = 1,
+
+  /**
+   * A list of chat messages (`messages`).
+   *
+   * @generated from enum value: PROMPT_KIND_CHAT = 2;
+   */
+  CHAT = 2,
+}
+
+/**
+ * Describes the enum autoforge.prompt.v1.PromptKind.
+ */
+export const PromptKindSchema: GenEnum<PromptKind> = /*@__PURE__*/
+  enumDesc(file_autoforge_prompt_v1_prompt_service, 1);
+
+/**
+ * Who speaks a chat message.
+ *
+ * @generated from enum autoforge.prompt.v1.ChatRole
+ */
+export enum ChatRole {
+  /**
+   * Not set: invalid in a message.
+   *
+   * @generated from enum value: CHAT_ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Instructions to the model.
+   *
+   * @generated from enum value: CHAT_ROLE_SYSTEM = 1;
+   */
+  SYSTEM = 1,
+
+  /**
+   * The user's turn.
+   *
+   * @generated from enum value: CHAT_ROLE_USER = 2;
+   */
+  USER = 2,
+
+  /**
+   * The model's turn (e.g. a few-shot example).
+   *
+   * @generated from enum value: CHAT_ROLE_ASSISTANT = 3;
+   */
+  ASSISTANT = 3,
+
+  /**
+   * A tool's answer.
+   *
+   * @generated from enum value: CHAT_ROLE_TOOL = 4;
+   */
+  TOOL = 4,
+}
+
+/**
+ * Describes the enum autoforge.prompt.v1.ChatRole.
+ */
+export const ChatRoleSchema: GenEnum<ChatRole> = /*@__PURE__*/
+  enumDesc(file_autoforge_prompt_v1_prompt_service, 2);
+
+/**
  * Type of a template variable.
  *
  * @generated from enum autoforge.prompt.v1.VariableType
@@ -1516,13 +2389,20 @@ export enum VariableType {
    * @generated from enum value: VARIABLE_TYPE_ENUM = 4;
    */
   ENUM = 4,
+
+  /**
+   * Any JSON value; rendered as compact JSON.
+   *
+   * @generated from enum value: VARIABLE_TYPE_JSON = 5;
+   */
+  JSON = 5,
 }
 
 /**
  * Describes the enum autoforge.prompt.v1.VariableType.
  */
 export const VariableTypeSchema: GenEnum<VariableType> = /*@__PURE__*/
-  enumDesc(file_autoforge_prompt_v1_prompt_service, 1);
+  enumDesc(file_autoforge_prompt_v1_prompt_service, 3);
 
 /**
  * Kind of change a prompt event records.
@@ -1591,14 +2471,17 @@ export enum PromptEventType {
  * Describes the enum autoforge.prompt.v1.PromptEventType.
  */
 export const PromptEventTypeSchema: GenEnum<PromptEventType> = /*@__PURE__*/
-  enumDesc(file_autoforge_prompt_v1_prompt_service, 2);
+  enumDesc(file_autoforge_prompt_v1_prompt_service, 4);
 
 /**
  * PromptService stores prompts: immutable numbered versions with their diffs, movable labels,
  * tags, templates with typed variables, soft delete, and a change feed for other services.
  *
- * Every call needs `authorization: Bearer <JWT>`; the token's `sub` owns what it creates, and
- * another owner's prompt or template answers NOT_FOUND.
+ * Every call needs `authorization: Bearer <JWT>` and names a `project`: the tenancy boundary. The
+ * token says which projects its caller belongs to and with which role (viewer < editor < publisher
+ * < admin); docs/projects.md lists the role each RPC needs. Another project's prompt or template
+ * answers NOT_FOUND; a member without the role PERMISSION_DENIED. The token's `sub` is recorded as
+ * `owner_id` ("created by").
  *
  * @generated from service autoforge.prompt.v1.PromptService
  */
@@ -1616,8 +2499,9 @@ export const PromptService: GenService<{
     output: typeof CreatePromptResponseSchema;
   },
   /**
-   * Returns a prompt with the content of its current version, of a given version, or of the
-   * version a label points to.
+   * Returns a prompt (by `id`, or by `name` in its project) with the content of its current
+   * version, of a given version, or of the version a label points to. By name with neither
+   * `version` nor `label`: the `production` label's version if it is set, else the current one.
    *
    * @generated from rpc autoforge.prompt.v1.PromptService.GetPrompt
    */
@@ -1627,7 +2511,7 @@ export const PromptService: GenService<{
     output: typeof GetPromptResponseSchema;
   },
   /**
-   * Lists the caller's prompts, newest first, keyset-paginated.
+   * Lists the project's prompts, newest first, keyset-paginated.
    *
    * @generated from rpc autoforge.prompt.v1.PromptService.ListPrompts
    */
@@ -1700,7 +2584,9 @@ export const PromptService: GenService<{
   },
   /**
    * Points a label at a version (creating or moving it). Moving a label back is the rollback.
-   * Moving `production` needs the `publisher` or `admin` role.
+   * Moving a protected label (`production` unless the project says otherwise) needs the
+   * `publisher` role. With `expected_version` it is a compare-and-swap: ABORTED, naming the
+   * label's current version, when the label is not where the caller expected.
    *
    * @generated from rpc autoforge.prompt.v1.PromptService.SetPromptLabel
    */
@@ -1718,6 +2604,50 @@ export const PromptService: GenService<{
     methodKind: "unary";
     input: typeof RemovePromptLabelRequestSchema;
     output: typeof RemovePromptLabelResponseSchema;
+  },
+  /**
+   * Lists every move of a prompt's labels (set, moved, removed), newest first, keyset-paginated.
+   *
+   * @generated from rpc autoforge.prompt.v1.PromptService.ListPromptLabelHistory
+   */
+  listPromptLabelHistory: {
+    methodKind: "unary";
+    input: typeof ListPromptLabelHistoryRequestSchema;
+    output: typeof ListPromptLabelHistoryResponseSchema;
+  },
+  /**
+   * Renders a prompt version (by `id` or `name`; `version` or `label`, resolved as in GetPrompt)
+   * with its declared variables: the text, or the chat messages, with every `{{var}}` filled and
+   * every `{{> name@label}}` include resolved. Returns the versions used. A missing or mistyped
+   * variable answers INVALID_ARGUMENT naming it; an include cycle or one nested too deep
+   * FAILED_PRECONDITION naming the chain.
+   *
+   * @generated from rpc autoforge.prompt.v1.PromptService.RenderPrompt
+   */
+  renderPrompt: {
+    methodKind: "unary";
+    input: typeof RenderPromptRequestSchema;
+    output: typeof RenderPromptResponseSchema;
+  },
+  /**
+   * Returns a project's settings (defaults until changed).
+   *
+   * @generated from rpc autoforge.prompt.v1.PromptService.GetProjectSettings
+   */
+  getProjectSettings: {
+    methodKind: "unary";
+    input: typeof GetProjectSettingsRequestSchema;
+    output: typeof GetProjectSettingsResponseSchema;
+  },
+  /**
+   * Changes a project's settings (its `admin` role).
+   *
+   * @generated from rpc autoforge.prompt.v1.PromptService.UpdateProjectSettings
+   */
+  updateProjectSettings: {
+    methodKind: "unary";
+    input: typeof UpdateProjectSettingsRequestSchema;
+    output: typeof UpdateProjectSettingsResponseSchema;
   },
   /**
    * Creates a template. Its body may use only declared variables (`{{name}}`).
@@ -1740,7 +2670,7 @@ export const PromptService: GenService<{
     output: typeof GetPromptTemplateResponseSchema;
   },
   /**
-   * Lists the caller's templates, newest first, keyset-paginated.
+   * Lists the project's templates, newest first, keyset-paginated.
    *
    * @generated from rpc autoforge.prompt.v1.PromptService.ListPromptTemplates
    */
@@ -1761,7 +2691,8 @@ export const PromptService: GenService<{
     output: typeof RenderPromptTemplateResponseSchema;
   },
   /**
-   * Lists change events after a sequence number, oldest first. `service` principals only.
+   * Lists change events of one project (or, for evaluation-service's all-projects principal,
+   * of every project) after a sequence number, oldest first. `service` principals only.
    *
    * @generated from rpc autoforge.prompt.v1.PromptService.ListPromptEvents
    */
