@@ -36,7 +36,7 @@ describe("contracts", () => {
 
   it("paginates every unary list with page_size, page_token and next_page_token", () => {
     const lists = methods.filter((m) => m.name.startsWith("List") && m.name !== "ListPromptEvents");
-    expect(lists.length).toBe(6);
+    expect(lists.length).toBe(7);
     for (const method of lists) {
       const input = method.input.fields.map((f) => f.name);
       expect(input, method.name).toEqual(expect.arrayContaining(["page_size", "page_token"]));
@@ -68,6 +68,7 @@ describe("contracts", () => {
     }
     for (const name of [
       "ListPromptVersions",
+      "ListPromptLabelHistory",
       "CreateEvaluation",
       "ListEvaluations",
       "ComparePromptVersions",
@@ -79,6 +80,16 @@ describe("contracts", () => {
     }
     for (const name of ["RecordTestResults", "ListTestResults"]) {
       expect(byName.get(name)?.input.fields[0]?.name, name).toBe("evaluation_id");
+    }
+  });
+
+  it("names the project on every request of the project-scoped services (a string field `project`)", () => {
+    const scoped = services.filter((s) => s.typeName !== "autoforge.admin.v1.AdminService");
+    expect(scoped).toHaveLength(2);
+    for (const method of scoped.flatMap((s) => s.methods)) {
+      const field = method.input.fields.find((f) => f.name === "project");
+      expect(field?.fieldKind, method.name).toBe("scalar");
+      expect(field?.fieldKind === "scalar" && field.scalar, method.name).toBe(9 /* STRING */);
     }
   });
 

@@ -1,7 +1,7 @@
 import { createMigrator } from "@autoforge/db";
 import { describe, expect, it } from "vitest";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
-import { must, openTestDatabase, startPromptService, tableCounts } from "./helpers.js";
+import { Code, expectCode, must, openTestDatabase, startPromptService, tableCounts } from "./helpers.js";
 
 async function triggerNames(db: Awaited<ReturnType<typeof openTestDatabase>>["db"]): Promise<string[]> {
   const rs = await db.client.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
@@ -189,5 +189,116 @@ describe("schema rules enforced by the database itself", () => {
       counts.prompt_tags,
       counts.prompt_events,
     ]).toEqual([1, 0, 0, 0, 1]);
+  });
+});
+
+describe("0002_projects moves every existing row into its owner's personal project", () => {
+  const now = 1_700_000_000_000;
+  const ids = {
+    alice1: "01900000-0000-7000-8000-0000000000a1",
+    alice2: "01900000-0000-7000-8000-0000000000a2",
+    bob1: "01900000-0000-7000-8000-0000000000b1",
+    template: "01900000-0000-7000-8000-0000000000c1",
+  };
+  /** Rows as the first release wrote them (owner-scoped), on the schema before 0002. */
+  const oldRows = [
+    `INSERT INTO prompt_templates (id, owner_id, name, body, variables, created_at, updated_at) VALUES ('${ids.template}', 'alice', 'greet', 'Hi {{who}}', '[{"name":"who","type":"string","required":true,"enumValues":[],"description":""}]', ${now}, ${now})`,
+    `INSERT INTO prompts (id, owner_id, title, status, current_version, template_id, created_at, updated_at) VALUES ('${ids.alice1}', 'alice', 'first', 'active', 2, '${ids.template}', ${now}, ${now})`,
+    `INSERT INTO prompt_versions (prompt_id, version, content, created_by, created_at) VALUES ('${ids.alice1}', 1, 'one {{x}}', 'alice', ${now})`,
+    `INSERT INTO prompt_versions (prompt_id, version, content, diff, created_by, created_at) VALUES ('${ids.alice1}', 2, 'two {{x}}', 'd', 'alice', ${now})`,
+    `INSERT INTO prompt_labels VALUES ('${ids.alice1}', 'production', 1, 'alice', ${now})`,
+    `INSERT INTO prompt_tags VALUES ('${ids.alice1}', 'support', 'alice')`,
+    `INSERT INTO prompts (id, owner_id, title, created_at, updated_at) VALUES ('${ids.alice2}', 'alice', 'second', ${now + 1}, ${now + 1})`,
+    `INSERT INTO prompt_versions (prompt_id, version, content, created_by, created_at) VALUES ('${ids.alice2}', 1, 'c', 'alice', ${now + 1})`,
+    `INSERT INTO prompts (id, owner_id, title, created_at, updated_at) VALUES ('${ids.bob1}', 'bob', 'bob''s', ${now + 2}, ${now + 2})`,
+    `INSERT INTO prompt_versions (prompt_id, version, content, created_by, created_at) VALUES ('${ids.bob1}', 1, 'c', 'bob', ${now + 2})`,
+    `INSERT INTO prompt_tags VALUES ('${ids.bob1}', 'support', 'bob')`,
+    `INSERT INTO prompt_events (event_id, type, prompt_id, owner_id, version, occurred_at) VALUES ('e1', 'created', '${ids.alice1}', 'alice', 1, ${now})`,
+    `INSERT INTO prompt_events (event_id, type, prompt_id, owner_id, version, occurred_at) VALUES ('e2', 'created', '${ids.bob1}', 'bob', 1, ${now})`,
+  ];
+
+  it("up -> down -> up on a database with rows: each row reachable by its old owner's token, and only by it", async () => {
+    const svc = await startPromptService();
+    const migrator = createMigrator(svc.db, { migrationsFolder });
+    expect(await migrator.down(1)).toEqual(["0002_projects"]);
+    for (const sql of oldRows) await svc.db.client.execute(sql);
+
+    const reachable = async () => {
+      const got = must((await svc.alice.getPrompt({ id: ids.alice1 })).prompt);
+      expect(got).toMatchObject({
+        project: "user:alice",
+        name: ids.alice1,
+        version: 2,
+        content: "two {{x}}",
+      });
+      expect(got.labels).toEqual({ production: 1, latest: 2 });
+      expect((await svc.alice.getPrompt({ id: ids.alice1, label: "production" })).prompt?.content).toBe(
+        "one {{x}}",
+      );
+      expect((await svc.alice.getPrompt({ name: ids.alice1 })).prompt?.version).toBe(1); // by name: production
+      const old = new Set(Object.values(ids));
+      const listed = (await svc.alice.listPrompts({})).prompts.map((p) => p.id).filter((id) => old.has(id));
+      expect(listed).toEqual([ids.alice2, ids.alice1]);
+      expect((await svc.alice.listPrompts({ tag: "support" })).prompts.map((p) => p.id)).toEqual([
+        ids.alice1,
+      ]);
+      expect((await svc.bob.listPrompts({ tag: "support" })).prompts.map((p) => p.id)).toEqual([ids.bob1]);
+      const rendered = await svc.alice.renderPrompt({
+        id: ids.alice1,
+        variables: { x: { kind: { case: "stringValue", value: "!" } } },
+      });
+      expect(rendered.text).toBe("two !");
+      expect((await svc.alice.getPromptTemplate({ id: ids.template })).template?.project).toBe("user:alice");
+      expect(
+        (
+          await svc.alice.renderPromptTemplate({
+            name: "greet",
+            variables: { who: { kind: { case: "stringValue", value: "Bo" } } },
+          })
+        ).text,
+      ).toBe("Hi Bo");
+      await expectCode(svc.bob.getPrompt({ id: ids.alice1 }), Code.NotFound);
+      await expectCode(svc.alice.getPrompt({ id: ids.bob1 }), Code.NotFound);
+      await expectCode(svc.bob.getPromptTemplate({ id: ids.template }), Code.NotFound);
+      const events = (await svc.service.listPromptEvents({})).events.slice(0, 2);
+      expect(events.map((e) => [e.promptId, e.project, e.name])).toEqual([
+        [ids.alice1, "user:alice", ids.alice1],
+        [ids.bob1, "user:bob", ids.bob1],
+      ]);
+    };
+
+    expect(await migrator.up()).toEqual(["0002_projects"]);
+    await reachable();
+    // alice writes in the new schema: a new version and a label, and a team prompt of hers
+    const p = must((await svc.alice.getPrompt({ id: ids.alice2 })).prompt);
+    await svc.alice.updatePrompt({
+      id: p.id,
+      etag: p.etag,
+      updateMask: { paths: ["content"] },
+      content: "c2",
+    });
+    const team = await svc.client("alice", ["user"], { projects: { acme: "editor" } });
+    const t = must(
+      (await team.createPrompt({ project: "acme", name: "team", title: "t", content: "c" })).prompt,
+    );
+    const rows = await tableCounts(svc.db, ["prompts", "prompt_versions", "prompt_labels", "prompt_tags"]);
+
+    expect(await migrator.down(1)).toEqual(["0002_projects"]);
+    expect(await tableCounts(svc.db, Object.keys(rows))).toEqual(rows);
+    const owners = await svc.db.client.execute("SELECT id, owner_id FROM prompts ORDER BY id");
+    expect(owners.rows.map((r) => [r.id, r.owner_id])).toEqual(
+      [
+        [ids.alice1, "alice"],
+        [ids.alice2, "alice"],
+        [ids.bob1, "bob"],
+        [t.id, "alice"],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+
+    expect(await migrator.up()).toEqual(["0002_projects"]);
+    await reachable();
+    expect((await svc.alice.getPrompt({ id: ids.alice2 })).prompt?.content).toBe("c2");
+    // down folds team projects into their creators' personal projects (docs/projects.md, "Migration")
+    expect((await svc.alice.getPrompt({ id: t.id })).prompt?.project).toBe("user:alice");
   });
 });
