@@ -78,6 +78,7 @@ export {
   type Access,
   access,
   allProjects,
+  describeAccess,
   hasProjectRole,
   isProjectRole,
   type ProjectMembership,

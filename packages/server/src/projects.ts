@@ -155,3 +155,19 @@ export function resolveProjectScope(
   }
   return { id, role, personal };
 }
+
+/** One access declaration in words, as docs/projects.md's role table shows it (a test keeps the two equal). */
+export function describeAccess(needs: Access): string {
+  switch (needs.kind) {
+    case "feed":
+      return "service principal (feed)";
+    case "operator":
+      return `operator role: ${needs.roles.join(" or ")}`;
+    case "project": {
+      const parts = [needs.role];
+      if (needs.service) parts.push("or service principal");
+      if (needs.personal !== undefined) parts.push(`(${needs.personal} in a personal project)`);
+      return parts.join(" ");
+    }
+  }
+}

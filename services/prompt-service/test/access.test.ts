@@ -1,0 +1,37 @@
+import { readFileSync } from "node:fs";
+import { AdminService } from "@autoforge/contracts/admin/v1";
+import { PromptService } from "@autoforge/contracts/prompt/v1";
+import { describeAccess } from "@autoforge/server";
+import { describe, expect, it } from "vitest";
+import { promptServiceAccess } from "../src/access.js";
+
+/** docs/projects.md's role table: `| Service.Method | needs |` rows. */
+function documentedAccess(): Map<string, string> {
+  const doc = readFileSync(new URL("../../../docs/projects.md", import.meta.url), "utf8");
+  const rows = new Map<string, string>();
+  for (const m of doc.matchAll(/^\| ((?:Prompt|Evaluation|Admin)Service\.(?:\w+|\\\*)) +\| ([^|]+?) +\|$/gm)) {
+    rows.set((m[1] as string).replace("\\*", "*"), m[2] as string);
+  }
+  return rows;
+}
+
+describe("access", () => {
+  it("every PromptService RPC declares what it needs, and docs/projects.md says the same", () => {
+    const declared = promptServiceAccess.methods as Record<string, Parameters<typeof describeAccess>[0]>;
+    const documented = documentedAccess();
+    for (const method of PromptService.methods) {
+      const needs = declared[method.localName];
+      expect(needs, `${method.name} has no access declaration`).toBeDefined();
+      const words = describeAccess(needs as Parameters<typeof describeAccess>[0]);
+      const row = documented.get(`PromptService.${method.name}`);
+      // the label handlers add the project's protected labels on top of the declared role
+      const expected = method.name.endsWith("PromptLabel")
+        ? `${words} (publisher for a protected label)`
+        : words;
+      expect(row, `docs/projects.md: PromptService.${method.name}`).toBe(expected);
+    }
+    expect(Object.keys(declared).sort()).toEqual(PromptService.methods.map((m) => m.localName).sort());
+    expect(documented.get("AdminService.*")).toBe("operator role: admin");
+    expect(AdminService.methods.length).toBeGreaterThan(0);
+  });
+});
