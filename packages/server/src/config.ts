@@ -22,6 +22,8 @@ export interface ServiceConfig {
     | { readonly kind: "jwks"; readonly jwksUrl: string };
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
+  /** `AUTH_ALL_PROJECTS_SUBJECTS`: subjects allowed an all-projects (`projects: "*"`) service token. */
+  readonly allProjectsSubjects: readonly string[] | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** How often each scheduled maintenance task runs (ms); 0 disables it. */
   readonly maintenance: MaintenanceIntervals;
@@ -198,14 +200,29 @@ export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): Se
     auth: Object.freeze(auth),
     issuer: optionalEnv(env, "AUTH_ISSUER"),
     audience: optionalEnv(env, "AUTH_AUDIENCE"),
+    allProjectsSubjects: allProjectsSubjectsEnv(env),
     logLevel: level as ServiceConfig["logLevel"],
     maintenance: maintenanceIntervals(env),
   });
 }
 
+function allProjectsSubjectsEnv(env: Env): readonly string[] | undefined {
+  const raw = optionalEnv(env, "AUTH_ALL_PROJECTS_SUBJECTS");
+  if (raw === undefined) return undefined;
+  const subjects = raw.split(",").map((s) => s.trim());
+  if (subjects.some((s) => s === "")) {
+    throw new ConfigError("AUTH_ALL_PROJECTS_SUBJECTS", "must be a comma-separated list of token subjects");
+  }
+  return Object.freeze(subjects);
+}
+
 /** How the server verifies bearer tokens, from the parsed variables. */
 export function serviceAuthConfig(config: ServiceConfig): AuthConfig {
-  const claims = { issuer: config.issuer, audience: config.audience };
+  const claims = {
+    issuer: config.issuer,
+    audience: config.audience,
+    ...(config.allProjectsSubjects === undefined ? {} : { allProjectsSubjects: config.allProjectsSubjects }),
+  };
   return config.auth.kind === "secret"
     ? { secret: config.auth.secret, ...claims }
     : { jwksUrl: config.auth.jwksUrl, ...claims };

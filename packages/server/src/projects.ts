@@ -164,7 +164,7 @@ export function describeAccess(needs: Access): string {
     case "operator":
       return `operator role: ${needs.roles.join(" or ")}`;
     case "project": {
-      const parts = [needs.role];
+      const parts: string[] = [needs.role];
       if (needs.service) parts.push("or service principal");
       if (needs.personal !== undefined) parts.push(`(${needs.personal} in a personal project)`);
       return parts.join(" ");

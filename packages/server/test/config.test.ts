@@ -156,4 +156,16 @@ describe("service config", () => {
       defaults,
     );
   });
+  it("AUTH_ALL_PROJECTS_SUBJECTS: who may hold an all-projects service token", () => {
+    const base = { AUTH_JWT_SECRET: "s".repeat(32) };
+    expect(serviceAuthConfig(readServiceConfig(base, defaults)).allProjectsSubjects).toBeUndefined();
+    const c = readServiceConfig(
+      { ...base, AUTH_ALL_PROJECTS_SUBJECTS: "evaluation-service, gate" },
+      defaults,
+    );
+    expect(serviceAuthConfig(c).allProjectsSubjects).toEqual(["evaluation-service", "gate"]);
+    expect(() => readServiceConfig({ ...base, AUTH_ALL_PROJECTS_SUBJECTS: "a,,b" }, defaults)).toThrow(
+      /AUTH_ALL_PROJECTS_SUBJECTS/,
+    );
+  });
 });

@@ -40,7 +40,12 @@ async function run(): Promise<void> {
     const tokens = {
       user: await signer.signToken({ sub: "dev-user", roles: ["user"], ttl: "12h" }),
       publisher: await signer.signToken({ sub: "dev-user", roles: ["user", "publisher"], ttl: "12h" }),
-      service: await signer.signToken({ sub: "evaluation-service", roles: ["service"], ttl: "12h" }),
+      service: await signer.signToken({
+        sub: "evaluation-service",
+        roles: ["service"],
+        projects: "*",
+        ttl: "12h",
+      }),
       admin: await signer.signToken({ sub: "dev-admin", roles: ["admin"], ttl: "12h" }),
     };
     logger.warn({ tokens }, "AUTH_JWT_SECRET not set: generated a secret for this run; dev tokens (12h)");

@@ -9,7 +9,9 @@ import { promptServiceAccess } from "../src/access.js";
 function documentedAccess(): Map<string, string> {
   const doc = readFileSync(new URL("../../../docs/projects.md", import.meta.url), "utf8");
   const rows = new Map<string, string>();
-  for (const m of doc.matchAll(/^\| ((?:Prompt|Evaluation|Admin)Service\.(?:\w+|\\\*)) +\| ([^|]+?) +\|$/gm)) {
+  for (const m of doc.matchAll(
+    /^\| ((?:Prompt|Evaluation|Admin)Service\.(?:\w+|\\\*)) +\| ([^|]+?) +\|$/gm,
+  )) {
     rows.set((m[1] as string).replace("\\*", "*"), m[2] as string);
   }
   return rows;

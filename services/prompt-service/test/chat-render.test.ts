@@ -204,7 +204,7 @@ describe("composition", () => {
       updateMask: { paths: ["content"] },
       content: "Be {{style}}, always.",
     });
-    const footer = await createText(ada, "shared/footer", "-- {{team}}", [
+    await createText(ada, "shared/footer", "-- {{team}}", [
       { name: "team", type: VariableType.STRING, required: true },
     ]);
     const root = await createText(

@@ -363,7 +363,9 @@ function buildListPrompts(
     f.includeDeleted ? undefined : isNull(prompts.deletedAt),
     // Unary `+`: the name range filters the newest-first walk instead of picking the name index (whose order
     // would need a sort).
-    f.name === undefined ? undefined : sql`+${prompts.name} >= ${f.name.from} AND +${prompts.name} < ${f.name.to}`,
+    f.name === undefined
+      ? undefined
+      : sql`+${prompts.name} >= ${f.name.from} AND +${prompts.name} < ${f.name.to}`,
     f.titleContains === undefined ? undefined : sql`instr(${prompts.title}, ${f.titleContains}) > 0`,
   ];
   const versionJoin = and(
