@@ -1,16 +1,21 @@
 import type { Database, Tx } from "@autoforge/db";
 import type { CallContext } from "@autoforge/server";
 import { uuidv7 } from "uuidv7";
-import { promptMessage } from "../convert.js";
+import { declarationFromProto, promptMessage } from "../convert.js";
 import {
   findPrompt,
+  findPromptView,
   findVersionView,
+  type PromptKey,
   type Queryable,
   type ShownVersion,
   type TagsAndLabels,
+  type VersionChoice,
 } from "../db/repository.js";
 import type { PromptRow, Schema } from "../db/schema.js";
-import { NotFoundError } from "../domain/errors.js";
+import { InvalidArgumentError, NotFoundError } from "../domain/errors.js";
+import { latestLabel } from "../domain/labels.js";
+import type { VariableDeclaration } from "../domain/templates.js";
 import type { EventNotifier } from "../event-notifier.js";
 
 export type PromptTx = Tx<Schema>;
@@ -85,4 +90,54 @@ export function auditSnapshot(row: PromptRow, extra: Record<string, unknown> = {
     deletedAt: row.deletedAt,
     ...extra,
   };
+}
+
+/** The prompt a GetPrompt-shaped request names: `id`, or `name` in the call's project. */
+export function promptKey(req: { id: string; name: string }): PromptKey {
+  return req.id !== "" ? { id: req.id } : { name: req.name };
+}
+
+/**
+ * Which version a GetPrompt-shaped request shows: `version`, or `label` (`latest` = current), or by default the
+ * current version (by id) / the `production` label's, else current (by name).
+ */
+export function versionChoice(req: { id: string; version: number; label: string }): VersionChoice {
+  if (req.version !== 0) return { by: "number", version: req.version };
+  if (req.label === latestLabel) return { by: "current" };
+  if (req.label !== "") return { by: "label", label: req.label };
+  return req.id !== "" ? { by: "current" } : { by: "default" };
+}
+
+/** One statement: the prompt, the version asked for, tags and labels; NOT_FOUND names what is missing. */
+export async function findShownPrompt(
+  tx: Queryable,
+  projectId: string,
+  req: { id: string; name: string; version: number; label: string },
+) {
+  const key = promptKey(req);
+  const choice = versionChoice(req);
+  const found = await findPromptView(tx, projectId, key, choice);
+  const what = "id" in key ? key.id : key.name;
+  if (found === undefined) throw new NotFoundError(`prompt ${what} not found`);
+  if (choice.by === "label" && found.labelVersion === null) {
+    throw new NotFoundError(`label ${choice.label} of prompt ${what} not found`);
+  }
+  const version =
+    choice.by === "number"
+      ? choice.version
+      : choice.by === "current"
+        ? found.prompt.currentVersion
+        : (found.labelVersion ?? found.prompt.currentVersion);
+  return { found, version };
+}
+
+/** The declarations of a request (`variables`), as the domain checks them. */
+export function requestDeclarations(
+  variables: Parameters<typeof declarationFromProto>[0][],
+): VariableDeclaration[] {
+  return variables.map((v, i) => {
+    const d = declarationFromProto(v, i);
+    if ("field" in d) throw new InvalidArgumentError(d.field, d.reason);
+    return d;
+  });
 }

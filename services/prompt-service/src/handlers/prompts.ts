@@ -20,13 +20,7 @@ import {
 } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
-import {
-  chatMessagesFromProto,
-  declarationFromProto,
-  promptMessage,
-  statusToDb,
-  structToJson,
-} from "../convert.js";
+import { chatMessagesFromProto, promptMessage, statusToDb, structToJson } from "../convert.js";
 import {
   findPrompt,
   findPromptByKey,
@@ -36,13 +30,10 @@ import {
   insertPrompt,
   insertVersion,
   listPromptsQuery,
-  type PromptKey,
   purgePrompt,
-  type Queryable,
   replaceTags,
   requestIds,
   updatePromptRow,
-  type VersionChoice,
 } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
 import {
@@ -53,17 +44,18 @@ import {
   NotFoundError,
 } from "../domain/errors.js";
 import { etagMatches } from "../domain/etag.js";
-import { latestLabel } from "../domain/labels.js";
 import { bodyOf, checkVersion, storedBody, versionChanged, versionDiff } from "../domain/prompt-body.js";
 import type { VariableDeclaration } from "../domain/templates.js";
 import { maskFields } from "../validators.js";
 import {
   auditSnapshot,
   type Ctx,
+  findShownPrompt,
   type HandlerDeps,
   newId,
   type PromptTx,
   promptView,
+  requestDeclarations,
   requestIdOwner,
   requirePrompt,
   shownPrompt,
@@ -74,56 +66,6 @@ type H = ServiceHandlers<typeof PromptService, PromptTx>;
 /** Tags as stored and shown: duplicates merged, sorted. */
 export function normalizeTags(tags: readonly string[]): string[] {
   return [...new Set(tags)].sort();
-}
-
-/** The prompt a GetPrompt-shaped request names: `id`, or `name` in the call's project. */
-export function promptKey(req: { id: string; name: string }): PromptKey {
-  return req.id !== "" ? { id: req.id } : { name: req.name };
-}
-
-/**
- * Which version a GetPrompt-shaped request shows: `version`, or `label` (`latest` = current), or by default the
- * current version (by id) / the `production` label's, else current (by name).
- */
-export function versionChoice(req: { id: string; version: number; label: string }): VersionChoice {
-  if (req.version !== 0) return { by: "number", version: req.version };
-  if (req.label === latestLabel) return { by: "current" };
-  if (req.label !== "") return { by: "label", label: req.label };
-  return req.id !== "" ? { by: "current" } : { by: "default" };
-}
-
-/** One statement: the prompt, the version asked for, tags and labels; NOT_FOUND names what is missing. */
-export async function findShownPrompt(
-  tx: Queryable,
-  projectId: string,
-  req: { id: string; name: string; version: number; label: string },
-) {
-  const key = promptKey(req);
-  const choice = versionChoice(req);
-  const found = await findPromptView(tx, projectId, key, choice);
-  const what = "id" in key ? key.id : key.name;
-  if (found === undefined) throw new NotFoundError(`prompt ${what} not found`);
-  if (choice.by === "label" && found.labelVersion === null) {
-    throw new NotFoundError(`label ${choice.label} of prompt ${what} not found`);
-  }
-  const version =
-    choice.by === "number"
-      ? choice.version
-      : choice.by === "current"
-        ? found.prompt.currentVersion
-        : (found.labelVersion ?? found.prompt.currentVersion);
-  return { found, version };
-}
-
-/** The declarations of a request (`variables`), as the domain checks them. */
-export function requestDeclarations(
-  variables: Parameters<typeof declarationFromProto>[0][],
-): VariableDeclaration[] {
-  return variables.map((v, i) => {
-    const d = declarationFromProto(v, i);
-    if ("field" in d) throw new InvalidArgumentError(d.field, d.reason);
-    return d;
-  });
 }
 
 /** The body of a create or update: text (`content`) or chat (`messages`). */

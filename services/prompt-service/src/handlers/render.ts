@@ -7,8 +7,7 @@ import type { PromptRow } from "../db/schema.js";
 import { FailedPreconditionError } from "../domain/errors.js";
 import { latestLabel } from "../domain/labels.js";
 import { asServiceError, bodyOf, effectiveDeclarations } from "../domain/prompt-body.js";
-import type { Ctx, HandlerDeps, PromptTx } from "./common.js";
-import { findShownPrompt } from "./prompts.js";
+import { type Ctx, findShownPrompt, type HandlerDeps, type PromptTx } from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
 

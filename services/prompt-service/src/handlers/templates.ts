@@ -26,8 +26,14 @@ import {
 import type { PromptTemplateRow } from "../db/schema.js";
 import { AlreadyExistsError, NotFoundError } from "../domain/errors.js";
 import { renderTemplate, type VariableDeclaration, validateTemplate } from "../domain/templates.js";
-import { type Ctx, type HandlerDeps, newId, type PromptTx, requestIdOwner } from "./common.js";
-import { requestDeclarations } from "./prompts.js";
+import {
+  type Ctx,
+  type HandlerDeps,
+  newId,
+  type PromptTx,
+  requestDeclarations,
+  requestIdOwner,
+} from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
 
