@@ -189,6 +189,63 @@ describe("chat prompts", () => {
   });
 });
 
+describe("variables from a template", () => {
+  it("a prompt made from a template declares the template's variables its body uses", async () => {
+    const svc = await startPromptService();
+    const ada = await svc.client("ada", ["user"], acme);
+    const { template } = await ada.createPromptTemplate({
+      project: "acme",
+      name: "greet",
+      body: "Hi {{who}} from {{team}}",
+      variables: [
+        { name: "who", type: VariableType.STRING, required: true },
+        { name: "team", type: VariableType.STRING, defaultValue: str("support") },
+      ],
+    });
+    const templateId = must(template).id;
+    const open = must(
+      (
+        await ada.createPrompt({
+          project: "acme",
+          name: "open",
+          title: "t",
+          content: "Dear {{who}}",
+          templateId,
+        })
+      ).prompt,
+    );
+    expect(open.variables.map((v) => [v.name, v.required])).toEqual([["who", true]]);
+    expect(
+      (await ada.renderPrompt({ project: "acme", id: open.id, variables: { who: str("Bo") } })).text,
+    ).toBe("Dear Bo");
+    // the template's rendered text uses none of them: nothing to fill at render
+    const rendered = await ada.renderPromptTemplate({
+      project: "acme",
+      id: templateId,
+      variables: { who: str("Bo") },
+    });
+    const fixed = must(
+      (
+        await ada.createPrompt({
+          project: "acme",
+          name: "fixed",
+          title: "t",
+          content: rendered.text,
+          templateId,
+        })
+      ).prompt,
+    );
+    expect(fixed.variables).toEqual([]);
+    expect((await ada.renderPrompt({ project: "acme", id: fixed.id })).text).toBe("Hi Bo from support");
+    // a variable the template does not declare is refused
+    await expectCode(
+      ada.createPrompt({ project: "acme", name: "bad", title: "t", content: "{{nope}}", templateId }),
+      Code.InvalidArgument,
+      /^content: .*\{\{nope\}\}/,
+    );
+  });
+});
+
 describe("composition", () => {
   it("includes by label, version and default; returns every version used; the includes' own variables", async () => {
     const svc = await startPromptService();

@@ -9,7 +9,7 @@ import {
   type RestorePromptRequest,
   type UpdatePromptRequest,
 } from "@autoforge/contracts/prompt/v1";
-import type { PromptBody } from "@autoforge/render";
+import { inferDeclarations, type PromptBody } from "@autoforge/render";
 import {
   decodePageToken,
   filterDigest,
@@ -68,6 +68,12 @@ export function normalizeTags(tags: readonly string[]): string[] {
   return [...new Set(tags)].sort();
 }
 
+/** The declarations of a template that `body` uses, in the template's order. */
+function fromTemplate(body: PromptBody, declarations: readonly VariableDeclaration[]): VariableDeclaration[] {
+  const used = new Set(inferDeclarations(body).map((d) => d.name));
+  return declarations.filter((d) => used.has(d.name));
+}
+
 /** The body of a create or update: text (`content`) or chat (`messages`). */
 function requestBody(
   kind: "text" | "chat",
@@ -120,8 +126,9 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         const template = await findTemplate(tx, project, req.templateId);
         if (template === undefined)
           throw new NotFoundError(`template_id: template ${req.templateId} not found`);
-        // Declared nothing itself: the version declares the template's variables.
-        declared ??= JSON.parse(template.variables) as VariableDeclaration[];
+        // Declared nothing itself: the version declares the template's variables that its body uses (a body
+        // made by rendering the template uses none of them, and must not require them at render).
+        declared ??= fromTemplate(body, JSON.parse(template.variables) as VariableDeclaration[]);
       }
       checkVersion(body, declared);
       const { id, createdAt } = newId();
