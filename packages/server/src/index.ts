@@ -86,6 +86,7 @@ export {
   type ProjectScope,
   personalProject,
   projectRoles,
+  requestIdOwner,
   resolveProjectScope,
   teamProjectPattern,
 } from "./projects.js";

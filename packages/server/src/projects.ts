@@ -171,3 +171,12 @@ export function describeAccess(needs: Access): string {
     }
   }
 }
+
+/**
+ * Whose AIP-155 request ids a create is checked against: the caller's, within the project, so two members of
+ * one project never replay each other's responses. A personal project keeps the bare subject, so keys stored
+ * before projects existed still replay. (Team project ids contain no space.)
+ */
+export function requestIdOwner(subject: string, project: ProjectScope): string {
+  return project.personal ? subject : `${project.id} ${subject}`;
+}

@@ -18,10 +18,37 @@ export interface Config extends ServiceConfig {
   /** PromptService's gRPC endpoint (h2c or TLS). */
   readonly promptServiceUrl: string;
   /**
-   * evaluation-service's own token for the event feed (role `service`): given, or minted from the HS256 secret
-   * when running locally (not with NODE_ENV=production, and not with AUTH_JWKS_URL: we cannot sign those).
+   * evaluation-service's own token for the event feed: the all-projects service principal (`sub`
+   * evaluation-service, `roles: ["service"]`, `projects: "*"`; mint it with `node scripts/mint-token.mjs --sub
+   * evaluation-service --roles service --all-projects`). Given, or minted from the HS256 secret when running
+   * locally (not with NODE_ENV=production, and not with AUTH_JWKS_URL: we cannot sign those). A legacy
+   * `roles: ["service"]` token without `projects: "*"` is accepted but sees only its own personal project's
+   * feed, so purged prompts of every other project would keep their evaluations.
    */
-  readonly serviceToken: { readonly kind: "given"; readonly token: string } | { readonly kind: "mint" };
+  readonly serviceToken:
+    | {
+        readonly kind: "given";
+        readonly token: string;
+        /**
+         * Whether the token's (unverified) payload claims `projects: "*"`. Not a security check (prompt-service
+         * verifies the token); main.ts warns at start when it is false, since the consumer would then miss
+         * the events of every other project.
+         */
+        readonly allProjects: boolean;
+      }
+    | { readonly kind: "mint" };
+}
+
+/** The `projects` claim of a JWT's payload, read without verifying it (for a start-up warning only). */
+function claimsAllProjects(token: string): boolean {
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+    return (
+      typeof payload === "object" && payload !== null && (payload as { projects?: unknown }).projects === "*"
+    );
+  } catch {
+    return false;
+  }
 }
 
 export function loadConfig(env: Env): Config {
@@ -37,7 +64,7 @@ export function loadConfig(env: Env): Config {
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
       throw new ConfigError("SERVICE_TOKEN", "must be a JWT (header.payload.signature)");
     }
-    serviceToken = { kind: "given", token };
+    serviceToken = { kind: "given", token, allProjects: claimsAllProjects(token) };
   } else if (base.auth.kind === "jwks") {
     throw new ConfigError(
       "SERVICE_TOKEN",

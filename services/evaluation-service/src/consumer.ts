@@ -1,5 +1,6 @@
 import { type PromptEvent, PromptEventType } from "@autoforge/contracts/prompt/v1";
 import { appendAudit, type Database } from "@autoforge/db";
+import { personalProject } from "@autoforge/server";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -22,14 +23,30 @@ import type { PromptClient } from "./prompt-client.js";
  * whose sequence is <= the stored offset is skipped. A crash between receiving and committing leaves the
  * offset where it was, and the event comes again after restart: nothing is lost, nothing is applied twice.
  *
- * Effects: PURGED deletes the prompt's evaluations (their test results follow by ON DELETE CASCADE) with one audit
- * row, and leaves a `purged` tombstone; DELETED / RESTORED set / clear the `deleted` tombstone that
- * CreateEvaluation consults. Other event types only advance the offset — and since they have no effect, the
- * consumer persists their offset lazily (see `createPromptEventConsumer`).
+ * It reads every project's feed: the token is evaluation-service's all-projects service principal
+ * (`projects: "*"`), and the feed calls name no project (`project: ""` = every project's events for that
+ * principal). A token without it (a legacy `roles: ["service"]` token) would see only its own personal
+ * project's events, and purged prompts of every other project would keep their evaluations.
+ *
+ * Effects: PURGED deletes the prompt's evaluations in the event's project (their test results follow by ON
+ * DELETE CASCADE) with one audit row, and leaves a `purged` tombstone; DELETED / RESTORED set / clear the
+ * `deleted` tombstone that CreateEvaluation consults. Other event types only advance the offset — and since they
+ * have no effect, the consumer persists their offset lazily (see `createPromptEventConsumer`).
  */
 export const promptEventsConsumerName = "prompt-events";
 
+/** The feed calls' `project`: none named, so the all-projects principal gets every project's events. */
+const allProjectsFeed = "";
+
 export type ApplyOutcome = "applied" | "skipped";
+
+/**
+ * The project the event's prompt belongs to. An event without one (from a prompt-service of before projects) is
+ * of the owner's personal project, where all prompts of before projects are.
+ */
+export function eventProject(event: PromptEvent): string {
+  return event.project === "" ? personalProject(event.ownerId) : event.project;
+}
 
 /** Event types with an effect here; every other type only moves the offset. */
 function hasEffect(event: PromptEvent): boolean {
@@ -57,8 +74,9 @@ export async function applyPromptEvent(
       const actor = `consumer:${consumer}`;
       switch (event.type) {
         case PromptEventType.PURGED: {
-          const [counts] = await evaluationsOfPromptCountQuery(tx, event.promptId);
-          await deleteEvaluationsOfPrompt(tx, event.promptId);
+          const project = eventProject(event);
+          const [counts] = await evaluationsOfPromptCountQuery(tx, project, event.promptId);
+          await deleteEvaluationsOfPrompt(tx, project, event.promptId);
           await setTombstone(tx, {
             promptId: event.promptId,
             ownerId: event.ownerId,
@@ -127,7 +145,10 @@ export async function applyPromptEvent(
 export interface ConsumerOptions {
   readonly db: Database<Schema>;
   readonly prompts: PromptClient;
-  /** The service's own bearer token (role `service`); called before each (re)connection. */
+  /**
+   * The service's own bearer token: the all-projects service principal (`{ sub: "evaluation-service", roles:
+   * ["service"], projects: "*" }`), to read every project's feed. Called before each (re)connection.
+   */
   readonly token: () => Promise<string>;
   readonly logger: Logger;
   readonly name?: string;
@@ -256,11 +277,20 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
     const outcome = await applyPromptEvent(db, event, { consumer: name, lastSeenSequence: lastSeen, signal });
     lastApplied = Math.max(lastApplied, sequence);
     logger.debug(
-      { sequence, type: PromptEventType[event.type], promptId: event.promptId, outcome },
+      {
+        sequence,
+        type: PromptEventType[event.type],
+        project: eventProject(event),
+        promptId: event.promptId,
+        outcome,
+      },
       "prompt event",
     );
     if (event.type === PromptEventType.PURGED && outcome === "applied") {
-      logger.info({ sequence, promptId: event.promptId }, "purged the evaluations of a purged prompt");
+      logger.info(
+        { sequence, project: eventProject(event), promptId: event.promptId },
+        "purged the evaluations of a purged prompt",
+      );
     }
   }
 
@@ -268,7 +298,7 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
   async function catchUp(token: string, signal: AbortSignal) {
     for (;;) {
       const page = await prompts.listPromptEvents(
-        { afterSequence: BigInt(lastApplied), pageSize },
+        { afterSequence: BigInt(lastApplied), pageSize, project: allProjectsFeed },
         { token, deadline: Date.now() + 10_000, signal },
       );
       lastSeen = Math.max(lastSeen, Number(page.lastSequence));
@@ -316,7 +346,7 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
         signal.addEventListener("abort", onAbort, { once: true });
         try {
           for await (const message of prompts.watchPromptEvents(
-            { afterSequence: BigInt(lastApplied) },
+            { afterSequence: BigInt(lastApplied), project: allProjectsFeed },
             { token, signal: streamController.signal },
           )) {
             if (message.event === undefined) continue;

@@ -32,6 +32,7 @@ export { jsonToStruct, structToJson };
 export function evaluationMessage(row: EvaluationRow): MessageInitShape<typeof EvaluationSchema> {
   return {
     id: row.id,
+    project: row.projectId,
     ownerId: row.ownerId,
     promptId: row.promptId,
     promptVersion: row.promptVersion,

@@ -1,6 +1,7 @@
 import { createMaintenanceScheduler } from "@autoforge/admin";
 import { createDatabase, migrate } from "@autoforge/db";
 import {
+  allProjects,
   createDatabaseMetrics,
   createProcessMetricsRegistry,
   createTokenSigner,
@@ -16,7 +17,10 @@ import { registerConsumerMetrics } from "./metrics.js";
 import { createPromptClient } from "./prompt-client.js";
 import { createEvaluationServer } from "./server.js";
 
-/** The service token for the event feed: the configured one, or minted from the secret (re-minted hourly). */
+/**
+ * The service token for the event feed: the configured one, or minted from the secret (re-minted hourly): the
+ * all-projects service principal, which reads every project's events.
+ */
 function serviceTokenProvider(config: Config): () => Promise<string> {
   if (config.serviceToken.kind === "given") {
     const token = config.serviceToken.token;
@@ -27,12 +31,20 @@ function serviceTokenProvider(config: Config): () => Promise<string> {
   let cached: { token: string; until: number } | undefined;
   return async () => {
     if (cached === undefined || cached.until < Date.now()) {
-      const token = await signer.signToken({ sub: "evaluation-service", roles: ["service"], ttl: "2h" });
+      const token = await signer.signToken({
+        sub: evaluationServiceSubject,
+        roles: ["service"],
+        projects: allProjects,
+        ttl: "2h",
+      });
       cached = { token, until: Date.now() + 60 * 60 * 1000 };
     }
     return cached.token;
   };
 }
+
+/** The subject of the all-projects token (the default `AuthConfig.allProjectsSubjects` of prompt-service). */
+const evaluationServiceSubject = "evaluation-service";
 
 /**
  * config -> metrics -> database -> migrate -> prompt client -> server -> listen -> event consumer -> maintenance
@@ -59,6 +71,13 @@ async function run(): Promise<void> {
   if (config.auth.kind === "secret" && config.auth.generated) {
     logger.warn(
       "AUTH_JWT_SECRET not set: generated a secret for this run; prompt-service will not accept tokens signed with it",
+    );
+  }
+  if (config.serviceToken.kind === "given" && !config.serviceToken.allProjects) {
+    logger.warn(
+      'SERVICE_TOKEN does not claim projects "*": the event consumer will see only its own project\'s events, and ' +
+        "purged prompts of other projects will keep their evaluations; mint an all-projects token with " +
+        "`node scripts/mint-token.mjs --sub evaluation-service --roles service --all-projects`",
     );
   }
   const consumer = createPromptEventConsumer({ db, prompts, token: serviceTokenProvider(config), logger });

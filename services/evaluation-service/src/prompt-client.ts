@@ -67,14 +67,25 @@ export interface CallOptions {
 }
 
 export interface PromptClient {
-  getPrompt(request: { id: string; version: number }, call: CallOptions): Promise<GetPromptResponse>;
+  /**
+   * A prompt (version 0: its current version) in `project`, the project the caller acts in (prompt-service
+   * answers NOT_FOUND for a prompt of another project, or a project the token is no member of).
+   */
+  getPrompt(
+    request: { id: string; version: number; project: string },
+    call: CallOptions,
+  ): Promise<GetPromptResponse>;
+  /** A page of the change feed: `project` "" with the all-projects token = every project's events. */
   listPromptEvents(
-    request: { afterSequence: bigint; pageSize: number },
+    request: { afterSequence: bigint; pageSize: number; project: string },
     call: CallOptions,
   ): Promise<ListPromptEventsResponse>;
-  /** The event stream; not retried here (the consumer reconnects). Ends when `signal` aborts. */
+  /**
+   * The event stream (`project` as in listPromptEvents); not retried here (the consumer reconnects). Ends when
+   * `signal` aborts.
+   */
   watchPromptEvents(
-    request: { afterSequence: bigint },
+    request: { afterSequence: bigint; project: string },
     call: { token: string; signal: AbortSignal },
   ): AsyncIterable<WatchPromptEventsResponse>;
   readonly breakerState: "closed" | "open" | "half-open" | "isolated";
@@ -204,17 +215,20 @@ export function createPromptClient(options: PromptClientOptions): PromptClient {
   return {
     getPrompt(request, callOptions) {
       return call(PromptService.method.getPrompt, callOptions, (o) =>
-        client.getPrompt({ id: request.id, version: request.version }, o),
+        client.getPrompt({ id: request.id, version: request.version, project: request.project }, o),
       );
     },
     listPromptEvents(request, callOptions) {
       return call(PromptService.method.listPromptEvents, callOptions, (o) =>
-        client.listPromptEvents({ afterSequence: request.afterSequence, pageSize: request.pageSize }, o),
+        client.listPromptEvents(
+          { afterSequence: request.afterSequence, pageSize: request.pageSize, project: request.project },
+          o,
+        ),
       );
     },
     watchPromptEvents(request, callOptions) {
       return client.watchPromptEvents(
-        { afterSequence: request.afterSequence },
+        { afterSequence: request.afterSequence, project: request.project },
         { headers: { authorization: `Bearer ${callOptions.token}` }, signal: callOptions.signal },
       );
     },

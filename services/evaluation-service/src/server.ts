@@ -12,6 +12,7 @@ import {
 } from "@autoforge/server";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
+import { evaluationAccess } from "./access.js";
 import { listConsumerOffsets } from "./db/repository.js";
 import type { Schema } from "./db/schema.js";
 import type { EvaluationTx, HandlerDeps } from "./handlers/common.js";
@@ -60,6 +61,7 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
         service: EvaluationService,
         handlers: createEvaluationServiceHandlers(handlerDeps),
         validators: evaluationValidators,
+        access: evaluationAccess,
       }),
       // GetDatabaseStats also reports the prompt event consumer's lag
       createAdminService({ db: deps.db, maintenance, consumers: (tx) => listConsumerOffsets(tx) }),

@@ -25,7 +25,8 @@ import { charLength, limits, utf8Bytes, uuidPattern } from "./domain/limits.js";
 /**
  * One declaration of constraints per request message, run by the server kit before any handler: bad input
  * answers INVALID_ARGUMENT naming the field (`results[3].score`) and changes nothing. Rules that need the
- * database (ownership, status) live in the handlers.
+ * database (which project an evaluation is in, its status) live in the handlers; the project and the caller's role
+ * there are checked by the server kit before (src/access.ts).
  */
 
 const uuid = z.string().regex(uuidPattern, "must be a UUID");

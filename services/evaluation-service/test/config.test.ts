@@ -1,3 +1,4 @@
+import { createTokenSigner } from "@autoforge/server";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
 
@@ -76,6 +77,22 @@ describe("config", () => {
       expect(error, JSON.stringify(env)).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).variable, JSON.stringify(env)).toBe(variable);
       expect((error as ConfigError).message).toMatch(new RegExp(`^${variable}: `));
+    }
+  });
+
+  it("tells whether a given SERVICE_TOKEN claims every project (main.ts warns when it does not)", async () => {
+    const signer = createTokenSigner(secret);
+    const all = await signer.signToken({ sub: "evaluation-service", roles: ["service"], projects: "*" });
+    const legacy = await signer.signToken({ sub: "evaluation-service", roles: ["service"] });
+    expect(loadConfig({ AUTH_JWT_SECRET: secret, SERVICE_TOKEN: all }).serviceToken).toEqual({
+      kind: "given",
+      token: all,
+      allProjects: true,
+    });
+    for (const t of [legacy, token]) {
+      expect(loadConfig({ AUTH_JWT_SECRET: secret, SERVICE_TOKEN: t }).serviceToken).toMatchObject({
+        allProjects: false,
+      });
     }
   });
 

@@ -13,34 +13,47 @@ import {
   Code as C,
   createPrompt,
   expectCode,
+  feedToken,
   must,
   openTestDatabase,
   pollUntil,
   result,
-  signer,
   startServices,
 } from "./helpers.js";
 
-function event(sequence: number, type: PromptEventType, promptId: string): PromptEvent {
+/** An event of a prompt of `project` (default alice's personal project) created by `ownerId`. */
+function event(
+  sequence: number,
+  type: PromptEventType,
+  promptId: string,
+  { project = "user:alice", ownerId = "alice" }: { project?: string; ownerId?: string } = {},
+): PromptEvent {
   return create(PromptEventSchema, {
     sequence: BigInt(sequence),
     eventId: uuidv7(),
     type,
     promptId,
-    ownerId: "alice",
+    project,
+    ownerId,
     version: 1,
     occurTime: timestampFromMs(Date.now()),
   });
 }
 
-/** Evaluations (with results) of a prompt, written straight into the database. */
-async function seedEvaluations(db: Database<Schema>, promptId: string, count: number, resultsEach: number) {
+/** Evaluations (with results) of a prompt of `project` (default alice's personal one), straight into the tables. */
+async function seedEvaluations(
+  db: Database<Schema>,
+  promptId: string,
+  count: number,
+  resultsEach: number,
+  project = "user:alice",
+) {
   await db.write(async (tx) => {
     for (let i = 0; i < count; i++) {
       const id = uuidv7();
       await tx.run(
-        `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, started_at)
-         VALUES ('${id}', 'alice', '${promptId}', 1, 'p', 'm', 'running', 1, 1, 1)`,
+        `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, started_at)
+         VALUES ('${id}', '${project}', 'alice', '${promptId}', 1, 'p', 'm', 'running', 1, 1, 1)`,
       );
       for (let r = 0; r < resultsEach; r++) {
         await tx.run(
@@ -110,6 +123,46 @@ describe("applyPromptEvent", () => {
   });
 });
 
+describe("applyPromptEvent across projects", () => {
+  it("applies PURGED events of two team projects and a personal one, each only in its own project", async () => {
+    const { db } = await openTestDatabase();
+    const [a, g, personal, legacy] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    await seedEvaluations(db, a, 3, 2, "acme");
+    await seedEvaluations(db, g, 2, 2, "globex");
+    await seedEvaluations(db, personal, 1, 2, "user:alice");
+    await seedEvaluations(db, legacy, 1, 1, "user:bob");
+    // The same prompt id under another project (only ad-hoc SQL can do that): a purge in acme leaves it alone.
+    await seedEvaluations(db, a, 1, 1, "globex");
+    const left = (project: string, promptId: string) =>
+      count(
+        db,
+        `SELECT count(*) AS n FROM evaluations WHERE project_id = '${project}' AND prompt_id = '${promptId}'`,
+      );
+
+    expect(
+      await applyPromptEvent(db, event(1, PromptEventType.PURGED, a, { project: "acme", ownerId: "carol" })),
+    ).toBe("applied");
+    expect(await left("acme", a)).toBe(0);
+    expect(await left("globex", a)).toBe(1);
+    expect(await left("globex", g)).toBe(2);
+    await applyPromptEvent(db, event(2, PromptEventType.PURGED, g, { project: "globex", ownerId: "dave" }));
+    expect(await left("globex", g)).toBe(0);
+    await applyPromptEvent(db, event(3, PromptEventType.PURGED, personal));
+    expect(await left("user:alice", personal)).toBe(0);
+    // An event from a producer without projects (no project): its owner's personal project.
+    await applyPromptEvent(db, event(4, PromptEventType.PURGED, legacy, { project: "", ownerId: "bob" }));
+    expect(await left("user:bob", legacy)).toBe(0);
+
+    expect(await count(db, "SELECT count(*) AS n FROM evaluations")).toBe(1);
+    expect(await count(db, "SELECT count(*) AS n FROM test_results")).toBe(1); // the cascade took the others
+    const audit = await db.client.execute(
+      "SELECT resource_id FROM audit_log WHERE action = 'evaluation.purge_cascade' ORDER BY seq",
+    );
+    expect(audit.rows.map((r) => r.resource_id)).toEqual([a, g, personal, legacy]);
+    expect(await count(db, "SELECT count(*) AS n FROM prompt_tombstones WHERE state = 'purged'")).toBe(4);
+  });
+});
+
 describe("the consumer against a real prompt-service", () => {
   it("follows WatchPromptEvents: a PURGE removes that prompt's evaluations and results, no others; lag is visible", async () => {
     const svc = await startServices({ consumer: true });
@@ -135,9 +188,9 @@ describe("the consumer against a real prompt-service", () => {
       C.NotFound,
     );
 
-    const service = await signer.signToken({ sub: "evaluation-service", roles: ["service"] });
+    const service = await feedToken();
     const feed = await svc.promptClient.listPromptEvents(
-      { afterSequence: 0n, pageSize: 1000 },
+      { afterSequence: 0n, pageSize: 1000, project: "" },
       { token: service, deadline: Date.now() + 5_000 },
     );
     await pollUntil(async () => {
@@ -146,6 +199,38 @@ describe("the consumer against a real prompt-service", () => {
       return c?.lastAppliedSequence === feed.lastSequence && c.lag === 0n;
     });
     expect(svc.consumer?.status).toMatchObject({ mode: "watching", lag: 0 });
+  });
+
+  it("reads every project's feed (all-projects token): purges in a team project and a personal one both cascade", async () => {
+    const svc = await startServices({ consumer: true });
+    const carolPrompts = await svc.promptsAs({ sub: "carol", projects: { acme: "admin" } });
+    const carol = await svc.evaluationsAs({ sub: "carol", projects: { acme: "admin" } });
+    const doomedTeam = await createPrompt(carolPrompts, 1, "team-doomed", "acme");
+    const keptTeam = await createPrompt(carolPrompts, 1, "team-kept", "acme");
+    const doomedOwn = await createPrompt(svc.alicePrompts, 1, "own-doomed");
+    const ids: Record<string, string> = {};
+    for (const [client, prompt, project] of [
+      [carol, doomedTeam, "acme"],
+      [carol, keptTeam, "acme"],
+      [svc.alice, doomedOwn, ""],
+    ] as const) {
+      const e = must(
+        (await client.createEvaluation({ promptId: prompt.id, provider: "p", model: "m", project }))
+          .evaluation,
+      );
+      await client.startEvaluation({ id: e.id, project });
+      await client.recordTestResults({ evaluationId: e.id, results: [result(1), result(2)], project });
+      ids[prompt.id] = e.id;
+    }
+    await carolPrompts.purgePrompt({ id: doomedTeam.id, project: "acme" });
+    await svc.alicePrompts.purgePrompt({ id: doomedOwn.id });
+    await pollUntil(async () => (await count(svc.db, "SELECT count(*) AS n FROM evaluations")) === 1);
+    await expectCode(carol.getEvaluation({ id: must(ids[doomedTeam.id]), project: "acme" }), C.NotFound);
+    await expectCode(svc.alice.getEvaluation({ id: must(ids[doomedOwn.id]) }), C.NotFound);
+    expect(
+      (await carol.getEvaluation({ id: must(ids[keptTeam.id]), project: "acme" })).evaluation?.testCount,
+    ).toBe(2);
+    expect(await count(svc.db, "SELECT count(*) AS n FROM test_results")).toBe(2);
   });
 
   it("resumes after its stored offset when started again, applying what it missed exactly once", async () => {
@@ -176,7 +261,7 @@ describe("the consumer against a real prompt-service", () => {
         },
       },
     });
-    const token = await signer.signToken({ sub: "evaluation-service", roles: ["service"] });
+    const token = await feedToken();
     const consumer = createPromptEventConsumer({
       db: counted,
       prompts: svc.promptClient,
@@ -219,7 +304,7 @@ describe("the consumer against a real prompt-service", () => {
       },
       close() {},
     };
-    const token = await signer.signToken({ sub: "evaluation-service", roles: ["service"] });
+    const token = await feedToken();
     const consumer = createPromptEventConsumer({
       db,
       prompts: noWatch,

@@ -18,6 +18,8 @@ describe("CreateEvaluation", () => {
       ).evaluation,
     );
     expect(current).toMatchObject({
+      // a token without project claims acts in its personal project
+      project: "user:alice",
       ownerId: "alice",
       promptId: prompt.id,
       promptVersion: 3,
@@ -115,7 +117,7 @@ describe("CreateEvaluation", () => {
       Code.AlreadyExists,
       /request_id run-1/,
     );
-    // Keys are per owner: bob's identical key is his own (and bob cannot see alice's prompt).
+    // Keys are per caller and project: bob's identical key is his own (and bob cannot see alice's prompt).
     await expectCode(svc.bob.createEvaluation(req), Code.NotFound);
     // A replay does not even need prompt-service (the prompt may be gone since).
     await svc.alicePrompts.deletePrompt({ id: prompt.id });

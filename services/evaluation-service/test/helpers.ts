@@ -3,10 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { EvaluationService, type TestResult } from "@autoforge/contracts/evaluation/v1";
-import { PromptService } from "@autoforge/contracts/prompt/v1";
+import { PromptSchema, PromptService } from "@autoforge/contracts/prompt/v1";
 import { createDatabase, type Database, migrate } from "@autoforge/db";
-import { createTokenSigner, type Role } from "@autoforge/server";
-import { type Client, Code, createClient, type Interceptor } from "@connectrpc/connect";
+import { allProjects, createTokenSigner, type Role, type TokenClaims } from "@autoforge/server";
+import { create } from "@bufbuild/protobuf";
+import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { onTestFinished } from "vitest";
@@ -25,6 +26,14 @@ import { type PromptServiceFixture, startPromptServiceFixture } from "./prompt-s
 export const secret = "evaluation-service-test-secret-of-32-bytes-or-more";
 export const signer = createTokenSigner(secret);
 
+/**
+ * evaluation-service's own token for the event feed: the all-projects service principal (what main.ts mints and
+ * SERVICE_TOKEN must be), reading every project's events.
+ */
+export function feedToken(): Promise<string> {
+  return signer.signToken({ sub: "evaluation-service", roles: ["service"], projects: allProjects });
+}
+
 /** A temp-file database with every migration applied; removed when the test finishes. */
 export async function openTestDatabase(): Promise<{ db: Database<Schema>; url: string; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), "evaluation-service-"));
@@ -42,12 +51,17 @@ export type EvalClient = Client<typeof EvaluationService>;
 export type PromptClient = Client<typeof PromptService>;
 export type AdminClient = Client<typeof AdminService>;
 
-/** gRPC clients (connect-node's gRPC transport) for one base URL; closed when the test finishes. */
+/**
+ * gRPC clients (connect-node's gRPC transport) for one base URL; closed when the test finishes. `evaluations`,
+ * `prompts`, `admin`: tokens without project claims (the caller acts in its personal project `user:{sub}`);
+ * `evaluationsAs` / `promptsAs`: any claims (`projects: { acme: "viewer" }`, a service principal's `project`).
+ */
 export function clientFactory(baseUrl: string) {
   const sessionManager = new Http2SessionManager(baseUrl);
   onTestFinished(() => sessionManager.abort());
-  const transportFor = async (sub: string, roles: Role[]) => {
-    const token = await signer.signToken({ sub, roles });
+  const transportFor = async (sub: string, roles: Role[]) => transportWith({ sub, roles });
+  const transportWith = async (claims: TokenClaims) => {
+    const token = await signer.signToken(claims);
     const auth: Interceptor = (next) => (req) => {
       req.header.set("authorization", `Bearer ${token}`);
       return next(req);
@@ -61,6 +75,9 @@ export function clientFactory(baseUrl: string) {
       createClient(PromptService, await transportFor(sub, roles)),
     admin: async (sub: string, roles: Role[] = ["admin"]) =>
       createClient(AdminService, await transportFor(sub, roles)),
+    evaluationsAs: async (claims: TokenClaims) =>
+      createClient(EvaluationService, await transportWith(claims)),
+    promptsAs: async (claims: TokenClaims) => createClient(PromptService, await transportWith(claims)),
   };
 }
 
@@ -80,6 +97,9 @@ export interface Harness {
   /** AdminService as an admin, and as a plain user (refused). */
   admin: AdminClient;
   adminAsUser: AdminClient;
+  /** EvaluationService / PromptService clients with any token claims (team projects, service principals). */
+  evaluationsAs: (claims: TokenClaims) => Promise<EvalClient>;
+  promptsAs: (claims: TokenClaims) => Promise<PromptClient>;
 }
 
 /**
@@ -102,7 +122,7 @@ export async function startServices(
   const { grpcPort } = await app.server.listen({ host: "127.0.0.1", grpcPort: 0, connectPort: 0 });
   let consumer: PromptEventConsumer | undefined;
   if (options.consumer === true) {
-    const token = await signer.signToken({ sub: "evaluation-service", roles: ["service"] });
+    const token = await feedToken();
     consumer = createPromptEventConsumer({
       db,
       prompts: promptClient,
@@ -134,7 +154,56 @@ export async function startServices(
     bobPrompts: await promptClients.prompts("bob"),
     admin: await evalClients.admin("root", ["admin"]),
     adminAsUser: await evalClients.admin("alice", ["user"]),
+    evaluationsAs: evalClients.evaluationsAs,
+    promptsAs: promptClients.promptsAs,
   };
+}
+
+/**
+ * A PromptService client without prompt-service, for tests of this service alone: `prompts` maps a prompt id to
+ * its project (and current version); getPrompt answers like prompt-service (NOT_FOUND for an unknown prompt or
+ * version, or a prompt of another project than the one asked). The feed is empty.
+ */
+export function stubPromptClient(
+  prompts: Map<string, { project: string; versions?: number }>,
+): PromptServiceClient {
+  return {
+    async getPrompt(request) {
+      const known = prompts.get(request.id);
+      const versions = known?.versions ?? 1;
+      if (known === undefined || known.project !== request.project || request.version > versions) {
+        throw new ConnectError(`prompt ${request.id} not found`, Code.NotFound);
+      }
+      const version = request.version === 0 ? versions : request.version;
+      return {
+        $typeName: "autoforge.prompt.v1.GetPromptResponse",
+        prompt: create(PromptSchema, {
+          id: request.id,
+          project: known.project,
+          version,
+          currentVersion: versions,
+        }),
+      };
+    },
+    async listPromptEvents() {
+      return { $typeName: "autoforge.prompt.v1.ListPromptEventsResponse", events: [], lastSequence: 0n };
+    },
+    async *watchPromptEvents() {},
+    breakerState: "closed",
+    close() {},
+  };
+}
+
+/**
+ * evaluation-service alone (both ports on 0) on `db` with a stub PromptService client (`stubPromptClient`);
+ * clients as in `clientFactory`. Closed when the test finishes.
+ */
+export async function startEvaluationService(db: Database<Schema>, prompts: PromptServiceClient) {
+  const logger = pino({ level: "silent" });
+  const app = createEvaluationServer({ db, prompts, auth: { secret }, logger });
+  const { grpcPort } = await app.server.listen({ host: "127.0.0.1", grpcPort: 0, connectPort: 0 });
+  onTestFinished(() => app.server.shutdown({ graceMs: 500 }));
+  return { app, grpcPort, clients: clientFactory(`http://127.0.0.1:${grpcPort}`) };
 }
 
 export { expectCode, must, pollUntil } from "../../../test/support/assertions.js";
@@ -157,9 +226,11 @@ export async function tableCounts(db: Database<Schema>): Promise<Record<string, 
   return out;
 }
 
-/** A prompt of `prompts`' owner, with `versions` versions (content changes). */
-export async function createPrompt(prompts: PromptClient, versions = 1, title = "greeting") {
-  let prompt = must((await prompts.createPrompt({ title, content: "v1" })).prompt);
+/**
+ * A prompt with `versions` versions (content changes), in `project` (default "": the caller's personal project).
+ */
+export async function createPrompt(prompts: PromptClient, versions = 1, title = "greeting", project = "") {
+  let prompt = must((await prompts.createPrompt({ title, content: "v1", project })).prompt);
   for (let v = 2; v <= versions; v++) {
     prompt = must(
       (
@@ -168,6 +239,7 @@ export async function createPrompt(prompts: PromptClient, versions = 1, title = 
           etag: prompt.etag,
           updateMask: { paths: ["content"] },
           content: `v${v}`,
+          project,
         })
       ).prompt,
     );

@@ -2,7 +2,16 @@ import { MaintenanceTask } from "@autoforge/contracts/admin/v1";
 import { createMigrator } from "@autoforge/db";
 import { describe, expect, it } from "vitest";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
-import { Code, createPrompt, expectCode, must, result, startServices, tableCounts } from "./helpers.js";
+import {
+  Code,
+  createPrompt,
+  expectCode,
+  must,
+  openTestDatabase,
+  result,
+  startServices,
+  tableCounts,
+} from "./helpers.js";
 
 async function triggerNames(db: Awaited<ReturnType<typeof startServices>>["db"]): Promise<string[]> {
   const rs = await db.client.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
@@ -23,41 +32,49 @@ describe("migrations", () => {
     expect((await migrator.status()).map((m) => [m.tag, m.state])).toEqual([
       ["0000_init", "applied"],
       ["0001_triggers", "applied"],
+      ["0002_projects", "applied"],
     ]);
     const triggers = await triggerNames(svc.db);
     expect(triggers).toEqual([
       "audit_log_no_delete",
       "audit_log_no_update",
       "evaluations_identity_immutable",
+      "evaluations_project_immutable",
+      "evaluations_project_valid",
       "evaluations_status_transition",
       "test_results_count",
       "test_results_immutable",
       "test_results_only_while_running",
     ]);
+    expect(await migrator.down(1)).toEqual(["0002_projects"]);
     expect(await migrator.down(1)).toEqual(["0001_triggers"]);
     expect(await triggerNames(svc.db)).toEqual([]);
     expect(await tableCounts(svc.db)).toEqual(rows);
-    expect(await migrator.up()).toEqual(["0001_triggers"]);
+    expect(await migrator.up()).toEqual(["0001_triggers", "0002_projects"]);
     expect(await triggerNames(svc.db)).toEqual(triggers);
+    expect(await tableCounts(svc.db)).toEqual(rows);
     expect((await svc.alice.getEvaluation({ id: e.id })).evaluation?.testCount).toBe(2);
 
-    expect(await migrator.down(2)).toEqual(["0001_triggers", "0000_init"]);
+    expect(await migrator.down(3)).toEqual(["0002_projects", "0001_triggers", "0000_init"]);
     const left = await svc.db.client.execute(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_migrations', 'sqlite_sequence')",
     );
     expect(left.rows).toEqual([]);
-    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers"]);
+    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers", "0002_projects"]);
   });
 
-  it("the database itself refuses out-of-range scores, latencies, statuses and inconsistent states", async () => {
-    const svc = await startServices();
+  it("the database itself refuses out-of-range scores, latencies, statuses, bad projects and inconsistent states", async () => {
+    const svc = await openTestDatabase();
     const id = "01900000-0000-7000-8000-000000000001";
     const bad = [
-      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'paused', 1, 1)`,
-      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, completed_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'completed', 1, 1, 1)`,
-      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, overall_score, created_at, updated_at, started_at, completed_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'completed', 1.5, 1, 1, 1, 1)`,
-      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, metadata, created_at, updated_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'not json', 1, 1)`,
-      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, created_at, updated_at) VALUES ('${id}', 'o', 'p', 0, 'p', 'm', 1, 1)`,
+      `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at) VALUES ('${id}', 'user:o', 'o', 'p', 1, 'p', 'm', 'paused', 1, 1)`,
+      `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, completed_at) VALUES ('${id}', 'user:o', 'o', 'p', 1, 'p', 'm', 'completed', 1, 1, 1)`,
+      `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, overall_score, created_at, updated_at, started_at, completed_at) VALUES ('${id}', 'user:o', 'o', 'p', 1, 'p', 'm', 'completed', 1.5, 1, 1, 1, 1)`,
+      `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, metadata, created_at, updated_at) VALUES ('${id}', 'user:o', 'o', 'p', 1, 'p', 'm', 'not json', 1, 1)`,
+      `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, created_at, updated_at) VALUES ('${id}', 'user:o', 'o', 'p', 0, 'p', 'm', 1, 1)`,
+      // project_id: required (the column's default '' is refused) and at most 200 characters (trigger)
+      `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, created_at, updated_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 1, 1)`,
+      `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, created_at, updated_at) VALUES ('${id}', '${"x".repeat(201)}', 'o', 'p', 1, 'p', 'm', 1, 1)`,
     ];
     for (const sql of bad) {
       await expect(
@@ -67,9 +84,13 @@ describe("migrations", () => {
     }
     await svc.db.write((tx) =>
       tx.run(
-        `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, started_at) VALUES ('${id}', 'o', 'p', 1, 'p', 'm', 'running', 1, 1, 1)`,
+        `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, created_at, updated_at, started_at) VALUES ('${id}', '${"x".repeat(200)}', 'o', 'p', 1, 'p', 'm', 'running', 1, 1, 1)`,
       ),
     );
+    // an evaluation never moves to another project
+    await expect(
+      svc.db.write((tx) => tx.run(`UPDATE evaluations SET project_id = 'acme' WHERE id = '${id}'`)),
+    ).rejects.toMatchObject({ name: "ConstraintViolationError", kind: "trigger" });
     const results = [
       `INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at) VALUES ('r', '${id}', 't', 2, 0.5, 1, 1)`,
       `INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at) VALUES ('r', '${id}', 't', 1, 1.01, 1, 1)`,

@@ -36,9 +36,9 @@ async function seed(db: Db) {
     for (let i = 0; i < 400; i++) {
       const status = must(statuses[i % 4]);
       await tx.run(
-        `INSERT INTO evaluations (id, owner_id, prompt_id, prompt_version, provider, model, status, overall_score, error,
+        `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, overall_score, error,
            test_count, passed_count, created_at, updated_at, started_at, completed_at)
-         VALUES ('${evalId(i)}', 'owner-${i % 5}', '${promptId(i % 40)}', ${1 + (i % 3)}, 'p', 'm', '${status}',
+         VALUES ('${evalId(i)}', 'user:owner-${i % 5}', 'owner-${i % 5}', '${promptId(i % 40)}', ${1 + (i % 3)}, 'p', 'm', '${status}',
            ${status === "completed" ? 0.5 : "NULL"}, '${status === "failed" ? "boom" : ""}', 0, 0, ${1000 + i}, ${1000 + i},
            ${status === "pending" ? "NULL" : 1000 + i}, ${status === "completed" || status === "failed" ? 1000 + i : "NULL"})`,
       );
@@ -71,14 +71,15 @@ describe("query plans", () => {
             const name = `ListEvaluations prompt=${prompt ?? "-"} status=${status ?? "-"} ${page ? "page 2" : "page 1"}`;
             const expected =
               prompt !== undefined
-                ? /USING INDEX (evaluations_prompt_created_idx|evaluations_running_idx|evaluations_owner_status_created_idx)/
+                ? // the prompt drives (the project is a `+project_id` filter: a prompt's evaluations are all in its project)
+                  /USING INDEX (evaluations_prompt_created_idx|evaluations_running_idx)/
                 : status === undefined
-                  ? /USING INDEX evaluations_owner_created_idx/
-                  : /USING INDEX evaluations_owner_status_created_idx/;
+                  ? /USING INDEX evaluations_project_created_idx/
+                  : /USING INDEX evaluations_project_status_created_idx/;
             cases.push([
               name,
               listEvaluationsQuery(d, {
-                ownerId: "owner-1",
+                projectId: "user:owner-1",
                 promptId: prompt,
                 status,
                 after: page,
@@ -118,17 +119,17 @@ describe("query plans", () => {
         ],
         [
           "ComparePromptVersions",
-          compareVersionsQuery(d, "owner-1", promptId(1)),
+          compareVersionsQuery(d, "user:owner-1", promptId(1)),
           /USING INDEX evaluations_prompt_version_idx/,
         ],
         [
           "PURGED: evaluations of a prompt",
-          evaluationsOfPromptCountQuery(d, promptId(1)),
+          evaluationsOfPromptCountQuery(d, "user:owner-1", promptId(1)),
           /USING (COVERING )?INDEX evaluations_prompt_/,
         ],
         [
           "PURGED: delete evaluations of a prompt",
-          deleteEvaluationsOfPrompt(d, promptId(1)),
+          deleteEvaluationsOfPrompt(d, "user:owner-1", promptId(1)),
           /USING (COVERING )?INDEX evaluations_prompt_/,
         ],
       );

@@ -232,7 +232,7 @@ describe("GetEvaluationSummary", () => {
     for (const batches of [[1], [2], [19], [20, 1], [50, 50, 3]]) {
       const id = await runningEvaluation(svc);
       for (const size of batches) {
-        const before = must(await findEvaluation(d, "alice", id));
+        const before = must(await findEvaluation(d, "user:alice", id));
         const results = Array.from({ length: size }, (_, i) =>
           result(i, {
             passed: next() < 0.6,
@@ -241,7 +241,7 @@ describe("GetEvaluationSummary", () => {
           }),
         );
         const res = await svc.alice.recordTestResults({ evaluationId: id, results });
-        const after = must(await findEvaluation(d, "alice", id));
+        const after = must(await findEvaluation(d, "user:alice", id));
         expect(res.evaluation).toEqual(create(EvaluationSchema, evaluationMessage(after)));
         const ids = (await listTestResultsQuery(d, { evaluationId: id, limit: 1000 })).map((r) => r.id);
         const audit = await svc.db.client.execute(

@@ -16,6 +16,11 @@ export const evaluationInvariants: readonly MigrationInvariant[] = [
              OR e.passed_count <> (SELECT count(*) FROM test_results r WHERE r.evaluation_id = e.id AND r.passed = 1)`,
   },
   {
+    // 0002_projects backfills project_id from owner_id; the insert trigger keeps new rows from leaving it empty
+    name: "every evaluation belongs to a project",
+    sql: "SELECT e.id, e.owner_id FROM evaluations e WHERE length(e.project_id) NOT BETWEEN 1 AND 200",
+  },
+  {
     name: "an evaluation with test results was started",
     sql: `SELECT e.id, e.status FROM evaluations e
           WHERE e.started_at IS NULL AND EXISTS (SELECT 1 FROM test_results r WHERE r.evaluation_id = e.id)`,

@@ -28,18 +28,21 @@ type Bind<T> = T | Placeholder;
 
 // ---- evaluations -----------------------------------------------------------------------------------------
 
-/** `requireEvaluation`, i.e. every evaluation RPC: a primary-key lookup, prepared once. */
+/**
+ * `requireEvaluation`, i.e. every evaluation RPC: a primary-key lookup in the call's project (another project's
+ * evaluation is not found), prepared once.
+ */
 const evaluationById = preparedQuery((db: Queryable) =>
   db
     .select()
     .from(evaluations)
     .where(
-      and(eq(evaluations.id, sql.placeholder("id")), eq(evaluations.ownerId, sql.placeholder("ownerId"))),
+      and(eq(evaluations.id, sql.placeholder("id")), eq(evaluations.projectId, sql.placeholder("projectId"))),
     ),
 );
 
-export function findEvaluation(db: Queryable, ownerId: string, id: string) {
-  return evaluationById.with(db, { ownerId, id }).get();
+export function findEvaluation(db: Queryable, projectId: string, id: string) {
+  return evaluationById.with(db, { projectId, id }).get();
 }
 
 export async function insertEvaluation(db: Queryable, row: EvaluationRow): Promise<void> {
@@ -53,7 +56,7 @@ export async function insertEvaluation(db: Queryable, row: EvaluationRow): Promi
  */
 export function transitionEvaluation(
   db: Queryable,
-  target: { id: string; ownerId: string; from: readonly EvaluationStatusValue[] },
+  target: { id: string; projectId: string; from: readonly EvaluationStatusValue[] },
   set: Partial<Pick<EvaluationRow, "status" | "startedAt" | "completedAt" | "error">> & { updatedAt: number },
 ) {
   return db
@@ -62,7 +65,7 @@ export function transitionEvaluation(
     .where(
       and(
         eq(evaluations.id, target.id),
-        eq(evaluations.ownerId, target.ownerId),
+        eq(evaluations.projectId, target.projectId),
         inArray(evaluations.status, [...target.from]),
       ),
     )
@@ -74,7 +77,7 @@ export function transitionEvaluation(
  * RUNNING -> COMPLETED with overall_score = the mean of the test scores, computed by SQLite (AVG over the
  * covering (evaluation_id, passed, score) index) in the same statement. Needs at least one result.
  */
-export function completeEvaluation(db: Queryable, id: string, ownerId: string, at: number) {
+export function completeEvaluation(db: Queryable, id: string, projectId: string, at: number) {
   const mean = sql`(SELECT avg(${testResults.score}) FROM ${testResults} WHERE ${testResults.evaluationId} = ${id})`;
   return db
     .update(evaluations)
@@ -87,7 +90,7 @@ export function completeEvaluation(db: Queryable, id: string, ownerId: string, a
     .where(
       and(
         eq(evaluations.id, id),
-        eq(evaluations.ownerId, ownerId),
+        eq(evaluations.projectId, projectId),
         eq(evaluations.status, "running"),
         gt(evaluations.testCount, 0),
       ),
@@ -96,8 +99,19 @@ export function completeEvaluation(db: Queryable, id: string, ownerId: string, a
     .get();
 }
 
+/**
+ * The project's evaluations of one prompt. A prompt's evaluations are all in the prompt's project (they are
+ * created there), so the prompt id is the key that selects them and the project only a filter: the project term
+ * is written `+project_id = ?` (SQLite's documented way to keep a term from driving index choice), or without
+ * statistics the planner may walk the whole project in evaluations_project_created_idx instead of the prompt
+ * indexes.
+ */
+function ofPrompt(projectId: string, promptId: string): SQL | undefined {
+  return and(eq(evaluations.promptId, promptId), sql`+${evaluations.projectId} = ${projectId}`);
+}
+
 export interface ListEvaluationsFilter {
-  ownerId: string;
+  projectId: string;
   promptId?: string | undefined;
   status?: EvaluationStatusValue | undefined;
   /** Keyset: the (created_at, id) of the last row of the previous page. */
@@ -106,7 +120,7 @@ export interface ListEvaluationsFilter {
 }
 
 /**
- * ListEvaluations, newest first. Walks evaluations_owner_created_idx / evaluations_owner_status_created_idx
+ * ListEvaluations, newest first. Walks evaluations_project_created_idx / evaluations_project_status_created_idx
  * backwards; with a prompt filter, evaluations_prompt_created_idx (or, for RUNNING, the partial
  * evaluations_running_idx). Every candidate index ends with (created_at, id), so no plan needs a sort.
  */
@@ -116,8 +130,7 @@ export function listEvaluationsQuery(db: Queryable, f: ListEvaluationsFilter) {
     .from(evaluations)
     .where(
       and(
-        eq(evaluations.ownerId, f.ownerId),
-        f.promptId === undefined ? undefined : eq(evaluations.promptId, f.promptId),
+        f.promptId === undefined ? eq(evaluations.projectId, f.projectId) : ofPrompt(f.projectId, f.promptId),
         f.status === undefined ? undefined : eq(evaluations.status, f.status),
         f.after === undefined
           ? undefined
@@ -129,7 +142,7 @@ export function listEvaluationsQuery(db: Queryable, f: ListEvaluationsFilter) {
 }
 
 /** ComparePromptVersions: one row per evaluated version, ascending, grouped in evaluations_prompt_version_idx order. */
-export function compareVersionsQuery(db: Queryable, ownerId: string, promptId: string) {
+export function compareVersionsQuery(db: Queryable, projectId: string, promptId: string) {
   return db
     .select({
       promptVersion: evaluations.promptVersion,
@@ -147,25 +160,28 @@ export function compareVersionsQuery(db: Queryable, ownerId: string, promptId: s
         ),
     })
     .from(evaluations)
-    .where(and(eq(evaluations.promptId, promptId), eq(evaluations.ownerId, ownerId)))
+    .where(ofPrompt(projectId, promptId))
     .groupBy(evaluations.promptVersion)
     .orderBy(asc(evaluations.promptVersion));
 }
 
 /** What a PURGED event removes, for its audit row: evaluations and (by cascade) their results. */
-export function evaluationsOfPromptCountQuery(db: Queryable, promptId: string) {
+export function evaluationsOfPromptCountQuery(db: Queryable, projectId: string, promptId: string) {
   return db
     .select({
       evaluations: sql<number>`count(*)`.mapWith(Number),
       testResults: sql<number>`total(${evaluations.testCount})`.mapWith(Number),
     })
     .from(evaluations)
-    .where(eq(evaluations.promptId, promptId));
+    .where(ofPrompt(projectId, promptId));
 }
 
-/** The PURGED cascade: every evaluation of the prompt (any owner); test_results follow by ON DELETE CASCADE. */
-export function deleteEvaluationsOfPrompt(db: Queryable, promptId: string) {
-  return db.delete(evaluations).where(eq(evaluations.promptId, promptId));
+/**
+ * The PURGED cascade: every evaluation of the prompt in the event's project (any creator); test_results follow
+ * by ON DELETE CASCADE.
+ */
+export function deleteEvaluationsOfPrompt(db: Queryable, projectId: string, promptId: string) {
+  return db.delete(evaluations).where(ofPrompt(projectId, promptId));
 }
 
 // ---- test results ----------------------------------------------------------------------------------------
@@ -335,5 +351,9 @@ export async function saveConsumerOffset(
 
 // ---- idempotency -----------------------------------------------------------------------------------------
 
-/** AIP-155 request ids over this service's `idempotency_keys` table. */
+/**
+ * AIP-155 request ids over this service's `idempotency_keys` table, keyed (owner_id, method, key). Handlers
+ * build the scope with `requestIdScope` (handlers/common.ts): the caller's subject and, in a team project, the
+ * project in the method column.
+ */
 export const requestIds = createRequestIds<Queryable>(idempotencyKeyStore);

@@ -20,6 +20,15 @@ export const evaluations = sqliteTable(
   "evaluations",
   {
     id: text("id").primaryKey(),
+    /**
+     * The project (tenancy boundary): the evaluated prompt's project, set at creation; every query filters on
+     * it. 1..200 characters and immutable: triggers in 0002_projects.sql (not a CHECK here: a new table-level
+     * CHECK would make drizzle-kit rebuild the table, and a rebuild of this parent of ON DELETE CASCADE
+     * children empties test_results on sqld). The default '' only serves the ADD COLUMN; the insert trigger
+     * refuses it.
+     */
+    projectId: text("project_id").notNull().default(""),
+    /** Who created it (the token's `sub`); shown as Evaluation.owner_id, never used for access. */
     ownerId: text("owner_id").notNull(),
     /** A prompt of prompt-service (checked through PromptService.GetPrompt at creation). */
     promptId: text("prompt_id").notNull(),
@@ -39,12 +48,12 @@ export const evaluations = sqliteTable(
     completedAt: integer("completed_at"),
   },
   (t) => [
-    // ListEvaluations without filters: the owner's evaluations newest first, keyset on (created_at, id).
-    index("evaluations_owner_created_idx").on(t.ownerId, t.createdAt, t.id),
+    // ListEvaluations without filters: the project's evaluations newest first, keyset on (created_at, id).
+    index("evaluations_project_created_idx").on(t.projectId, t.createdAt, t.id),
     // ListEvaluations with a status filter.
-    index("evaluations_owner_status_created_idx").on(t.ownerId, t.status, t.createdAt, t.id),
+    index("evaluations_project_status_created_idx").on(t.projectId, t.status, t.createdAt, t.id),
     // The review's (prompt_id, created_at) + id for the keyset: ListEvaluations by prompt, the review's
-    // "latest evaluations of a prompt", and the PURGED cascade (DELETE ... WHERE prompt_id = ?).
+    // "latest evaluations of a prompt", and the PURGED cascade (DELETE ... WHERE prompt_id = ? AND +project_id = ?).
     index("evaluations_prompt_created_idx").on(t.promptId, t.createdAt, t.id),
     // ComparePromptVersions: GROUP BY prompt_version in index order (no temp B-tree for the grouping).
     index("evaluations_prompt_version_idx").on(t.promptId, t.promptVersion),

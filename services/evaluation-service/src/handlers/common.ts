@@ -1,5 +1,6 @@
 import type { Database, Tx } from "@autoforge/db";
-import type { CallContext } from "@autoforge/server";
+import { type CallContext, type RequestIdScope, requestIdOwner } from "@autoforge/server";
+import type { DescMessage } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { findEvaluation, type Queryable } from "../db/repository.js";
 import type { EvaluationRow, Schema } from "../db/schema.js";
@@ -26,17 +27,37 @@ export function idTime(id: string): number {
   return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
 }
 
-/** Another owner's evaluation and a missing one look the same: NOT_FOUND. */
-export async function requireEvaluation(tx: Queryable, ownerId: string, id: string): Promise<EvaluationRow> {
-  const row = await findEvaluation(tx, ownerId, id);
+/** Another project's evaluation and a missing one look the same: NOT_FOUND. */
+export async function requireEvaluation(
+  tx: Queryable,
+  projectId: string,
+  id: string,
+): Promise<EvaluationRow> {
+  const row = await findEvaluation(tx, projectId, id);
   if (row === undefined) throw new NotFoundError(`evaluation ${id} not found`);
   return row;
+}
+
+/** The AIP-155 scope of a create call's request_id: per caller AND project (`requestIdOwner` of the kit). */
+export function requestIdScope<S extends DescMessage>(
+  ctx: Ctx,
+  method: string,
+  request: { requestId: string; digest: string; responseSchema: S },
+): RequestIdScope<S> {
+  return {
+    ownerId: requestIdOwner(ctx.principal.subject, ctx.project),
+    method,
+    requestId: request.requestId,
+    digest: request.digest,
+    responseSchema: request.responseSchema,
+  };
 }
 
 /** What the audit digest covers for an evaluation: its state. */
 export function auditSnapshot(row: EvaluationRow): Record<string, unknown> {
   return {
     id: row.id,
+    projectId: row.projectId,
     ownerId: row.ownerId,
     promptId: row.promptId,
     promptVersion: row.promptVersion,

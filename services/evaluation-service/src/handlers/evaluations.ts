@@ -38,6 +38,7 @@ import {
   type EvaluationTx,
   type HandlerDeps,
   newId,
+  requestIdScope,
   requireEvaluation,
 } from "./common.js";
 
@@ -47,10 +48,10 @@ type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 const callerCodes = new Set([Code.InvalidArgument, Code.PermissionDenied, Code.Unauthenticated]);
 
 /**
- * Checks the prompt through PromptService.GetPrompt with the caller's credentials, BEFORE any unit of work
- * (a network call inside a write transaction would hold the single writer). Unknown or foreign prompt or
- * version: NOT_FOUND; soft-deleted (GetPrompt returns it with delete_time): FAILED_PRECONDITION;
- * prompt-service unreachable within the budget: UNAVAILABLE naming it.
+ * Checks the prompt through PromptService.GetPrompt with the caller's credentials in the call's project,
+ * BEFORE any unit of work (a network call inside a write transaction would hold the single writer). Unknown
+ * prompt or version, or a prompt of another project: NOT_FOUND; soft-deleted (GetPrompt returns it with
+ * delete_time): FAILED_PRECONDITION; prompt-service unreachable within the budget: UNAVAILABLE naming it.
  */
 export async function checkPrompt(
   deps: HandlerDeps,
@@ -61,7 +62,7 @@ export async function checkPrompt(
   let prompt: Prompt | undefined;
   try {
     ({ prompt } = await deps.prompts.getPrompt(
-      { id: promptId, version },
+      { id: promptId, version, project: ctx.project.id },
       { token: ctx.principal.token, deadline: ctx.deadline, signal: ctx.signal, requestId: ctx.requestId },
     ));
   } catch (e) {
@@ -74,7 +75,9 @@ export async function checkPrompt(
     if (ctx.signal.aborted) throw e;
     throw promptServiceUnavailable(e);
   }
-  if (prompt === undefined || prompt.ownerId !== ctx.principal.subject) {
+  // prompt-service answers only for the project asked; the evaluation is created in the prompt's project, so
+  // an answer about any other project (a version of prompt-service that ignores the field) is NOT_FOUND too.
+  if (prompt === undefined || prompt.project !== ctx.project.id) {
     throw new NotFoundError(`prompt ${promptId} not found`);
   }
   if (prompt.deleteTime !== undefined) {
@@ -88,6 +91,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
 
   const createEvaluation: H["createEvaluation"] = async (req: CreateEvaluationRequest, ctx: Ctx) => {
     const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const digest = requestDigest({
       promptId: req.promptId,
       promptVersion: req.promptVersion,
@@ -95,13 +99,11 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       model: req.model,
       metadata: req.metadata ?? null,
     });
-    const requestId = {
-      ownerId: owner,
-      method: "CreateEvaluation",
+    const requestId = requestIdScope(ctx, "CreateEvaluation", {
       requestId: req.requestId,
       digest,
       responseSchema: CreateEvaluationResponseSchema,
-    };
+    });
     // A retry of a create that already succeeded answers from the stored response, without asking
     // prompt-service again (the prompt may have been deleted since). A read outside the call's unit of work.
     if (req.requestId !== "") {
@@ -128,6 +130,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       const { id, createdAt } = newId();
       const row: EvaluationRow = {
         id,
+        projectId: project,
         ownerId: owner,
         promptId: req.promptId,
         promptVersion: prompt.version,
@@ -158,24 +161,24 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
   };
 
   const getEvaluation: H["getEvaluation"] = async (req: GetEvaluationRequest, ctx: Ctx) => {
-    const row = await ctx.unitOfWork((tx) => requireEvaluation(tx, ctx.principal.subject, req.id));
+    const row = await ctx.unitOfWork((tx) => requireEvaluation(tx, ctx.project.id, req.id));
     return { evaluation: evaluationMessage(row) };
   };
 
   const listEvaluations: H["listEvaluations"] = async (req: ListEvaluationsRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const pageSize = resolvePageSize(req.pageSize);
     const status = statusToDb[req.status];
     const promptId = req.promptId === "" ? undefined : req.promptId;
     const digest = filterDigest("ListEvaluations", {
-      owner,
+      project,
       promptId: promptId ?? null,
       status: status ?? null,
     });
     const key = decodePageToken(req.pageToken, digest, ["number", "string"]);
     const rows = await ctx.unitOfWork((tx) =>
       listEvaluationsQuery(tx, {
-        ownerId: owner,
+        projectId: project,
         promptId,
         status,
         after: key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string },
@@ -198,9 +201,9 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
     apply: (tx: EvaluationTx, row: EvaluationRow, at: number) => Promise<EvaluationRow | undefined>,
     precondition?: (row: EvaluationRow) => void,
   ) {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const row = await ctx.unitOfWork(async (tx, { audit }) => {
-      const before = await requireEvaluation(tx, owner, id);
+      const before = await requireEvaluation(tx, project, id);
       if (!transitions[kind].from.includes(before.status)) {
         throw new FailedPreconditionError(illegalTransitionMessage(id, kind, before.status));
       }
@@ -208,7 +211,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       const at = Math.max(now(), before.updatedAt);
       const after = await apply(tx, before, at);
       if (after === undefined) {
-        const current = await requireEvaluation(tx, owner, id);
+        const current = await requireEvaluation(tx, project, id);
         throw new FailedPreconditionError(illegalTransitionMessage(id, kind, current.status));
       }
       await audit({
@@ -227,7 +230,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
     transition(ctx, req.id, "start", (tx, row, at) =>
       transitionEvaluation(
         tx,
-        { id: row.id, ownerId: row.ownerId, from: transitions.start.from },
+        { id: row.id, projectId: row.projectId, from: transitions.start.from },
         { status: "running", startedAt: at, updatedAt: at },
       ),
     );
@@ -237,7 +240,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       ctx,
       req.id,
       "complete",
-      (tx, row, at) => completeEvaluation(tx, row.id, row.ownerId, at),
+      (tx, row, at) => completeEvaluation(tx, row.id, row.projectId, at),
       (row) => {
         if (row.testCount === 0) {
           throw new FailedPreconditionError(
@@ -251,7 +254,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
     transition(ctx, req.id, "fail", (tx, row, at) =>
       transitionEvaluation(
         tx,
-        { id: row.id, ownerId: row.ownerId, from: transitions.fail.from },
+        { id: row.id, projectId: row.projectId, from: transitions.fail.from },
         { status: "failed", error: req.reason, completedAt: at, updatedAt: at },
       ),
     );

@@ -33,6 +33,7 @@ import {
   type EvaluationTx,
   type HandlerDeps,
   idTime,
+  requestIdScope,
   requireEvaluation,
 } from "./common.js";
 
@@ -45,7 +46,7 @@ export function createResultHandlers(_deps: HandlerDeps) {
    * evaluations.test_count / passed_count are maintained by a trigger in the same transaction.
    */
   const recordTestResults: H["recordTestResults"] = async (req: RecordTestResultsRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const digest =
       req.requestId === ""
         ? ""
@@ -62,13 +63,11 @@ export function createResultHandlers(_deps: HandlerDeps) {
               metadata: r.metadata ?? null,
             })),
           });
-    const requestId = {
-      ownerId: owner,
-      method: "RecordTestResults",
+    const requestId = requestIdScope(ctx, "RecordTestResults", {
       requestId: req.requestId,
       digest,
       responseSchema: RecordTestResultsResponseSchema,
-    };
+    });
     // The rows' values, converted before the unit of work (which holds the writer and runs again on a retry);
     // ids are made inside, so each attempt's rows get the instant they are recorded.
     const values = req.results.map((r) => ({
@@ -85,7 +84,7 @@ export function createResultHandlers(_deps: HandlerDeps) {
     return ctx.unitOfWork(async (tx, { audit }) => {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return earlier;
-      const before = await requireEvaluation(tx, owner, req.evaluationId);
+      const before = await requireEvaluation(tx, project, req.evaluationId);
       if (before.status !== "running") {
         throw new FailedPreconditionError(
           `evaluation ${before.id} is ${before.status.toUpperCase()}: test results are recorded only while RUNNING`,
@@ -120,16 +119,17 @@ export function createResultHandlers(_deps: HandlerDeps) {
   };
 
   const listTestResults: H["listTestResults"] = async (req: ListTestResultsRequest, ctx: Ctx) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     const pageSize = resolvePageSize(req.pageSize);
     const digest = filterDigest("ListTestResults", {
+      project,
       evaluationId: req.evaluationId,
       passed: req.passed ?? null,
       minScore: req.minScore ?? null,
     });
     const key = decodePageToken(req.pageToken, digest, ["string"]);
     const rows = await ctx.unitOfWork(async (tx) => {
-      await requireEvaluation(tx, owner, req.evaluationId);
+      await requireEvaluation(tx, project, req.evaluationId);
       return listTestResultsQuery(tx, {
         evaluationId: req.evaluationId,
         passed: req.passed,
@@ -153,9 +153,9 @@ export function createResultHandlers(_deps: HandlerDeps) {
     req: GetEvaluationSummaryRequest,
     ctx: Ctx,
   ) => {
-    const owner = ctx.principal.subject;
+    const project = ctx.project.id;
     return ctx.unitOfWork(async (tx) => {
-      const row = await requireEvaluation(tx, owner, req.id);
+      const row = await requireEvaluation(tx, project, req.id);
       const ranks = { p50: nearestRank(50, row.testCount), p95: nearestRank(95, row.testCount) };
       const [agg] = await summaryQuery(tx, row.id, ranks);
       const n = agg?.testCount ?? 0;
@@ -178,12 +178,15 @@ export function createResultHandlers(_deps: HandlerDeps) {
     });
   };
 
-  /** Per prompt version over the caller's evaluations of the prompt; an unknown or foreign prompt has none. */
+  /**
+   * Per prompt version over the project's evaluations of the prompt; an unknown prompt, or one of another
+   * project, has none.
+   */
   const comparePromptVersions: H["comparePromptVersions"] = async (
     req: ComparePromptVersionsRequest,
     ctx: Ctx,
   ) => {
-    const rows = await ctx.unitOfWork((tx) => compareVersionsQuery(tx, ctx.principal.subject, req.promptId));
+    const rows = await ctx.unitOfWork((tx) => compareVersionsQuery(tx, ctx.project.id, req.promptId));
     return {
       promptId: req.promptId,
       versions: rows.map((r) => ({

@@ -1,5 +1,5 @@
 import type { Database, Tx } from "@autoforge/db";
-import type { CallContext } from "@autoforge/server";
+import { type CallContext, requestIdOwner as projectRequestIdOwner } from "@autoforge/server";
 import { uuidv7 } from "uuidv7";
 import { declarationFromProto, promptMessage } from "../convert.js";
 import {
@@ -43,12 +43,9 @@ export async function requirePrompt(tx: Queryable, projectId: string, id: string
   return row;
 }
 
-/**
- * Whose request ids a create's `request_id` is checked against (AIP-155): the caller's, within the project.
- * A personal project keeps the bare subject, so keys stored before projects still replay.
- */
+/** Whose request ids a create's `request_id` is checked against: the caller's, within the project. */
 export function requestIdOwner(ctx: Ctx): string {
-  return ctx.project.personal ? ctx.principal.subject : `${ctx.project.id} ${ctx.principal.subject}`;
+  return projectRequestIdOwner(ctx.principal.subject, ctx.project);
 }
 
 /** The prompt as the API shows it, at its current version (or `version` when given): one statement. */
