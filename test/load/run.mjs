@@ -219,7 +219,12 @@ const protoset = join(work, "autoforge.binpb");
 const { createTokenSigner } = await import("@autoforge/server");
 const secret = randomBytes(48).toString("base64url");
 const signer = createTokenSigner(secret);
-const serviceToken = await signer.signToken({ sub: "evaluation-service", roles: ["service"], ttl: "24h" });
+const serviceToken = await signer.signToken({
+  sub: "evaluation-service",
+  roles: ["service"],
+  projects: "*",
+  ttl: "24h",
+});
 
 // ---------------------------------------------------------------------------------------------- processes
 const procs = {};
