@@ -1,21 +1,9 @@
-import { readFileSync } from "node:fs";
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { describeAccess } from "@autoforge/server";
 import { describe, expect, it } from "vitest";
+import { documentedAccess } from "../../../test/support/documented-access.js";
 import { promptServiceAccess } from "../src/access.js";
-
-/** docs/projects.md's role table: `| Service.Method | needs |` rows. */
-function documentedAccess(): Map<string, string> {
-  const doc = readFileSync(new URL("../../../docs/projects.md", import.meta.url), "utf8");
-  const rows = new Map<string, string>();
-  for (const m of doc.matchAll(
-    /^\| ((?:Prompt|Evaluation|Admin)Service\.(?:\w+|\\\*)) +\| ([^|]+?) +\|$/gm,
-  )) {
-    rows.set((m[1] as string).replace("\\*", "*"), m[2] as string);
-  }
-  return rows;
-}
 
 describe("access", () => {
   it("every PromptService RPC declares what it needs, and docs/projects.md says the same", () => {
