@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// `npm run seed -- [--prompts N] [--owners N] [--versions N] [--evaluations N] [--results N] [--concurrency N]`
+// `npm run seed -- [--prompts N] [--owners N] [--versions N] [--evaluations N] [--results N] [--concurrency N]
+//                  [--project <id>]`
 // Fills the RUNNING services (`npm start`) with demo data through their public gRPC API, as their users would:
-// per owner a couple of templates and prompts (several versions, tags, model configs, `staging` and — with a
-// publisher token — `production` labels), then evaluations of those prompt versions with test results,
-// completed. Tokens are minted with the secret `npm start` uses (AUTH_JWT_SECRET, else data/dev-jwt-secret);
+// per owner a couple of templates and prompts (named `seed-<runid>-<n>`; several versions, tags, model configs,
+// `staging` and — with a publisher token — `production` labels), then evaluations of those prompt versions with
+// test results, completed. By default each owner works in its personal project (`user:<owner>`); with
+// `--project <id>` every owner is a publisher of that team project and everything is made there. Tokens are minted with the secret `npm start` uses (AUTH_JWT_SECRET, else data/dev-jwt-secret);
 // ports are the defaults or the same overrides start.mjs honours (HOST, PROMPT_SERVICE_GRPC_PORT,
 // EVALUATION_SERVICE_GRPC_PORT). Every name carries a run id, so seeding twice adds a second set.
 // Needs the built packages (`npm start` builds them; or `npm run build`).
@@ -13,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
 import { PromptService, VariableType } from "@autoforge/contracts/prompt/v1";
-import { createTokenSigner } from "@autoforge/server";
+import { createTokenSigner, teamProjectPattern } from "@autoforge/server";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
@@ -45,8 +47,15 @@ const { values } = parseArgs({
     evaluations: { type: "string", default: "30" },
     results: { type: "string", default: "20" },
     concurrency: { type: "string", default: "8" },
+    project: { type: "string" },
   },
 });
+if (values.project !== undefined && !teamProjectPattern.test(values.project)) {
+  fail(
+    `--project must be a team project id (${teamProjectPattern.source}), got ${JSON.stringify(values.project)}; ` +
+      "without --project each owner seeds its personal project",
+  );
+}
 const opts = {
   prompts: count("prompts", values.prompts, 0, 100_000),
   owners: count("owners", values.owners, 1, 1_000),
@@ -54,7 +63,11 @@ const opts = {
   evaluations: count("evaluations", values.evaluations, 0, 100_000),
   results: count("results", values.results, 1, 1_000),
   concurrency: count("concurrency", values.concurrency, 1, 64),
+  /** The team project to seed, or undefined: each owner's personal project. */
+  project: values.project,
 };
+/** The `project` field of every request: the team project, or "" (the caller's personal project). */
+const project = opts.project ?? "";
 
 const secretFile = join(root, "data", "dev-jwt-secret");
 const secret =
@@ -72,9 +85,16 @@ const signer = createTokenSigner(secret, {
 });
 const runId = Date.now().toString(36);
 
-/** Clients of both services for one owner (role user + publisher, so it may move `production`). */
+/**
+ * Clients of both services for one owner, a publisher (so it may move `production`): of its personal project
+ * (roles user + publisher), or with --project of that team project (`projects: { <id>: "publisher" }`).
+ */
 async function ownerClients(sub) {
-  const token = await signer.signToken({ sub, roles: ["user", "publisher"], ttl: "1h" });
+  const token = await signer.signToken(
+    opts.project === undefined
+      ? { sub, roles: ["user", "publisher"], ttl: "1h" }
+      : { sub, projects: { [opts.project]: "publisher" }, ttl: "1h" },
+  );
   const interceptors = [
     (next) => (req) => {
       req.header.set("authorization", `Bearer ${token}`);
@@ -84,6 +104,7 @@ async function ownerClients(sub) {
   const options = { interceptors, defaultTimeoutMs: 30_000 };
   return {
     sub,
+    project: opts.project ?? `user:${sub}`,
     prompts: createClient(PromptService, createGrpcTransport({ baseUrl: promptUrl, ...options })),
     evaluations: createClient(EvaluationService, createGrpcTransport({ baseUrl: evaluationUrl, ...options })),
   };
@@ -154,10 +175,12 @@ async function seed() {
     Array.from({ length: opts.owners }, (_, i) => ownerClients(i === 0 ? "dev-user" : `demo-owner-${i + 1}`)),
   );
 
-  // Two templates per owner (names are unique per owner).
-  const templates = await mapBounded(owners, opts.concurrency, async (owner) => {
+  // Two templates per owner (names are unique per project: in a shared team project they carry the owner's number).
+  const templates = await mapBounded(owners, opts.concurrency, async (owner, ownerIndex) => {
+    const suffix = opts.project === undefined ? "" : `-${ownerIndex + 1}`;
     const greeting = await owner.prompts.createPromptTemplate({
-      name: `greeting-${runId}`,
+      project,
+      name: `greeting-${runId}${suffix}`,
       description: "A greeting in the customer's language",
       body: "Greet {{name}} in {{language}} and offer help with {{topic}}.",
       variables: [
@@ -167,7 +190,8 @@ async function seed() {
       ],
     });
     const summary = await owner.prompts.createPromptTemplate({
-      name: `summary-${runId}`,
+      project,
+      name: `summary-${runId}${suffix}`,
       description: "Summarise a document in N bullet points",
       body: "Summarise the document in {{bullets}} bullet points for {{audience}}.",
       variables: [
@@ -192,11 +216,14 @@ async function seed() {
         // some prompts start from a template: the rendered text, linked to its template
         const template = templates[ownerIndex][0];
         const rendered = await owner.prompts.renderPromptTemplate({
+          project,
           id: template.id,
           variables: { name: text("Ada"), topic: text("billing") },
         });
         prompt = (
           await owner.prompts.createPrompt({
+            project,
+            name: `seed-${runId}-${i + 1}`,
             title: `Greeting #${i + 1}`,
             content: rendered.text,
             tags: ["greeting", "template"],
@@ -207,6 +234,8 @@ async function seed() {
       } else {
         prompt = (
           await owner.prompts.createPrompt({
+            project,
+            name: `seed-${runId}-${i + 1}`,
             title: `${title} #${i + 1}`,
             content,
             tags,
@@ -219,6 +248,7 @@ async function seed() {
       for (let v = 2; v <= opts.versions; v++) {
         prompt = (
           await owner.prompts.updatePrompt({
+            project,
             id: prompt.id,
             etag: prompt.etag,
             updateMask: { paths: ["content", "model_config"] },
@@ -229,8 +259,9 @@ async function seed() {
         ).prompt;
       }
       const current = prompt.currentVersion;
-      await owner.prompts.setPromptLabel({ id: prompt.id, label: "staging", version: current });
+      await owner.prompts.setPromptLabel({ project, id: prompt.id, label: "staging", version: current });
       await owner.prompts.setPromptLabel({
+        project,
         id: prompt.id,
         label: "production",
         version: Math.max(1, current - 1),
@@ -252,6 +283,7 @@ async function seed() {
             const { provider, model } = models[i % models.length];
             const evaluation = (
               await owner.evaluations.createEvaluation({
+                project,
                 promptId: prompt.id,
                 promptVersion: 1 + (i % prompt.versions),
                 provider,
@@ -260,7 +292,7 @@ async function seed() {
                 requestId: `seed-${runId}-evaluation-${i}`,
               })
             ).evaluation;
-            await owner.evaluations.startEvaluation({ id: evaluation.id });
+            await owner.evaluations.startEvaluation({ project, id: evaluation.id });
             const quality = 0.5 + 0.5 * (((i * 7) % 10) / 10);
             const results = Array.from({ length: opts.results }, (_, k) => {
               const score = Math.min(1, Math.max(0, quality + (((k * 13) % 7) - 3) / 10));
@@ -275,12 +307,13 @@ async function seed() {
               };
             });
             await owner.evaluations.recordTestResults({
+              project,
               evaluationId: evaluation.id,
               results,
               requestId: `seed-${runId}-results-${i}`,
             });
             resultCount += results.length;
-            await owner.evaluations.completeEvaluation({ id: evaluation.id });
+            await owner.evaluations.completeEvaluation({ project, id: evaluation.id });
             return evaluation.id;
           },
         );
@@ -290,6 +323,7 @@ async function seed() {
     JSON.stringify({
       runId,
       owners: owners.map((o) => o.sub),
+      projects: [...new Set(owners.map((o) => o.project))],
       templates: templates.flat().length,
       prompts: prompts.length,
       versions: prompts.reduce((n, p) => n + p.prompt.versions, 0),
@@ -302,7 +336,8 @@ async function seed() {
   console.error(
     `seed: made ${templates.flat().length} templates, ${prompts.length} prompts (${opts.versions} versions each, ` +
       `staging + production labels), ${evaluations.length} completed evaluations with ${resultCount} test results ` +
-      `for ${owners.length} owner(s) (${owners.map((o) => o.sub).join(", ")}) in ${seconds}s`,
+      `for ${owners.length} owner(s) (${owners.map((o) => o.sub).join(", ")}) ` +
+      `in ${opts.project === undefined ? "their personal projects" : `project ${opts.project}`}, ${seconds}s`,
   );
 }
 

@@ -79,11 +79,21 @@ const secret = process.env.AUTH_JWT_SECRET ?? devSecret();
 const { createTokenSigner } = await import("@autoforge/server");
 const signer = createTokenSigner(secret);
 const ttl = "12h";
+/** The team project `npm start` prints tokens and examples for (team projects exist as soon as a token names one). */
+const demo = "demo";
 const tokens = {
+  // personal projects (user:{sub}), as before projects existed: the `roles` claim is the role there
   user: await signer.signToken({ sub: "dev-user", roles: ["user"], ttl }),
   publisher: await signer.signToken({ sub: "dev-user", roles: ["user", "publisher"], ttl }),
   admin: await signer.signToken({ sub: "dev-admin", roles: ["admin"], ttl }),
-  service: await signer.signToken({ sub: "evaluation-service", roles: ["service"], ttl }),
+  // members of the team project `demo` (and each of its own personal project), and an app reading its prompts
+  viewer: await signer.signToken({ sub: "demo-viewer", projects: { [demo]: "viewer" }, ttl }),
+  editor: await signer.signToken({ sub: "demo-editor", projects: { [demo]: "editor" }, ttl }),
+  demoPublisher: await signer.signToken({ sub: "demo-publisher", projects: { [demo]: "publisher" }, ttl }),
+  demoService: await signer.signToken({ sub: "checkout-app", roles: ["service"], project: demo, ttl }),
+  // evaluation-service's own token: the all-projects service principal, so its consumer reads every
+  // project's event feed (a plain service token would see only its own project's events)
+  service: await signer.signToken({ sub: "evaluation-service", roles: ["service"], projects: "*", ttl }),
 };
 
 /** Starts one service; `children` collects the running ones. */
@@ -154,28 +164,49 @@ try {
 }
 
 const prompt = known.find((s) => s.name === "prompt-service");
+const connect = prompt && `http://${host}:${prompt.connectPort}/autoforge.prompt.v1.PromptService`;
+const grpc = prompt && `${host}:${prompt.grpcPort}`;
+/** One example curl call of PromptService over Connect (JSON over HTTP/1.1). */
+const curl = (token, body, method) =>
+  `  curl -s -H "authorization: Bearer $${token}" -H 'content-type: application/json' \\\n` +
+  `    -d '${JSON.stringify(body)}' \\\n    ${connect}/${method}`;
+const greeting = { project: demo, name: "checkout-greeting" };
 console.log(`
 AutoForge is running (${known.map((s) => `${s.name}: gRPC ${host}:${s.grpcPort}, Connect http://${host}:${s.connectPort}`).join("; ")}).
-Databases: ${dataDir}. Tokens (HS256, valid ${ttl}):
+Databases: ${dataDir}. Tokens (HS256, valid ${ttl}; projects and roles: docs/projects.md):
 
+  # personal projects: dev-user acts in user:dev-user (editor; publisher with PUBLISHER_TOKEN), dev-admin in
+  # user:dev-admin (admin, and AdminService's operator); a call without "project" acts there
   export USER_TOKEN=${tokens.user}
   export PUBLISHER_TOKEN=${tokens.publisher}
   export ADMIN_TOKEN=${tokens.admin}
+  # the team project "${demo}": a viewer, an editor and a publisher (who may move the production label),
+  # and the service token of an app (checkout-app) that reads the project's prompts; calls name "project":"${demo}"
+  export VIEWER_TOKEN=${tokens.viewer}
+  export EDITOR_TOKEN=${tokens.editor}
+  export DEMO_PUBLISHER_TOKEN=${tokens.demoPublisher}
+  export DEMO_SERVICE_TOKEN=${tokens.demoService}
 ${
   prompt
     ? `
-Try (Connect JSON over HTTP/1.1):
-  curl -s -H "authorization: Bearer $USER_TOKEN" -H 'content-type: application/json' \\
-    -d '{"title":"Greeting","content":"Say hello to {{name}}.","tags":["demo"]}' \\
-    http://${host}:${prompt.connectPort}/autoforge.prompt.v1.PromptService/CreatePrompt
-  curl -s -H "authorization: Bearer $USER_TOKEN" -H 'content-type: application/json' -d '{}' \\
-    http://${host}:${prompt.connectPort}/autoforge.prompt.v1.PromptService/ListPrompts
+Try (Connect JSON over HTTP/1.1; prompts are found by name in their project):
+  # the editor creates a prompt in ${demo} ({{customer}} becomes a required variable)
+${curl("EDITOR_TOKEN", { ...greeting, title: "Checkout greeting", content: "Hello {{customer}}, thanks for your order!" }, "CreatePrompt")}
+  # the app reads it and renders it (by name: the production label's version once set, else the newest)
+${curl("DEMO_SERVICE_TOKEN", greeting, "GetPrompt")}
+${curl("DEMO_SERVICE_TOKEN", { ...greeting, variables: { customer: "Ada" } }, "RenderPrompt")}
+  # the viewer lists the project; dev-user's personal project does not have it
+${curl("VIEWER_TOKEN", { project: demo }, "ListPrompts")}
+${curl("USER_TOKEN", {}, "ListPrompts")}
 
 gRPC (server reflection, no proto files needed):
-  grpcurl -plaintext -H "authorization: Bearer $USER_TOKEN" -d '{"page_size":5}' \\
-    ${host}:${prompt.grpcPort} autoforge.prompt.v1.PromptService/ListPrompts
-  ghz --insecure --call autoforge.prompt.v1.PromptService.ListPrompts -m '{"authorization":"Bearer '$USER_TOKEN'"}' \\
-    -d '{"page_size":20}' -c 10 -z 5s ${host}:${prompt.grpcPort}
+  grpcurl -plaintext -H "authorization: Bearer $DEMO_SERVICE_TOKEN" \\
+    -d '${JSON.stringify({ ...greeting, variables: { customer: "Ada" } })}' \\
+    ${grpc} autoforge.prompt.v1.PromptService/RenderPrompt
+  grpcurl -plaintext -H "authorization: Bearer $VIEWER_TOKEN" -d '${JSON.stringify({ project: demo, pageSize: 5 })}' \\
+    ${grpc} autoforge.prompt.v1.PromptService/ListPrompts
+  ghz --insecure --call autoforge.prompt.v1.PromptService.GetPrompt -m '{"authorization":"Bearer '$DEMO_SERVICE_TOKEN'"}' \\
+    -d '${JSON.stringify(greeting)}' -c 10 -z 5s --duration-stop=wait ${grpc}
 `
     : ""
 }

@@ -128,7 +128,7 @@ describe("faults", () => {
     let evaluations = await startEvaluationService(dir, prompts.url);
     const promptApi = clients(prompts.url);
     const alicePrompts = await promptApi.prompts("alice");
-    const feed = await promptApi.prompts("evaluation-service", ["service"]);
+    const feed = await promptApi.feed();
     let alice = await clients(evaluations.url).evaluations("alice");
 
     // 220 prompts with one evaluation each; every 10th evaluation also has 3 results. 200 get purged.

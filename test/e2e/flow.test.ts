@@ -116,7 +116,7 @@ describe("prompt-service + evaluation-service as separate processes", () => {
     expect((await alice.comparePromptVersions({ promptId: v1.id })).versions).toEqual([]);
     await expectCode(alice.createEvaluation({ promptId: v1.id, provider: "p", model: "m" }), Code.NotFound);
 
-    const feed = await (await promptApi.prompts("evaluation-service", ["service"])).listPromptEvents({
+    const feed = await (await promptApi.feed()).listPromptEvents({
       pageSize: 1000,
     });
     await pollUntil(async () => {

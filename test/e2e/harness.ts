@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
-import { createTokenSigner, type Role } from "@autoforge/server";
+import { allProjects, createTokenSigner, type Role, type TokenClaims } from "@autoforge/server";
 import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { onTestFinished } from "vitest";
@@ -129,11 +129,22 @@ export async function startPromptService(dir: string, port = 0): Promise<Service
   });
 }
 
+/**
+ * evaluation-service's SERVICE_TOKEN, as in production: the all-projects service principal, so its consumer reads
+ * every project's event feed (a plain `roles: ["service"]` token would see only its own personal project's).
+ */
+export const serviceClaims: TokenClaims = {
+  sub: "evaluation-service",
+  roles: ["service"],
+  projects: allProjects,
+  ttl: "1h",
+};
+
 export async function startEvaluationService(dir: string, promptServiceUrl: string): Promise<ServiceProcess> {
   return startService("evaluation-service", {
     DATABASE_URL: `file:${join(dir, "evaluation-service.db")}`,
     PROMPT_SERVICE_URL: promptServiceUrl,
-    SERVICE_TOKEN: await signer.signToken({ sub: "evaluation-service", roles: ["service"], ttl: "1h" }),
+    SERVICE_TOKEN: await signer.signToken(serviceClaims),
   });
 }
 
@@ -141,8 +152,8 @@ export async function startEvaluationService(dir: string, promptServiceUrl: stri
 export function clients(baseUrl: string) {
   const sessionManager = new Http2SessionManager(baseUrl);
   onTestFinished(() => sessionManager.abort());
-  const transport = async (sub: string, roles: Role[]) => {
-    const token = await signer.signToken({ sub, roles, ttl: "1h" });
+  const transport = async (claims: TokenClaims) => {
+    const token = await signer.signToken({ ttl: "1h", ...claims });
     const auth: Interceptor = (next) => (req) => {
       req.header.set("authorization", `Bearer ${token}`);
       return next(req);
@@ -151,11 +162,19 @@ export function clients(baseUrl: string) {
   };
   return {
     prompts: async (sub: string, roles: Role[] = ["user"]): Promise<Client<typeof PromptService>> =>
-      createClient(PromptService, await transport(sub, roles)),
+      createClient(PromptService, await transport({ sub, roles })),
     evaluations: async (sub: string, roles: Role[] = ["user"]): Promise<Client<typeof EvaluationService>> =>
-      createClient(EvaluationService, await transport(sub, roles)),
+      createClient(EvaluationService, await transport({ sub, roles })),
     admin: async (): Promise<Client<typeof AdminService>> =>
-      createClient(AdminService, await transport("root", ["admin"])),
+      createClient(AdminService, await transport({ sub: "root", roles: ["admin"] })),
+    /** Clients with any claims: a member of team projects (`projects: { acme: "editor" }`), a service principal, ... */
+    as: async (claims: TokenClaims) => {
+      const t = await transport(claims);
+      return { prompts: createClient(PromptService, t), evaluations: createClient(EvaluationService, t) };
+    },
+    /** PromptService as evaluation-service's all-projects principal: every project's change feed. */
+    feed: async (): Promise<Client<typeof PromptService>> =>
+      createClient(PromptService, await transport(serviceClaims)),
   };
 }
 

@@ -196,4 +196,72 @@ describe("operations", () => {
     }
     expect({ prompts, evaluations, results }).toEqual({ prompts: 5, evaluations: 4, results: 12 });
   });
+
+  it("npm run seed -- --project seeds a team project: every owner a publisher there, prompts by name", async () => {
+    const dir = tempDir();
+    const prompt = await startPromptService(dir);
+    const evaluation = await startEvaluationService(dir, prompt.url);
+    const env = {
+      AUTH_JWT_SECRET: secret,
+      PROMPT_SERVICE_GRPC_PORT: String(prompt.grpcPort),
+      EVALUATION_SERVICE_GRPC_PORT: String(evaluation.grpcPort),
+    };
+    const args = [
+      "--owners",
+      "2",
+      "--prompts",
+      "5",
+      "--versions",
+      "2",
+      "--evaluations",
+      "4",
+      "--results",
+      "3",
+    ];
+    const summary = await runSeed([...args, "--project", "acme"], env);
+    expect(summary).toMatchObject({
+      owners: ["dev-user", "demo-owner-2"],
+      projects: ["acme"],
+      templates: 4,
+      prompts: 5,
+      versions: 10,
+      evaluations: 4,
+      testResults: 12,
+    });
+    await expect(runSeed([...args, "--project", "Not A Project"], env)).rejects.toThrow(
+      /seed: --project must be a team project id/,
+    );
+
+    // a viewer of acme sees all of it (both owners' prompts, by name); the owners' personal projects are empty
+    const viewerClaims = { sub: "lin", projects: { acme: "viewer" } } as const;
+    const viewer = {
+      prompts: (await clients(prompt.url).as(viewerClaims)).prompts,
+      evaluations: (await clients(evaluation.url).as(viewerClaims)).evaluations,
+    };
+    const listed = (await viewer.prompts.listPrompts({ project: "acme", pageSize: 100 })).prompts;
+    expect(listed).toHaveLength(5);
+    expect(new Set(listed.map((p) => p.ownerId))).toEqual(new Set(["dev-user", "demo-owner-2"]));
+    for (const p of listed) {
+      expect(p).toMatchObject({
+        project: "acme",
+        currentVersion: 2,
+        labels: { latest: 2, staging: 2, production: 1 },
+      });
+      expect(p.name).toMatch(new RegExp(`^seed-${String(summary.runId)}-[1-5]$`));
+      const byName = must((await viewer.prompts.getPrompt({ project: "acme", name: p.name })).prompt);
+      expect(byName.version).toBe(1); // by name: the production label's version
+    }
+    expect((await viewer.prompts.listPromptTemplates({ project: "acme" })).templates).toHaveLength(4);
+    const done = (
+      await viewer.evaluations.listEvaluations({
+        project: "acme",
+        status: EvaluationStatus.COMPLETED,
+        pageSize: 100,
+      })
+    ).evaluations;
+    expect(done).toHaveLength(4);
+    expect(done.every((e) => e.project === "acme" && e.testCount === 3)).toBe(true);
+    const devUser = await clients(prompt.url).prompts("dev-user");
+    expect((await devUser.listPrompts({})).prompts).toEqual([]);
+  });
 });

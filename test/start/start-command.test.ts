@@ -1,9 +1,14 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { PromptService } from "@autoforge/contracts/prompt/v1";
+import { type DescMethodUnary, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { Code, createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, it } from "vitest";
 
 /**
@@ -11,7 +16,9 @@ import { afterAll, describe, expect, it } from "vitest";
  * only, no node_modules, no dist, no data), then `npm start` exactly as a newcomer runs it — it installs
  * (`npm ci`; `npm_config_prefer_offline` only lets npm use its cache), builds, starts every service, prints
  * tokens. Then Ctrl-C, emulated as a terminal does it (SIGINT to the whole foreground process group), must
- * stop everything with exit code 0.
+ * stop everything with exit code 0. In between, the printed examples run as printed: each `curl` command through
+ * bash after the printed `export` lines (as a newcomer pastes them), each `grpcurl` / `ghz` command the same way
+ * when the tool is on PATH, else as the equivalent gRPC call with exactly its body, method and token.
  */
 
 // START_TEST_REPO: clone another repository instead (e.g. a scratch commit of uncommitted work, to try it).
@@ -90,6 +97,97 @@ async function connectCall(port: string, path: string, token: string, body: unkn
   return json;
 }
 
+/** A printed command: `curl ...`, `grpcurl ...` or `ghz ...`, with its `\\`-continued lines, as printed. */
+interface PrintedCommand {
+  readonly tool: "curl" | "grpcurl" | "ghz";
+  readonly text: string;
+  /** The RPC it calls (`CreatePrompt`, ...). */
+  readonly method: string;
+  /** The token variable it sends (`EDITOR_TOKEN`, ...). */
+  readonly token: string;
+  /** Its `-d` body, parsed. */
+  readonly body: JsonValue;
+}
+
+function printedCommands(stdout: string): PrintedCommand[] {
+  const lines = stdout.split("\n");
+  const commands: PrintedCommand[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const tool = /^\s*(curl|grpcurl|ghz) /.exec(lines[i] ?? "")?.[1] as PrintedCommand["tool"] | undefined;
+    if (tool === undefined) continue;
+    const text = [lines[i] ?? ""];
+    while ((text.at(-1) ?? "").endsWith("\\") && i + 1 < lines.length) text.push(lines[++i] ?? "");
+    const joined = text.join("\n");
+    const method = /PromptService[/.](\w+)\b/.exec(joined)?.[1];
+    const token = /Bearer '?\$(\w+)/.exec(joined)?.[1];
+    const body = /-d '([^']*)'/.exec(joined)?.[1];
+    if (method === undefined || token === undefined || body === undefined) {
+      throw new Error(`cannot read the printed command:\n${joined}`);
+    }
+    commands.push({ tool, text: joined, method, token, body: JSON.parse(body) as JsonValue });
+  }
+  return commands;
+}
+
+const run = promisify(execFile);
+
+/** Runs a printed command in bash after the printed `export` lines, as a user pastes them; its stdout. */
+async function runPrinted(exports: string, command: string): Promise<string> {
+  const { stdout } = await run("bash", ["-c", `${exports}\n${command}`], { timeout: 60_000 });
+  return stdout;
+}
+
+function onPath(tool: string): boolean {
+  try {
+    execFileSync("bash", ["-c", `command -v ${tool}`], { stdio: "pipe" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The printed gRPC call made with a gRPC client: the same method, body (protobuf JSON) and token; JSON back. */
+async function grpcEquivalent(port: string, command: PrintedCommand, token: string): Promise<JsonValue> {
+  const method = PromptService.methods.find((m) => m.name === command.method);
+  if (method === undefined || method.methodKind !== "unary") throw new Error(`no unary ${command.method}`);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const sessionManager = new Http2SessionManager(baseUrl);
+  const transport = createGrpcTransport({ baseUrl, sessionManager });
+  const unary = method as DescMethodUnary;
+  const client = createClient(PromptService, transport) as unknown as Record<
+    string,
+    (request: unknown, options: unknown) => Promise<never>
+  >;
+  const call = client[unary.localName];
+  if (call === undefined) throw new Error(`no client method ${unary.localName}`);
+  try {
+    const response = await call(fromJson(unary.input, command.body), {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return toJson(unary.output, response);
+  } finally {
+    sessionManager.abort(); // no connection left open for the Ctrl-C drain below
+  }
+}
+
+/** A Connect JSON call that must fail with `code` (the error JSON's `code`, e.g. "not_found"). */
+async function connectError(port: string, path: string, token: string, body: unknown, code: Code) {
+  const response = await fetch(`http://127.0.0.1:${port}/${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const json = (await response.json()) as { code?: string };
+  expect(json.code, JSON.stringify(json)).toBe(codeName(code));
+}
+
+/** Connect's JSON error code names: `not_found`, `permission_denied`, ... */
+function codeName(code: Code): string {
+  return (Code[code] ?? "").replace(/[A-Z]/g, (c, i: number) =>
+    i === 0 ? c.toLowerCase() : `_${c.toLowerCase()}`,
+  );
+}
+
 describe("README: `npm start` on a fresh clone", () => {
   it(
     "installs, builds, serves with the printed tokens, and Ctrl-C stops every service with exit code 0",
@@ -156,6 +254,113 @@ describe("README: `npm start` on a fresh clone", () => {
           { promptId: prompt.prompt.id, provider: "openai", model: "gpt-4o" },
         )) as { evaluation: { promptId: string } };
         expect(evaluation.evaluation.promptId).toBe(prompt.prompt.id);
+      }
+
+      // The printed examples of the team project, run as printed (a fresh start: the demo prompt is not there yet).
+      const printedTokens = Object.fromEntries(
+        [...stdout.matchAll(/^ {2}export (\w+_TOKEN)=(\S+)$/gm)].map((m) => [m[1] ?? "", m[2] ?? ""]),
+      );
+      expect(Object.keys(printedTokens).sort()).toEqual(
+        [
+          "ADMIN_TOKEN",
+          "DEMO_PUBLISHER_TOKEN",
+          "DEMO_SERVICE_TOKEN",
+          "EDITOR_TOKEN",
+          "PUBLISHER_TOKEN",
+          "USER_TOKEN",
+          "VIEWER_TOKEN",
+        ].sort(),
+      );
+      const exportLines = stdout
+        .split("\n")
+        .filter((line) => /^ {2}export \w+_TOKEN=\S+$/.test(line))
+        .join("\n");
+      const tokenOf = (name: string) => {
+        const t = printedTokens[name];
+        if (t === undefined) throw new Error(`no ${name} printed`);
+        return t;
+      };
+      const commands = printedCommands(stdout);
+      const curls = commands.filter((c) => c.tool === "curl");
+      expect(curls.map((c) => `${c.method} ${c.token}`)).toEqual([
+        "CreatePrompt EDITOR_TOKEN",
+        "GetPrompt DEMO_SERVICE_TOKEN",
+        "RenderPrompt DEMO_SERVICE_TOKEN",
+        "ListPrompts VIEWER_TOKEN",
+        "ListPrompts USER_TOKEN",
+      ]);
+      for (const c of commands) {
+        // every example names the project and the prompt by name, never an id
+        expect(c.text).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
+        if (c.token !== "USER_TOKEN") expect(c.body).toMatchObject({ project: "demo" });
+      }
+      type PromptJson = { id: string; name: string; project: string; content: string; version: number };
+      const results: JsonValue[] = [];
+      for (const c of curls) results.push(JSON.parse(await runPrinted(exportLines, c.text)) as JsonValue);
+      const [created, got, rendered, viewerList, userList] = results as [
+        { prompt?: PromptJson },
+        { prompt?: PromptJson },
+        { text?: string },
+        { prompts?: PromptJson[] },
+        { prompts?: PromptJson[] },
+      ];
+      // the editor created it in demo, by name
+      expect(created.prompt, JSON.stringify(created)).toMatchObject({
+        project: "demo",
+        name: "checkout-greeting",
+        content: "Hello {{customer}}, thanks for your order!",
+        version: 1,
+      });
+      const demoPromptId = created.prompt?.id as string;
+      // the app (the demo service token) reads it by name and renders it
+      expect(got.prompt, JSON.stringify(got)).toMatchObject({ id: demoPromptId, name: "checkout-greeting" });
+      expect(rendered, JSON.stringify(rendered)).toMatchObject({ text: "Hello Ada, thanks for your order!" });
+      // the viewer lists it; dev-user's personal project does not have it
+      expect((viewerList.prompts ?? []).map((p) => p.id)).toEqual([demoPromptId]);
+      expect((userList.prompts ?? []).map((p) => p.id)).not.toContain(demoPromptId);
+      // and dev-user (no member of demo) cannot see it at all: NOT_FOUND by name, in demo or in its own project
+      const getPath = "autoforge.prompt.v1.PromptService/GetPrompt";
+      for (const body of [{ project: "demo", name: "checkout-greeting" }, { name: "checkout-greeting" }]) {
+        await connectError(ports.PROMPT_SERVICE_CONNECT_PORT, getPath, token, body, Code.NotFound);
+      }
+      await connectError(
+        ports.PROMPT_SERVICE_CONNECT_PORT,
+        "autoforge.prompt.v1.PromptService/ListPrompts",
+        token,
+        { project: "demo" },
+        Code.NotFound,
+      );
+
+      // grpcurl and ghz: as printed when installed, else the same call (method, body, token) by a gRPC client
+      const grpcCommands = commands.filter((c) => c.tool !== "curl");
+      expect(grpcCommands.map((c) => `${c.tool} ${c.method} ${c.token}`)).toEqual([
+        "grpcurl RenderPrompt DEMO_SERVICE_TOKEN",
+        "grpcurl ListPrompts VIEWER_TOKEN",
+        "ghz GetPrompt DEMO_SERVICE_TOKEN",
+      ]);
+      for (const c of grpcCommands) {
+        expect(c.text).toContain(`127.0.0.1:${ports.PROMPT_SERVICE_GRPC_PORT}`);
+        if (c.tool === "ghz") expect(c.text).toContain("--duration-stop=wait");
+        let answer: JsonValue;
+        if (c.tool === "grpcurl" && onPath("grpcurl")) {
+          answer = JSON.parse(await runPrinted(exportLines, c.text)) as JsonValue;
+        } else {
+          if (c.tool === "ghz" && onPath("ghz")) {
+            const report = await runPrinted(exportLines, c.text);
+            expect(report).toMatch(/\[OK\]\s+\d+ responses/);
+            expect(report).not.toMatch(/Error distribution/);
+          }
+          answer = await grpcEquivalent(ports.PROMPT_SERVICE_GRPC_PORT, c, tokenOf(c.token));
+        }
+        if (c.method === "RenderPrompt") {
+          expect(answer).toMatchObject({ text: "Hello Ada, thanks for your order!" });
+        } else if (c.method === "ListPrompts") {
+          expect(((answer as { prompts?: PromptJson[] }).prompts ?? []).map((p) => p.id)).toEqual([
+            demoPromptId,
+          ]);
+        } else {
+          expect(answer).toMatchObject({ prompt: { id: demoPromptId, name: "checkout-greeting" } });
+        }
       }
 
       // Ctrl-C: the terminal sends SIGINT to the foreground process group (npm and the start script)

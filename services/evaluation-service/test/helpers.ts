@@ -8,7 +8,7 @@ import { createDatabase, type Database, migrate } from "@autoforge/db";
 import { allProjects, createTokenSigner, type Role, type TokenClaims } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { onTestFinished } from "vitest";
 import { must } from "../../../test/support/assertions.js";
@@ -274,3 +274,63 @@ export function result(i: number, overrides: Partial<ResultInput> = {}): ResultI
 
 export type { TestResult };
 export { Code };
+
+/** The two ports of evaluation-service: the grpc-js port (gRPC) and the Connect port (Connect, gRPC-Web, gRPC). */
+export type Protocol = "grpc" | "connect";
+
+/**
+ * `startServices` without the consumer, also listening on the Connect port: a real evaluation-service wired to
+ * a real prompt-service (in process), and `clientsFor(protocol, claims)`, EvaluationService and AdminService
+ * clients of evaluation-service over either port (`claims` undefined: no authorization header at all).
+ * Everything is closed when the test finishes.
+ */
+export async function startServicesOnBothPorts() {
+  const promptService = await startPromptServiceFixture(secret);
+  const { db } = await openTestDatabase();
+  const logger = pino({ level: "silent" });
+  const promptClient = createPromptClient({ baseUrl: promptService.url, logger });
+  const app = createEvaluationServer({ db, prompts: promptClient, auth: { secret }, logger });
+  const { grpcPort, connectPort } = await app.server.listen({
+    host: "127.0.0.1",
+    grpcPort: 0,
+    connectPort: 0,
+  });
+  const sessionManager = new Http2SessionManager(`http://127.0.0.1:${grpcPort}`);
+  // Registered after openTestDatabase's cleanup, so it runs first (vitest runs onTestFinished in reverse).
+  onTestFinished(async () => {
+    sessionManager.abort();
+    await app.server.shutdown({ graceMs: 500 });
+    promptClient.close();
+  });
+  const clientsFor = async (protocol: Protocol, claims: TokenClaims | undefined) => {
+    const interceptors: Interceptor[] = [];
+    if (claims !== undefined) {
+      const token = await signer.signToken(claims);
+      interceptors.push((next) => (req) => {
+        req.header.set("authorization", `Bearer ${token}`);
+        return next(req);
+      });
+    }
+    const transport =
+      protocol === "grpc"
+        ? createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}`, sessionManager, interceptors })
+        : createConnectTransport({
+            baseUrl: `http://127.0.0.1:${connectPort}`,
+            httpVersion: "1.1",
+            interceptors,
+          });
+    return {
+      evaluations: createClient(EvaluationService, transport) as EvalClient,
+      admin: createClient(AdminService, transport) as AdminClient,
+    };
+  };
+  return {
+    db,
+    promptService,
+    grpcPort,
+    connectPort,
+    clientsFor,
+    /** PromptService (the real one, over gRPC) with any token claims: seeding prompts. */
+    promptsAs: clientFactory(promptService.url).promptsAs,
+  };
+}

@@ -936,7 +936,7 @@ export const ComparePromptVersionsRequestSchema: GenMessage<ComparePromptVersion
   messageDesc(file_autoforge_evaluation_v1_evaluation_service, 21);
 
 /**
- * How one prompt version fared across the caller's evaluations.
+ * How one prompt version fared across the project's evaluations.
  *
  * @generated from message autoforge.evaluation.v1.PromptVersionStats
  */
@@ -1095,7 +1095,7 @@ export const EvaluationService: GenService<{
     output: typeof GetEvaluationResponseSchema;
   },
   /**
-   * Lists the caller's evaluations, newest first, keyset-paginated.
+   * Lists the project's evaluations, newest first, keyset-paginated.
    *
    * @generated from rpc autoforge.evaluation.v1.EvaluationService.ListEvaluations
    */

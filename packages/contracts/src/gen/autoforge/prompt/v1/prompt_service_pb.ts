@@ -345,14 +345,14 @@ export type CreatePromptRequest = Message<"autoforge.prompt.v1.CreatePromptReque
   modelConfig?: JsonObject | undefined;
 
   /**
-   * The caller's prompt this one derives from (UUID); optional.
+   * A prompt of the same project this one derives from (UUID); optional.
    *
    * @generated from field: string parent_id = 6;
    */
   parentId: string;
 
   /**
-   * The caller's template this prompt was made from (UUID); optional.
+   * A template of the same project this prompt was made from (UUID); optional.
    *
    * @generated from field: string template_id = 7;
    */
