@@ -1,0 +1,2 @@
+// PromptCache: exports are added here by the cache's own modules.
+export {};

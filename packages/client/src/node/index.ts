@@ -1,0 +1,2 @@
+// Node transports: Connect (connect-node) and gRPC (@grpc/grpc-js).
+export {};

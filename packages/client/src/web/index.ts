@@ -1,0 +1,2 @@
+// Browser transports: Connect / gRPC-Web (connect-web, fetch).
+export {};
