@@ -4,7 +4,7 @@ import type { ServiceHandlers } from "@autoforge/server";
 import { chatMessageToProto, declarationsFromDb, jsonToStruct, variableInputs } from "../convert.js";
 import { findPromptView, type Queryable, type VersionChoice } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
-import { FailedPreconditionError } from "../domain/errors.js";
+import { FailedPreconditionError, NotFoundError } from "../domain/errors.js";
 import { latestLabel } from "../domain/labels.js";
 import { asServiceError, bodyOf, effectiveDeclarations } from "../domain/prompt-body.js";
 import { type Ctx, findShownPrompt, type HandlerDeps, type PromptTx } from "./common.js";
@@ -55,7 +55,9 @@ export function createRenderHandlers(_deps: HandlerDeps) {
     const variables = variableInputs(req.variables);
     return ctx.unitOfWork(async (tx) => {
       const { found, version } = await findShownPrompt(tx, project, req);
-      if (found.version === null) throw new Error(`prompt ${found.prompt.id} has no version ${version}`);
+      if (found.version === null) {
+        throw new NotFoundError(`version ${version} of prompt ${found.prompt.id} not found`);
+      }
       if (found.prompt.deletedAt !== null) {
         throw new FailedPreconditionError(
           `prompt ${found.prompt.id} is deleted: restore it before rendering`,
