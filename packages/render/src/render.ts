@@ -68,8 +68,64 @@ interface Loaded {
 
 const keyOf = (v: { readonly promptId: string; readonly version: number }) => `${v.promptId}\n${v.version}`;
 
-function partsOf(body: PromptBody): string[] {
-  return body.kind === "text" ? [body.text] : body.messages.map((m) => m.content);
+/** A body's texts tokenized, and whether any of them includes another prompt. */
+interface Tokenized {
+  readonly parts: readonly (readonly Token[])[];
+  readonly hasIncludes: boolean;
+}
+
+/**
+ * Tokenized bodies, per body object: a client that renders the same cached version many times tokenizes it
+ * once. Bodies are read-only data (`PromptBody`); a new body (a new version) is a new object, so an entry can
+ * never be outdated, and it goes with its body when that is garbage-collected.
+ */
+const tokenizedBodies = new WeakMap<PromptBody, Tokenized>();
+
+function tokenized(body: PromptBody): Tokenized {
+  let done = tokenizedBodies.get(body);
+  if (done === undefined) {
+    const parts =
+      body.kind === "text" ? [tokenize(body.text)] : body.messages.map((m) => tokenize(m.content));
+    const hasIncludes = parts.some((tokens) => tokens.some((t) => t.kind === "include"));
+    done = { parts, hasIncludes };
+    tokenizedBodies.set(body, done);
+  }
+  return done;
+}
+
+const noIncludes = (ref: IncludeRef): string => ref.raw;
+
+/**
+ * A version without includes: the general path below reduced to what it does then (one version, its own
+ * declarations, no resolve calls), without the include-tree bookkeeping. Same answers, same errors.
+ */
+function renderWithoutIncludes(
+  root: RenderableVersion,
+  rootLabel: string | undefined,
+  variables: Readonly<Record<string, JsonValue | undefined>>,
+  parts: readonly (readonly Token[])[],
+): RenderedPrompt {
+  // resolveValues refuses the first undeclared input name, as the general path's check does
+  const values = resolveValues(root.variables, variables);
+  const used: UsedVersion[] = [
+    rootLabel === undefined
+      ? { promptId: root.promptId, name: root.name, version: root.version }
+      : { promptId: root.promptId, name: root.name, version: root.version, label: rootLabel },
+  ];
+  if (root.body.kind === "text") {
+    return {
+      body: { kind: "text", text: renderTokens(parts[0] as readonly Token[], values, noIncludes) },
+      used,
+    };
+  }
+  const messages = root.body.messages.map(
+    (m, i): ChatMessage => ({
+      role: m.role,
+      content: renderTokens(parts[i] as readonly Token[], values, noIncludes),
+      ...(m.name === undefined || m.name === "" ? {} : { name: m.name }),
+    }),
+  );
+  return { body: { kind: "chat", messages }, used };
 }
 
 /**
@@ -79,6 +135,8 @@ function partsOf(body: PromptBody): string[] {
  */
 export async function renderPrompt(options: RenderPromptOptions): Promise<RenderedPrompt> {
   const { root, rootLabel, variables, resolve } = options;
+  const rootTokens = tokenized(root.body);
+  if (!rootTokens.hasIncludes) return renderWithoutIncludes(root, rootLabel, variables, rootTokens.parts);
   const maxDepth = options.maxDepth ?? renderLimits.includeDepthMax;
   const loaded = new Map<string, Loaded>();
   const resolved = new Map<string, RenderableVersion>();
@@ -106,7 +164,7 @@ export async function renderPrompt(options: RenderPromptOptions): Promise<Render
         ...(label === undefined ? {} : { label }),
       });
     }
-    const parts = done?.parts ?? partsOf(v.body).map(tokenize);
+    const parts = done?.parts ?? tokenized(v.body).parts;
     const children = new Map<string, string>();
     const ids = new Set([v.promptId]);
     const path = [...ancestors, v.promptId];

@@ -53,7 +53,6 @@ export {
   UnavailableError,
 } from "./errors.js";
 export { createGrpcServiceDefinition } from "./grpc-port.js";
-export { createGrpcJsTransport, type GrpcJsTransport } from "./grpc-transport.js";
 export {
   createDatabaseMetrics,
   createProcessMetricsRegistry,

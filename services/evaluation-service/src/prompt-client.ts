@@ -1,10 +1,10 @@
+import { createGrpcJsTransport } from "@autoforge/client/node";
 import {
   type GetPromptResponse,
   type ListPromptEventsResponse,
   PromptService,
   type WatchPromptEventsResponse,
 } from "@autoforge/contracts/prompt/v1";
-import { createGrpcJsTransport } from "@autoforge/server";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";

@@ -117,7 +117,11 @@ describe("chat prompts", () => {
     );
     // a version or label that does not exist is NOT_FOUND (as GetPrompt), never INTERNAL
     await expectCode(ada.renderPrompt({ project: "acme", id: p.id, version: 9 }), Code.NotFound, /version 9/);
-    await expectCode(ada.renderPrompt({ project: "acme", id: p.id, label: "nope" }), Code.NotFound, /label nope/);
+    await expectCode(
+      ada.renderPrompt({ project: "acme", id: p.id, label: "nope" }),
+      Code.NotFound,
+      /label nope/,
+    );
     // a chat prompt takes messages, not content; and the reverse
     await expectCode(
       ada.updatePrompt({

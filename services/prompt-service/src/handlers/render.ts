@@ -1,5 +1,5 @@
 import { PromptKind, type PromptService, type RenderPromptRequest } from "@autoforge/contracts/prompt/v1";
-import { type IncludeRef, type RenderableVersion, renderPrompt } from "@autoforge/render";
+import { type IncludeRef, type RenderableVersion, renderLimits, renderPrompt } from "@autoforge/render";
 import type { ServiceHandlers } from "@autoforge/server";
 import { chatMessageToProto, declarationsFromDb, jsonToStruct, variableInputs } from "../convert.js";
 import { findPromptView, type Queryable, type VersionChoice } from "../db/repository.js";
@@ -10,9 +10,6 @@ import { asServiceError, bodyOf, effectiveDeclarations } from "../domain/prompt-
 import { type Ctx, findShownPrompt, type HandlerDeps, type PromptTx } from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
-
-/** How deep includes may nest (a prompt including one that includes another is depth 2). */
-export const maxIncludeDepth = 5;
 
 function renderable(
   prompt: PromptRow,
@@ -69,7 +66,7 @@ export function createRenderHandlers(_deps: HandlerDeps) {
         rendered = await renderPrompt({
           root,
           variables,
-          maxDepth: maxIncludeDepth,
+          maxDepth: renderLimits.includeDepthMax,
           ...(req.label === "" ? {} : { rootLabel: req.label }),
           resolve: (ref) => resolveInclude(tx, project, ref),
         });

@@ -2,8 +2,15 @@ import { AdminService } from "@autoforge/contracts/admin/v1";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrpcJsTransport, type GrpcJsTransport } from "../src/index.js";
-import { bearer, pollUntil, startTestServer, type TestServer, watchThenAbort } from "./helpers.js";
+// A real server of the kit (packages/server) stands up the services; its test helpers are reused as they are.
+import {
+  bearer,
+  pollUntil,
+  startTestServer,
+  type TestServer,
+  watchThenAbort,
+} from "../../server/test/helpers.js";
+import { createGrpcJsTransport, type GrpcJsTransport } from "../src/node/index.js";
 
 let t: TestServer;
 let transport: GrpcJsTransport;
