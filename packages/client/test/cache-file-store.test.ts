@@ -5,7 +5,7 @@ import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { expectCode } from "../../../test/support/assertions.js";
 import { createPromptCache } from "../src/cache/index.js";
-import { createFileStore } from "../src/cache/node-file-store.js";
+import { createFileStore } from "../src/node/file-store.js";
 import { FakePromptService } from "./cache-fake.js";
 
 const dirs: string[] = [];

@@ -1,6 +1,6 @@
 // Node transports: Connect / gRPC-Web / gRPC over connect-node, and gRPC over @grpc/grpc-js; createNodeClient;
 // the prompt cache's file store (node:fs).
-export { createFileStore } from "../cache/node-file-store.js";
+export { createFileStore } from "./file-store.js";
 export {
   createGrpcJsTransport,
   type GrpcJsTransport,

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { PromptCacheStore } from "./types.js";
+import type { PromptCacheStore } from "../cache/types.js";
 
 /**
  * A PromptCacheStore in one file (Node only: exported from "@autoforge/client/node"). A save writes a temp file
