@@ -26,6 +26,8 @@ export const auditLog = sqliteTable(
     digest: text("digest").notNull(),
     prevHash: text("prev_hash").notNull(),
     hash: text("hash").notNull(),
+    /** Id of the HMAC key `hash` was computed with; NULL for a row of the unkeyed SHA-256 chain. */
+    keyId: text("key_id"),
   },
   (t) => [
     index("audit_log_resource_idx").on(t.resourceType, t.resourceId, t.seq),

@@ -106,7 +106,7 @@ describe("migration 0002_projects", () => {
 
     // down: the schema of before projects, every row kept
     const counts = await tableCounts(db);
-    expect(await migrator.down(1)).toEqual(["0002_projects"]);
+    expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
     expect(await columns(db)).toEqual(withProjects.filter((c) => c !== "project_id"));
     expect(await evaluationIndexes(db)).toEqual([
       "evaluations_owner_created_idx",
@@ -128,14 +128,14 @@ describe("migration 0002_projects", () => {
     // `migrate check` on a copy of these rows: up, integrity + foreign keys + invariants, down and up again
     expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
       safe: true,
-      pending: ["0002_projects"],
+      pending: ["0002_projects", "0003_audit_key_id"],
       problems: [],
     });
     expect(await tableCounts(db)).toEqual(legacyCounts);
 
     const seen: Record<string, unknown>[] = [];
     for (const round of [1, 2]) {
-      expect(await migrator.up(), `round ${round}`).toEqual(["0002_projects"]);
+      expect(await migrator.up(), `round ${round}`).toEqual(["0002_projects", "0003_audit_key_id"]);
       expect(await tableCounts(db)).toEqual(legacyCounts);
       const projects = await db.client.execute(
         "SELECT count(*) AS n FROM evaluations WHERE project_id <> 'user:' || owner_id",
@@ -170,7 +170,7 @@ describe("migration 0002_projects", () => {
       expect(await tableCounts(db)).toEqual(legacyCounts);
       seen.push(views);
       if (round === 1) {
-        expect(await migrator.down(1)).toEqual(["0002_projects"]);
+        expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
         expect(await tableCounts(db)).toEqual(legacyCounts);
       }
     }
@@ -180,6 +180,7 @@ describe("migration 0002_projects", () => {
       ["0000_init", "applied"],
       ["0001_triggers", "applied"],
       ["0002_projects", "applied"],
+      ["0003_audit_key_id", "applied"],
     ]);
   });
 });

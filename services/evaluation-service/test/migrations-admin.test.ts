@@ -1,5 +1,5 @@
 import { MaintenanceTask } from "@autoforge/contracts/admin/v1";
-import { createMigrator } from "@autoforge/db";
+import { createMigrator, verifyAuditChain } from "@autoforge/db";
 import { describe, expect, it } from "vitest";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import {
@@ -18,6 +18,11 @@ async function triggerNames(db: Awaited<ReturnType<typeof startServices>>["db"])
   return rs.rows.map((r) => String(r.name));
 }
 
+async function auditColumns(db: Awaited<ReturnType<typeof startServices>>["db"]): Promise<string[]> {
+  const rs = await db.client.execute("SELECT name FROM pragma_table_info('audit_log')");
+  return rs.rows.map((r) => String(r.name));
+}
+
 describe("migrations", () => {
   it("apply up -> down -> up with rows intact; down to zero and up again works", async () => {
     const svc = await startServices();
@@ -33,6 +38,7 @@ describe("migrations", () => {
       ["0000_init", "applied"],
       ["0001_triggers", "applied"],
       ["0002_projects", "applied"],
+      ["0003_audit_key_id", "applied"],
     ]);
     const triggers = await triggerNames(svc.db);
     expect(triggers).toEqual([
@@ -46,21 +52,31 @@ describe("migrations", () => {
       "test_results_immutable",
       "test_results_only_while_running",
     ]);
+    expect(await migrator.down(1)).toEqual(["0003_audit_key_id"]);
+    expect(await auditColumns(svc.db)).not.toContain("key_id");
+    expect(await tableCounts(svc.db)).toEqual(rows);
     expect(await migrator.down(1)).toEqual(["0002_projects"]);
     expect(await migrator.down(1)).toEqual(["0001_triggers"]);
     expect(await triggerNames(svc.db)).toEqual([]);
     expect(await tableCounts(svc.db)).toEqual(rows);
-    expect(await migrator.up()).toEqual(["0001_triggers", "0002_projects"]);
+    expect(await migrator.up()).toEqual(["0001_triggers", "0002_projects", "0003_audit_key_id"]);
+    expect(await auditColumns(svc.db)).toContain("key_id");
+    expect(await verifyAuditChain(svc.db)).toMatchObject({ ok: true, count: rows.audit_log });
     expect(await triggerNames(svc.db)).toEqual(triggers);
     expect(await tableCounts(svc.db)).toEqual(rows);
     expect((await svc.alice.getEvaluation({ id: e.id })).evaluation?.testCount).toBe(2);
 
-    expect(await migrator.down(3)).toEqual(["0002_projects", "0001_triggers", "0000_init"]);
+    expect(await migrator.down(4)).toEqual([
+      "0003_audit_key_id",
+      "0002_projects",
+      "0001_triggers",
+      "0000_init",
+    ]);
     const left = await svc.db.client.execute(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_migrations', 'sqlite_sequence')",
     );
     expect(left.rows).toEqual([]);
-    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers", "0002_projects"]);
+    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers", "0002_projects", "0003_audit_key_id"]);
   });
 
   it("the database itself refuses out-of-range scores, latencies, statuses, bad projects and inconsistent states", async () => {

@@ -1,10 +1,15 @@
-import { createMigrator } from "@autoforge/db";
+import { createMigrator, verifyAuditChain } from "@autoforge/db";
 import { describe, expect, it } from "vitest";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import { Code, expectCode, must, openTestDatabase, startPromptService, tableCounts } from "./helpers.js";
 
 async function triggerNames(db: Awaited<ReturnType<typeof openTestDatabase>>["db"]): Promise<string[]> {
   const rs = await db.client.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
+  return rs.rows.map((r) => String(r.name));
+}
+
+async function auditColumns(db: Awaited<ReturnType<typeof openTestDatabase>>["db"]): Promise<string[]> {
+  const rs = await db.client.execute("SELECT name FROM pragma_table_info('audit_log')");
   return rs.rows.map((r) => String(r.name));
 }
 
@@ -20,28 +25,39 @@ describe("migrations", () => {
       ["0000_init", "applied"],
       ["0001_triggers", "applied"],
       ["0002_projects", "applied"],
+      ["0003_audit_key_id", "applied"],
     ]);
     const triggers = await triggerNames(svc.db);
     expect(triggers).toContain("prompt_versions_immutable");
     expect(triggers).toContain("audit_log_no_update");
     expect(triggers).toContain("prompts_name_format_insert");
 
+    expect(await migrator.down(1)).toEqual(["0003_audit_key_id"]);
+    expect(await auditColumns(svc.db)).not.toContain("key_id");
+    expect(await tableCounts(svc.db)).toEqual(rows);
     expect(await migrator.down(2)).toEqual(["0002_projects", "0001_triggers"]);
     expect(await triggerNames(svc.db)).toEqual([]);
     const { prompt_label_history: _h, project_settings: _s, ...kept } = rows;
     expect(await tableCounts(svc.db, Object.keys(kept))).toEqual(kept);
-    expect(await migrator.up()).toEqual(["0001_triggers", "0002_projects"]);
+    expect(await migrator.up()).toEqual(["0001_triggers", "0002_projects", "0003_audit_key_id"]);
+    expect(await auditColumns(svc.db)).toContain("key_id");
+    expect(await verifyAuditChain(svc.db)).toMatchObject({ ok: true, count: rows.audit_log });
     expect(await triggerNames(svc.db)).toEqual(triggers);
     expect(await tableCounts(svc.db, Object.keys(kept))).toEqual(kept);
     expect((await svc.alice.getPrompt({ id: p.id, label: "staging" })).prompt?.title).toBe("keep me");
 
     // all the way down and up again on the same file
-    expect(await migrator.down(3)).toEqual(["0002_projects", "0001_triggers", "0000_init"]);
+    expect(await migrator.down(4)).toEqual([
+      "0003_audit_key_id",
+      "0002_projects",
+      "0001_triggers",
+      "0000_init",
+    ]);
     const left = await svc.db.client.execute(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_migrations', 'sqlite_sequence')",
     );
     expect(left.rows).toEqual([]);
-    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers", "0002_projects"]);
+    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers", "0002_projects", "0003_audit_key_id"]);
     expect((await tableCounts(svc.db)).prompts).toBe(0);
   });
 });
@@ -220,7 +236,7 @@ describe("0002_projects moves every existing row into its owner's personal proje
   it("up -> down -> up on a database with rows: each row reachable by its old owner's token, and only by it", async () => {
     const svc = await startPromptService();
     const migrator = createMigrator(svc.db, { migrationsFolder });
-    expect(await migrator.down(1)).toEqual(["0002_projects"]);
+    expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
     for (const sql of oldRows) await svc.db.client.execute(sql);
 
     const reachable = async () => {
@@ -267,7 +283,7 @@ describe("0002_projects moves every existing row into its owner's personal proje
       ]);
     };
 
-    expect(await migrator.up()).toEqual(["0002_projects"]);
+    expect(await migrator.up()).toEqual(["0002_projects", "0003_audit_key_id"]);
     await reachable();
     // alice writes in the new schema: a new version and a label, and a team prompt of hers
     const p = must((await svc.alice.getPrompt({ id: ids.alice2 })).prompt);
@@ -283,7 +299,7 @@ describe("0002_projects moves every existing row into its owner's personal proje
     );
     const rows = await tableCounts(svc.db, ["prompts", "prompt_versions", "prompt_labels", "prompt_tags"]);
 
-    expect(await migrator.down(1)).toEqual(["0002_projects"]);
+    expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
     expect(await tableCounts(svc.db, Object.keys(rows))).toEqual(rows);
     const owners = await svc.db.client.execute("SELECT id, owner_id FROM prompts ORDER BY id");
     expect(owners.rows.map((r) => [r.id, r.owner_id])).toEqual(
@@ -295,7 +311,7 @@ describe("0002_projects moves every existing row into its owner's personal proje
       ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
     );
 
-    expect(await migrator.up()).toEqual(["0002_projects"]);
+    expect(await migrator.up()).toEqual(["0002_projects", "0003_audit_key_id"]);
     await reachable();
     expect((await svc.alice.getPrompt({ id: ids.alice2 })).prompt?.content).toBe("c2");
     // down folds team projects into their creators' personal projects (docs/projects.md, "Migration")
