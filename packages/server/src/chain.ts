@@ -28,6 +28,8 @@ export interface IncomingCall {
   /** Aborted when the client cancels or disconnects. */
   readonly transportSignal: AbortSignal;
   readonly request: Message;
+  /** Set when the request's bytes did not decode (`request` is then empty): the call fails with it. */
+  readonly decodeError?: Error | undefined;
   /** Sends one response message; resolves when the next may be sent. */
   send(response: Message): Promise<void>;
   setResponseHeader(name: string, value: string): void;
@@ -279,6 +281,12 @@ export function deadlineMiddleware(maxTimeoutMs: number): Middleware {
   };
 }
 
+/** A request that did not decode fails here, before auth and validation look at its (empty) fields. */
+export const decodeMiddleware: Middleware = (state, next) => {
+  if (state.call.decodeError !== undefined) throw state.call.decodeError;
+  return next();
+};
+
 /**
  * Bearer token -> principal (UNAUTHENTICATED), then the method's declared access: the project the request
  * names and the caller's role there (NOT_FOUND for a project the caller is no member of, PERMISSION_DENIED
@@ -426,7 +434,8 @@ function compose(middleware: readonly Middleware[]): (state: CallState) => Promi
 
 /**
  * The chain, identical for both ports:
- * request id -> logging -> error mapping -> admission (drain) -> deadline -> auth -> validation -> handler.
+ * request id -> logging -> error mapping -> admission (drain) -> deadline -> decode -> auth -> validation ->
+ * handler.
  */
 export function createCallPipeline<Tx>(options: ChainOptions<Tx>): CallPipeline {
   const run = compose([
@@ -435,6 +444,7 @@ export function createCallPipeline<Tx>(options: ChainOptions<Tx>): CallPipeline 
     errorMiddleware,
     admissionMiddleware(options.tracker),
     deadlineMiddleware(options.maxTimeoutMs),
+    decodeMiddleware,
     authMiddleware(options.authenticate),
     validationMiddleware,
     handlerStage(options.database),

@@ -1,10 +1,25 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import type { DescService, Message } from "@bufbuild/protobuf";
-import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { DescMethod, Message } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  createContextValues,
+  type HandlerContext,
+  type MethodImpl,
+} from "@connectrpc/connect";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
 import type { CallPipeline, IncomingCall } from "./chain.js";
+import { answerDecodeFailures, markReached } from "./connect-decode.js";
+import { assertResponseFits } from "./decode.js";
+import { strictJsonDecoder } from "./decode-json.js";
 import { listenTcp } from "./listen.js";
 import type { RegisteredService } from "./service.js";
 
@@ -49,13 +64,28 @@ function createChannel<T>() {
   };
 }
 
+/** Whether the call's messages are JSON (Connect, gRPC-Web and gRPC all say so in the content type). */
+function usesJson(ctx: HandlerContext): boolean {
+  if (ctx.requestMethod === "GET") return new URL(ctx.url).searchParams.get("encoding") === "json";
+  return /[/+]json\b/.test(ctx.requestHeader.get("content-type") ?? "");
+}
+
 function incomingCall(
   service: RegisteredService<unknown>,
   method: RegisteredService<unknown>["methods"][number],
   request: Message,
   ctx: HandlerContext,
-  send: (m: Message) => Promise<void>,
+  deliver: (m: Message) => Promise<void>,
+  maxMessageBytes: number,
 ): IncomingCall {
+  markReached(ctx);
+  const json = usesJson(ctx);
+  // Checked here, inside the chain, so a response over the limit is logged and counted with the
+  // RESOURCE_EXHAUSTED the caller gets (connect-node's own writeMaxBytes check runs after the chain).
+  const send = (m: Message) => {
+    assertResponseFits(method.output, m, json, maxMessageBytes);
+    return deliver(m);
+  };
   return {
     service,
     method,
@@ -73,6 +103,7 @@ function incomingCall(
 function implementation(
   service: RegisteredService<unknown>,
   pipeline: CallPipeline,
+  maxMessageBytes: number,
 ): Record<string, unknown> {
   const impl: Record<string, unknown> = {};
   for (const method of service.methods) {
@@ -80,16 +111,23 @@ function implementation(
       impl[method.localName] = async (request: Message, ctx: HandlerContext) => {
         let response: Message | undefined;
         await pipeline(
-          incomingCall(service, method, request, ctx, async (m) => {
-            response = m;
-          }),
+          incomingCall(
+            service,
+            method,
+            request,
+            ctx,
+            async (m) => {
+              response = m;
+            },
+            maxMessageBytes,
+          ),
         );
         return response;
       };
     } else {
       impl[method.localName] = (request: Message, ctx: HandlerContext) => {
         const channel = createChannel<Message>();
-        pipeline(incomingCall(service, method, request, ctx, (m) => channel.send(m))).then(
+        pipeline(incomingCall(service, method, request, ctx, (m) => channel.send(m), maxMessageBytes)).then(
           () => channel.end(),
           (e: unknown) => channel.end(e),
         );
@@ -125,6 +163,54 @@ function keepSocketOnEarlyResponse(
   });
 }
 
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** Strict JSON (see decode-json.ts); `textDecoder` is read by connect-node though not in its type. */
+function jsonOptionsFor(method: DescMethod) {
+  const options = { ignoreUnknownFields: false, textDecoder: strictJsonDecoder(method.input) };
+  return options as { ignoreUnknownFields: boolean };
+}
+
+/**
+ * connect-node's `connectNodeAdapter`, with every router handler wrapped by `answerDecodeFailures` and a
+ * per-request context value to tell where a failure arose.
+ */
+function rpcAdapter(
+  options: ConnectPortOptions,
+  fallback: (req: NodeRequest, res: NodeResponse) => void,
+): (req: NodeRequest, res: NodeResponse) => void {
+  const router = createConnectRouter({
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
+  });
+  for (const service of options.services) {
+    const impl = implementation(service, options.pipeline, options.maxMessageBytes);
+    for (const method of service.methods) {
+      // Built per method from the descriptor, so its type is not the MethodImpl connect-es derives.
+      router.rpc(method, impl[method.localName] as MethodImpl<typeof method>, {
+        jsonOptions: jsonOptionsFor(method),
+      });
+    }
+  }
+  const paths = new Map(router.handlers.map((h) => [h.requestPath, answerDecodeFailures(h)]));
+  return (req, res) => {
+    const handler = paths.get(req.url?.split("?", 2)[0] ?? "");
+    if (handler === undefined) {
+      fallback(req, res);
+      return;
+    }
+    handler(universalRequestFromNodeRequest(req, res, undefined, createContextValues()))
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        // The client went away (connect-node reports it as ABORTED): nothing left to answer.
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        res.destroy();
+      });
+  };
+}
+
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 export interface ConnectPortOptions {
@@ -154,44 +240,30 @@ export function createConnectPort(options: ConnectPortOptions): ConnectPort {
   let serving = false;
   let draining = false;
   const extraRoutes = options.routes ?? {};
-  const adapter = connectNodeAdapter({
-    readMaxBytes: options.maxMessageBytes,
-    writeMaxBytes: options.maxMessageBytes,
-    routes: (router: ConnectRouter) => {
-      for (const service of options.services) {
-        // The implementation is built per method from the descriptor, so its type is not the mapped
-        // ServiceImpl<S> connect-es derives statically.
-        router.service(
-          service.service,
-          implementation(service, options.pipeline) as Partial<ServiceImpl<DescService>>,
-        );
-      }
-    },
-    fallback: (req, res) => {
-      const path = req.url?.split("?", 1)[0] ?? "";
-      if (req.method === "GET" && path === "/healthz") {
-        const ok = serving && !draining;
-        res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
-        res.end(ok ? "SERVING\n" : "NOT_SERVING\n");
-        return;
-      }
-      const route = req.method === "GET" ? extraRoutes[path] : undefined;
-      if (route !== undefined) {
-        route().then(
-          ({ contentType, body }) => {
-            res.writeHead(200, { "content-type": contentType });
-            res.end(body);
-          },
-          () => {
-            res.writeHead(500);
-            res.end();
-          },
-        );
-        return;
-      }
-      res.writeHead(404);
-      res.end();
-    },
+  const adapter = rpcAdapter(options, (req, res) => {
+    const path = req.url?.split("?", 1)[0] ?? "";
+    if (req.method === "GET" && path === "/healthz") {
+      const ok = serving && !draining;
+      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
+      res.end(ok ? "SERVING\n" : "NOT_SERVING\n");
+      return;
+    }
+    const route = req.method === "GET" ? extraRoutes[path] : undefined;
+    if (route !== undefined) {
+      route().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { "content-type": contentType });
+          res.end(body);
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+      return;
+    }
+    res.writeHead(404);
+    res.end();
   });
 
   // Active requests, so shutdown knows when every response has been written.

@@ -1,5 +1,12 @@
 import * as net from "node:net";
-import { type DescFile, type DescService, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescFile,
+  type DescService,
+  fromBinary,
+  type Message,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
@@ -9,6 +16,7 @@ import {
   type ServingStatus,
 } from "grpc-health-check";
 import type { CallPipeline, IncomingCall } from "./chain.js";
+import { decodeBinaryRequest, encodeBinaryResponse, UndecodableRequestError } from "./decode.js";
 import { mapError } from "./errors.js";
 import { listenTcp } from "./listen.js";
 import type { RegisteredService } from "./service.js";
@@ -37,6 +45,40 @@ export function createGrpcServiceDefinition(service: DescService): grpc.ServiceD
     };
   }
   return definition;
+}
+
+const passThrough = (b: Buffer) => b;
+
+/**
+ * What the server registers: bytes in and out. Requests are decoded in the handler, so a request that does
+ * not decode is INVALID_ARGUMENT from the chain (logged, counted), not the INTERNAL grpc-js answers when
+ * `requestDeserialize` throws; responses are encoded there too, so one over the send limit fails in the chain
+ * with the RESOURCE_EXHAUSTED the caller gets.
+ */
+function serverServiceDefinition(service: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+  for (const method of service.methods) {
+    definition[method.name] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: passThrough,
+      requestDeserialize: passThrough,
+      responseSerialize: passThrough,
+      responseDeserialize: passThrough,
+      originalName: method.localName,
+    };
+  }
+  return definition;
+}
+
+function decodeRequest(method: DescService["methods"][number], bytes: Buffer) {
+  try {
+    return { request: decodeBinaryRequest(method.input, bytes) };
+  } catch (e) {
+    if (!(e instanceof UndecodableRequestError)) throw e;
+    return { request: create(method.input), decodeError: e };
+  }
 }
 
 function headersFromMetadata(metadata: grpc.Metadata): Headers {
@@ -69,7 +111,7 @@ interface SurfaceCall {
 function incomingCall(
   service: RegisteredService<unknown>,
   method: DescService["methods"][number],
-  call: SurfaceCall & { request: Message },
+  call: SurfaceCall & { request: Buffer },
   responseMetadata: grpc.Metadata,
   send: (m: Message) => Promise<void>,
   settled: { done: boolean },
@@ -86,7 +128,7 @@ function incomingCall(
     requestHeaders: headersFromMetadata(call.metadata),
     timeoutMs: timeoutFromDeadline(call.getDeadline()),
     transportSignal: cancel.signal,
-    request: call.request,
+    ...decodeRequest(method, call.request),
     send,
     setResponseHeader: (name, value) => responseMetadata.set(name, value),
   };
@@ -95,14 +137,16 @@ function incomingCall(
 function implementation(
   service: RegisteredService<unknown>,
   pipeline: CallPipeline,
+  maxMessageBytes: number,
 ): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
+    const encode = (m: Message) => asBuffer(encodeBinaryResponse(method.output, m, maxMessageBytes));
     if (method.methodKind === "unary") {
-      const handle: grpc.handleUnaryCall<Message, Message> = (call, callback) => {
+      const handle: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
         const md = new grpc.Metadata();
         const settled = { done: false };
-        let response: Message | undefined;
+        let response: Buffer | undefined;
         pipeline(
           incomingCall(
             service,
@@ -110,7 +154,7 @@ function implementation(
             call,
             md,
             async (m) => {
-              response = m;
+              response = encode(m);
             },
             settled,
           ),
@@ -128,16 +172,17 @@ function implementation(
       };
       impl[method.name] = handle;
     } else {
-      const handle: grpc.handleServerStreamingCall<Message, Message> = (call) => {
+      const handle: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) => {
         const md = new grpc.Metadata();
         let headersSent = false;
         const send = (m: Message) =>
           new Promise<void>((resolve) => {
+            const bytes = encode(m);
             if (!headersSent) {
               call.sendMetadata(md);
               headersSent = true;
             }
-            if (call.write(m)) resolve();
+            if (call.write(bytes)) resolve();
             else call.once("drain", () => resolve());
           });
         const settled = { done: false };
@@ -233,8 +278,8 @@ export function createGrpcPort(options: GrpcPortOptions): GrpcPort {
   });
   for (const service of options.services) {
     server.addService(
-      createGrpcServiceDefinition(service.service),
-      implementation(service, options.pipeline),
+      serverServiceDefinition(service.service),
+      implementation(service, options.pipeline, options.maxMessageBytes),
     );
   }
 

@@ -33,6 +33,7 @@ import {
   NotFoundError,
   type RegisteredService,
   type Server,
+  type ServerLimits,
   type ServiceHandlers,
 } from "../src/index.js";
 
@@ -171,7 +172,11 @@ export interface TestServer {
 
 /** A real server on 127.0.0.1, ports 0, shut down when the test (or file, with `scope`) finishes. */
 export async function startTestServer(
-  options: { database?: DatabaseBinding<unknown>; services?: (probe: Probe) => RegisteredService[] } = {},
+  options: {
+    database?: DatabaseBinding<unknown>;
+    services?: (probe: Probe) => RegisteredService[];
+    limits?: ServerLimits;
+  } = {},
 ): Promise<TestServer> {
   const probe: Probe = { calls: {} };
   const { logger, lines } = captureLogger();
@@ -180,6 +185,7 @@ export async function startTestServer(
     auth: { secret },
     logger,
     ...(options.database === undefined ? {} : { database: options.database }),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
   });
   const ports = await server.listen({ host: "127.0.0.1", grpcPort: 0, connectPort: 0 });
   return { server, ...ports, probe, lines };

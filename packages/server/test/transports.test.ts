@@ -8,6 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RawProtocol, rawCall } from "../../../test/support/raw-rpc.js";
 import {
   bearer,
   connectTransport,
@@ -260,5 +261,209 @@ describe("Connect port HTTP", () => {
     expect(health.status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${t.connectPort}/metrics`)).text();
     expect(metrics).toMatch(/rpc_server_handled_total\{grpc_service="autoforge.admin.v1.AdminService"/);
+  });
+});
+
+describe("requests that do not decode, strict JSON, responses over the limit", () => {
+  const listPath = "autoforge.admin.v1.AdminService/ListAuditEvents";
+  const watchPath = "autoforge.prompt.v1.PromptService/WatchPromptEvents";
+  // A bad wire type (the issue's GetPrompt body), a string field holding a lone surrogate (not UTF-8),
+  // field number 0, and a length that runs past the end.
+  const undecodable: [string, Uint8Array][] = [
+    ["bad wire type", new Uint8Array([0x1c, 0x01, 0x02, 0x03])],
+    ["invalid UTF-8", new Uint8Array([0x12, 0x03, 0xed, 0xa0, 0x80])],
+    ["field number 0", new Uint8Array([0x00, 0x01])],
+    ["truncated field", new Uint8Array([0x12, 0x09, 0x41])],
+  ];
+  const ports = (): [string, RawProtocol, string][] => [
+    ["gRPC port", "grpc", `http://127.0.0.1:${t.grpcPort}`],
+    ["Connect port, gRPC", "grpc", `http://127.0.0.1:${t.connectPort}`],
+    ["Connect port, gRPC-Web", "grpc-web", `http://127.0.0.1:${t.connectPort}`],
+    ["Connect port, Connect", "connect-proto", `http://127.0.0.1:${t.connectPort}`],
+  ];
+
+  it.each(undecodable)(
+    "%s -> INVALID_ARGUMENT, unary and streaming, on every port and protocol",
+    async (_name, body) => {
+      const admin = await bearer("alice", ["admin"]);
+      const feed = await bearer("consumer", ["service"]);
+      const before = t.probe.calls.listAuditEvents ?? 0;
+      for (const [port, protocol, baseUrl] of ports()) {
+        for (const [path, streaming, headers] of [
+          [listPath, false, admin],
+          [watchPath, true, feed],
+        ] as const) {
+          const answer = await rawCall({ baseUrl, path, protocol, body, streaming, headers });
+          expect(answer, `${port} ${path}`).toMatchObject({ code: Code.InvalidArgument });
+          expect(answer.message, `${port} ${path}`).toMatch(/^request could not be decoded: /);
+        }
+      }
+      expect(t.probe.calls.listAuditEvents ?? 0).toBe(before);
+    },
+  );
+
+  it("on the gRPC port the chain logs the undecodable request as INVALID_ARGUMENT, before auth", async () => {
+    const requestId = "undecodable-1";
+    const answer = await rawCall({
+      baseUrl: `http://127.0.0.1:${t.grpcPort}`,
+      path: listPath,
+      protocol: "grpc",
+      body: new Uint8Array([0x1c, 0x01]),
+      streaming: false,
+      headers: { "x-request-id": requestId },
+    });
+    expect(answer.code).toBe(Code.InvalidArgument);
+    expect(t.lines.find((l) => l.requestId === requestId)).toMatchObject({
+      code: "INVALID_ARGUMENT",
+      error: expect.stringMatching(/^request could not be decoded: /),
+    });
+  });
+
+  it("an unauthenticated undecodable request is INVALID_ARGUMENT everywhere, never INTERNAL", async () => {
+    for (const [port, protocol, baseUrl] of ports()) {
+      const answer = await rawCall({
+        baseUrl,
+        path: listPath,
+        protocol,
+        body: new Uint8Array([0x1c]),
+        streaming: false,
+      });
+      expect(answer.code, port).toBe(Code.InvalidArgument);
+    }
+  });
+
+  it("Connect port: a compressed frame that is not gzip, a truncated frame, a bad timeout -> INVALID_ARGUMENT", async () => {
+    const admin = await bearer("alice", ["admin"]);
+    const baseUrl = `http://127.0.0.1:${t.connectPort}`;
+    for (const protocol of ["grpc", "grpc-web"] as const) {
+      const common = { baseUrl, path: listPath, protocol, streaming: false };
+      const gzip = { ...admin, "grpc-encoding": "gzip" };
+      const cases = [
+        rawCall({ ...common, body: new Uint8Array([1, 2, 3]), flags: 1, headers: gzip }),
+        rawCall({ ...common, body: new Uint8Array([0x0a, 0x01, 0x41]), truncateTo: 4, headers: admin }),
+        rawCall({ ...common, body: new Uint8Array(), headers: { ...admin, "grpc-timeout": "soon" } }),
+      ];
+      for (const answer of await Promise.all(cases)) expect(answer.code, protocol).toBe(Code.InvalidArgument);
+    }
+  });
+
+  it("gRPC port: grpc-js answers a truncated frame itself, with a client-side code (not INTERNAL/UNKNOWN)", async () => {
+    const answer = await rawCall({
+      baseUrl: `http://127.0.0.1:${t.grpcPort}`,
+      path: listPath,
+      protocol: "grpc",
+      body: new Uint8Array([0x0a, 0x01, 0x41]),
+      truncateTo: 4,
+      streaming: false,
+      headers: await bearer("alice", ["admin"]),
+    });
+    expect(answer.code).toBe(Code.Unimplemented);
+  });
+
+  it("strict JSON: an unknown field or enum name -> INVALID_ARGUMENT naming it; the handler does not run", async () => {
+    const headers = await bearer("alice", ["admin"]);
+    const before = { ...t.probe.calls };
+    const baseUrl = `http://127.0.0.1:${t.connectPort}`;
+    const json = (path: string, body: string) =>
+      rawCall({ baseUrl, path, protocol: "connect-json", body, streaming: false, headers });
+    const unknownField = await json(listPath, '{"colour":"red"}');
+    expect(unknownField.message).toBe("request could not be decoded: colour: unknown field");
+    const unknownEnum = await json(
+      "autoforge.prompt.v1.PromptService/ListPrompts",
+      '{"project":"p","status":"ACTIVE_TYPO"}',
+    );
+    expect(unknownEnum).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^request could not be decoded: status: .*ACTIVE_TYPO/),
+    });
+    expect(unknownEnum.message).toContain("ACTIVE_TYPO");
+    const notUtf8 = await json(listPath, '{"actor":"\\ud800"}');
+    expect(notUtf8).toMatchObject({ code: Code.InvalidArgument, message: expect.stringContaining("actor") });
+    expect(t.probe.calls).toEqual(before);
+  });
+
+  it("JSON field masks: snake_case paths decode like lowerCamelCase ones", async () => {
+    const headers = await bearer("alice", ["user"]);
+    const baseUrl = `http://127.0.0.1:${t.connectPort}`;
+    const path = "autoforge.prompt.v1.PromptService/UpdatePrompt";
+    for (const mask of ["modelConfig,tags", "model_config,tags"]) {
+      const body = JSON.stringify({ id: "p1", etag: "e", updateMask: mask });
+      const answer = await rawCall({
+        baseUrl,
+        path,
+        protocol: "connect-json",
+        body,
+        streaming: false,
+        headers,
+      });
+      // Decoded, so it reached the (test) handler, which answers UNIMPLEMENTED.
+      expect(answer, mask).toMatchObject({ code: Code.Unimplemented });
+    }
+    const nested = await rawCall({
+      baseUrl,
+      path,
+      protocol: "connect-json",
+      body: JSON.stringify({ id: "p1", messages: [{ content: "hi" }, { role: "CHAT_ROLE_BOT" }] }),
+      streaming: false,
+      headers,
+    });
+    expect(nested).toMatchObject({
+      code: Code.InvalidArgument,
+      message: expect.stringMatching(/^request could not be decoded: messages\[1\]\.role: .*CHAT_ROLE_BOT/),
+    });
+  });
+
+  it("a response over the message limit -> RESOURCE_EXHAUSTED, and the log and metrics say so", async () => {
+    const small = await startTestServer({ limits: { maxMessageBytes: 420 } });
+    try {
+      const headers = await bearer("alice", ["admin"]);
+      // The request fits (about 403 bytes, or 417 as JSON); the response echoes the id plus more.
+      const resourceId = "r".repeat(400);
+      const requestHeaders = (n: number) => ({ ...headers, "x-request-id": `too-big-${n}` });
+      const outcomes: Outcome[] = [
+        await grpcUnary(
+          grpcClient(AdminService, small.grpcPort),
+          listAuditEvents,
+          { resourceId },
+          requestHeaders(0),
+        ),
+      ];
+      for (const [i, protocol] of connectProtocols.entries()) {
+        const transport = connectTransport(protocol, small.connectPort);
+        outcomes.push(
+          await connectUnary(transport, AdminService, listAuditEvents, { resourceId }, requestHeaders(i + 1)),
+        );
+      }
+      const json = await rawCall({
+        baseUrl: `http://127.0.0.1:${small.connectPort}`,
+        path: listPath,
+        protocol: "connect-json",
+        body: JSON.stringify({ resourceId }),
+        streaming: false,
+        headers: requestHeaders(4),
+      });
+      outcomes.push({ ok: false, code: json.code, message: json.message });
+      for (const outcome of outcomes)
+        expect(outcome).toMatchObject({ ok: false, code: Code.ResourceExhausted });
+      for (let n = 0; n < outcomes.length; n++) {
+        expect(
+          small.lines.find((l) => l.requestId === `too-big-${n}`),
+          `call ${n}`,
+        ).toMatchObject({
+          code: "RESOURCE_EXHAUSTED",
+        });
+      }
+      const metrics = await (await fetch(`http://127.0.0.1:${small.connectPort}/metrics`)).text();
+      const counted = (code: string) =>
+        metrics
+          .split("\n")
+          .filter((l) => /^\w+_server_handled_total\{/.test(l) && l.includes('grpc_method="ListAuditEvents"'))
+          .filter((l) => l.includes(`grpc_code="${code}"`))
+          .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
+      expect(counted("RESOURCE_EXHAUSTED")).toBe(outcomes.length);
+      expect(counted("OK")).toBe(0);
+    } finally {
+      await small.server.shutdown({ graceMs: 1_000 });
+    }
   });
 });
