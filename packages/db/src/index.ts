@@ -2,21 +2,41 @@ export {
   AUDIT_GENESIS_HASH,
   type AuditChainBreak,
   type AuditChainVerification,
+  type AuditCheckpointExpectations,
   type AuditEntryInput,
   type AuditEvent,
   type AuditLogRow,
   type AuditReader,
   appendAudit,
+  auditChainHead,
   auditDigest,
   auditLog,
   auditLogTriggersDownSql,
   auditLogTriggersSql,
   auditRowHash,
+  auditRowHmac,
   type ListAuditEventsOptions,
   listAuditEvents,
   type SqlExecutor,
+  type VerifyAuditChainOptions,
   verifyAuditChain,
 } from "./audit.js";
+export {
+  type AuditCheckpoint,
+  type AuditCheckpointer,
+  type AuditCheckpointerOptions,
+  type AuditCheckpointSigner,
+  auditCheckpointFile,
+  createAuditCheckpointer,
+  createAuditCheckpointSigner,
+  readAuditCheckpoints,
+} from "./audit-checkpoints.js";
+export {
+  AUDIT_KEY_MIN_BYTES,
+  type AuditKeyring,
+  createAuditKeyring,
+  parseAuditKeyList,
+} from "./audit-keys.js";
 export { canonicalJson } from "./canonical-json.js";
 export {
   createDatabase,
