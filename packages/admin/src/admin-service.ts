@@ -7,7 +7,9 @@ import {
 } from "@autoforge/contracts/admin/v1";
 import {
   AUDIT_GENESIS_HASH,
+  type AuditCheckpointExpectations,
   type AuditEvent,
+  type AuditKeyring,
   type Database,
   listAuditEvents,
   type Tx,
@@ -52,6 +54,11 @@ export interface AdminServiceDeps<TSchema extends Record<string, unknown>> {
   readonly maintenance: Maintenance;
   /** The service's event-feed consumers, read in one read unit of work; reported with their lag. */
   readonly consumers?: (tx: Tx<TSchema>) => Promise<readonly ConsumerStats[]>;
+  /** The audit chain's HMAC keys and signed checkpoints (docs/audit.md); without them, the unkeyed chain. */
+  readonly audit?: {
+    readonly keys?: AuditKeyring | undefined;
+    readonly checkpoints?: { expectations(): Promise<AuditCheckpointExpectations> } | undefined;
+  };
 }
 
 const taskNames: Record<MaintenanceTask, MaintenanceTaskName | undefined> = {
@@ -100,7 +107,7 @@ export const adminValidators: Validators = createValidators(
 export function createAdminHandlers<TSchema extends Record<string, unknown>>(
   deps: AdminServiceDeps<TSchema>,
 ): ServiceHandlers<typeof AdminService, Tx<TSchema>> {
-  const { db, maintenance, consumers } = deps;
+  const { db, maintenance, consumers, audit } = deps;
   type Ctx = CallContext<Tx<TSchema>>;
   return {
     async listAuditEvents(req, ctx: Ctx) {
@@ -125,7 +132,12 @@ export function createAdminHandlers<TSchema extends Record<string, unknown>>(
       return { events: page.map(auditEventMessage), nextPageToken };
     },
     async verifyAuditChain(_req, ctx: Ctx) {
-      const result = await verifyAuditChain(db, { deadline: ctx.deadline, signal: ctx.signal });
+      const result = await verifyAuditChain(db, {
+        deadline: ctx.deadline,
+        signal: ctx.signal,
+        keys: audit?.keys,
+        checkpoints: await audit?.checkpoints?.expectations(),
+      });
       return result.ok
         ? { ok: true, checkedCount: BigInt(result.count) }
         : {

@@ -8,7 +8,7 @@ import { onTestFinished } from "vitest";
 const auditLogDdl = `CREATE TABLE IF NOT EXISTS audit_log (
   seq integer PRIMARY KEY AUTOINCREMENT NOT NULL, occurred_at integer NOT NULL, actor text NOT NULL,
   action text NOT NULL, resource_type text NOT NULL, resource_id text NOT NULL, request_id text,
-  digest text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)`;
+  digest text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL, key_id text)`;
 
 /** A temp directory, removed when the test finishes. */
 export function tempDir(): string {
