@@ -47,9 +47,10 @@ Team project ids match ${teamProjectPattern.source}. Examples:
   node scripts/mint-token.mjs --sub checkout-app --roles service --project acme --ttl 30d
   node scripts/mint-token.mjs --sub evaluation-service --roles service --all-projects --ttl 90d`;
 
-function fail(message) {
+/** One line on stderr, no stack trace; exit 2: bad usage (an unknown option, a bad value, no secret), 1: signing failed. */
+function fail(message, code = 2) {
   console.error(`mint-token: ${message}`);
-  process.exit(1);
+  process.exit(code);
 }
 
 let values;
@@ -164,5 +165,5 @@ const signer = createTokenSigner(secret, {
 try {
   console.log(await signer.signToken({ sub: values.sub, roles, ...claims, ttl }));
 } catch (e) {
-  fail(e instanceof Error ? e.message : String(e));
+  fail(e instanceof Error ? e.message : String(e), 1);
 }

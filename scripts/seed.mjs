@@ -21,14 +21,37 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-function fail(message) {
+const help = `Usage: npm run seed -- [options]   (or: node scripts/seed.mjs [options])
+
+Fills the running services (\`npm start\`) with demo data through their gRPC API.
+
+Options:
+  --prompts <n>        prompts in all (0..100000, default 24)
+  --owners <n>         owners the prompts are spread over (1..1000, default 3)
+  --versions <n>       versions per prompt (1..100, default 3)
+  --evaluations <n>    evaluations in all (0..100000, default 30)
+  --results <n>        test results per evaluation (1..1000, default 20)
+  --concurrency <n>    calls in flight (1..64, default 8)
+  --project <id>       seed this team project (every owner a publisher of it); default: each owner's
+                       personal project user:<owner>
+  -h, --help           this text
+
+Environment: AUTH_JWT_SECRET (else data/dev-jwt-secret), AUTH_ISSUER, AUTH_AUDIENCE, HOST,
+PROMPT_SERVICE_GRPC_PORT, EVALUATION_SERVICE_GRPC_PORT (the same as npm start).`;
+
+/** Exit codes: 1 the seeding failed, 2 bad usage (an unknown option or a bad value; one line on stderr). */
+function fail(message, code = 1) {
   console.error(`seed: ${message}`);
-  process.exit(1);
+  process.exit(code);
+}
+
+function usage(message) {
+  fail(`${message} (--help lists the options)`, 2);
 }
 
 function count(name, raw, min, max) {
   if (!/^\d{1,6}$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    fail(`--${name} must be a whole number ${min}..${max}, got ${JSON.stringify(raw)}`);
+    usage(`${name} must be a whole number ${min}..${max}, got ${JSON.stringify(raw)}`);
   }
   return Number(raw);
 }
@@ -39,30 +62,40 @@ function port(name, fallback) {
   return count(name, raw, 1, 65535);
 }
 
-const { values } = parseArgs({
-  options: {
-    prompts: { type: "string", default: "24" },
-    owners: { type: "string", default: "3" },
-    versions: { type: "string", default: "3" },
-    evaluations: { type: "string", default: "30" },
-    results: { type: "string", default: "20" },
-    concurrency: { type: "string", default: "8" },
-    project: { type: "string" },
-  },
-});
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      prompts: { type: "string", default: "24" },
+      owners: { type: "string", default: "3" },
+      versions: { type: "string", default: "3" },
+      evaluations: { type: "string", default: "30" },
+      results: { type: "string", default: "20" },
+      concurrency: { type: "string", default: "8" },
+      project: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  }));
+} catch (e) {
+  usage(e instanceof Error ? e.message : String(e));
+}
+if (values.help) {
+  console.log(help);
+  process.exit(0);
+}
 if (values.project !== undefined && !teamProjectPattern.test(values.project)) {
-  fail(
+  usage(
     `--project must be a team project id (${teamProjectPattern.source}), got ${JSON.stringify(values.project)}; ` +
       "without --project each owner seeds its personal project",
   );
 }
 const opts = {
-  prompts: count("prompts", values.prompts, 0, 100_000),
-  owners: count("owners", values.owners, 1, 1_000),
-  versions: count("versions", values.versions, 1, 100),
-  evaluations: count("evaluations", values.evaluations, 0, 100_000),
-  results: count("results", values.results, 1, 1_000),
-  concurrency: count("concurrency", values.concurrency, 1, 64),
+  prompts: count("--prompts", values.prompts, 0, 100_000),
+  owners: count("--owners", values.owners, 1, 1_000),
+  versions: count("--versions", values.versions, 1, 100),
+  evaluations: count("--evaluations", values.evaluations, 0, 100_000),
+  results: count("--results", values.results, 1, 1_000),
+  concurrency: count("--concurrency", values.concurrency, 1, 64),
   /** The team project to seed, or undefined: each owner's personal project. */
   project: values.project,
 };
