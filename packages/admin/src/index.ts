@@ -6,6 +6,12 @@ export {
   createAdminService,
 } from "./admin-service.js";
 export {
+  type AuditTrail,
+  type AuditTrailLogger,
+  createAuditTrail,
+  unkeyedAuditTrail,
+} from "./audit-trail.js";
+export {
   allMaintenanceTasks,
   createMaintenance,
   type DatabaseStats,

@@ -1,4 +1,10 @@
-import { appendAudit, type Database, SCHEMA_MIGRATIONS_TABLE, type Tx } from "@autoforge/db";
+import {
+  type AuditEntryInput,
+  appendAudit as appendUnkeyed,
+  type Database,
+  SCHEMA_MIGRATIONS_TABLE,
+  type Tx,
+} from "@autoforge/db";
 import { FailedPreconditionError } from "@autoforge/server";
 import { sql } from "drizzle-orm";
 import { Counter, Gauge, type Registry } from "prom-client";
@@ -33,6 +39,8 @@ export interface MaintenanceOptions {
   readonly metrics?: Registry;
   /** Clock for completion times (audit rows, lastCompleted). Default Date.now. */
   readonly now?: () => number;
+  /** How audit rows are appended: the service's audit trail (its HMAC keys). Default: the unkeyed chain. */
+  readonly appendAudit?: (tx: Tx<Record<string, unknown>>, entry: AuditEntryInput) => Promise<unknown>;
 }
 
 export interface MaintenanceRunOptions {
@@ -83,7 +91,7 @@ export function createMaintenance<TSchema extends Record<string, unknown>>(
   db: Database<TSchema>,
   options: MaintenanceOptions = {},
 ): Maintenance {
-  const { logger, metrics, now = Date.now } = options;
+  const { logger, metrics, now = Date.now, appendAudit = appendUnkeyed } = options;
   let running = false;
   const lastCompleted = new Map<MaintenanceTaskName, number>();
   const runs =

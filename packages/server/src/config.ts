@@ -27,6 +27,24 @@ export interface ServiceConfig {
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** How often each scheduled maintenance task runs (ms); 0 disables it. */
   readonly maintenance: MaintenanceIntervals;
+  /** The audit chain's keys and checkpoints (docs/audit.md); key material is decoded where it is used. */
+  readonly audit: AuditConfig;
+}
+
+/** `AUDIT_*` variables as given: `@autoforge/admin`'s `createAuditTrail` decodes and checks the keys. */
+export interface AuditConfig {
+  /** `AUDIT_HMAC_KEYS` (`id:base64key,…`) and the id new rows use; undefined: the unkeyed chain. */
+  readonly hmac: { readonly keyList: string; readonly currentKeyId: string } | undefined;
+  /** Signed checkpoints of the chain head; undefined: none. */
+  readonly checkpoints:
+    | {
+        readonly dir: string;
+        /** Ed25519 private key, PEM (PKCS#8): `AUDIT_CHECKPOINT_KEY`, or the file `AUDIT_CHECKPOINT_KEY_FILE`. */
+        readonly privateKey: { readonly pem: string } | { readonly file: string };
+        readonly everyRows: number;
+        readonly intervalMs: number;
+      }
+    | undefined;
 }
 
 /** Scheduled maintenance intervals in ms, keyed by task (the names `@autoforge/admin` uses); 0 = not scheduled. */
@@ -203,6 +221,73 @@ export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): Se
     allProjectsSubjects: allProjectsSubjectsEnv(env),
     logLevel: level as ServiceConfig["logLevel"],
     maintenance: maintenanceIntervals(env),
+    audit: auditConfig(env),
+  });
+}
+
+function wholeNumber(env: Env, name: string, fallback: number): number {
+  const raw = optionalEnv(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d{1,13}$/.test(raw)) {
+    throw new ConfigError(name, `must be a whole number (0 turns it off), got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+function auditConfig(env: Env): AuditConfig {
+  const keyList = optionalEnv(env, "AUDIT_HMAC_KEYS");
+  let currentKeyId = optionalEnv(env, "AUDIT_HMAC_KEY_ID");
+  if (keyList === undefined && currentKeyId !== undefined) {
+    throw new ConfigError("AUDIT_HMAC_KEY_ID", "is set but AUDIT_HMAC_KEYS is not");
+  }
+  if (keyList !== undefined && currentKeyId === undefined) {
+    const ids = keyList.split(",").map((entry) => entry.trim().split(":")[0] ?? "");
+    if (ids.length !== 1) {
+      throw new ConfigError(
+        "AUDIT_HMAC_KEY_ID",
+        "must name the key new rows use when AUDIT_HMAC_KEYS has several",
+      );
+    }
+    currentKeyId = ids[0];
+  }
+  const dir = optionalEnv(env, "AUDIT_CHECKPOINT_DIR");
+  const pem = optionalEnv(env, "AUDIT_CHECKPOINT_KEY");
+  const file = optionalEnv(env, "AUDIT_CHECKPOINT_KEY_FILE");
+  if (pem !== undefined && file !== undefined) {
+    throw new ConfigError(
+      "AUDIT_CHECKPOINT_KEY_FILE",
+      "set AUDIT_CHECKPOINT_KEY or AUDIT_CHECKPOINT_KEY_FILE, not both",
+    );
+  }
+  if ((dir === undefined) !== (pem === undefined && file === undefined)) {
+    throw new ConfigError(
+      dir === undefined ? "AUDIT_CHECKPOINT_DIR" : "AUDIT_CHECKPOINT_KEY",
+      "signed checkpoints need both AUDIT_CHECKPOINT_DIR and AUDIT_CHECKPOINT_KEY (or AUDIT_CHECKPOINT_KEY_FILE)",
+    );
+  }
+  const everyRows = wholeNumber(env, "AUDIT_CHECKPOINT_EVERY_ROWS", 1_000);
+  const intervalMs = wholeNumber(env, "AUDIT_CHECKPOINT_INTERVAL_MS", 60_000);
+  if (dir !== undefined && everyRows === 0 && intervalMs === 0) {
+    throw new ConfigError(
+      "AUDIT_CHECKPOINT_INTERVAL_MS",
+      "and AUDIT_CHECKPOINT_EVERY_ROWS are both 0: checkpoints would only be written at start and stop",
+    );
+  }
+  return Object.freeze({
+    hmac:
+      keyList === undefined || currentKeyId === undefined
+        ? undefined
+        : Object.freeze({ keyList, currentKeyId }),
+    checkpoints:
+      dir === undefined
+        ? undefined
+        : Object.freeze({
+            dir,
+            // a PEM in an environment variable often arrives with its newlines escaped
+            privateKey: pem !== undefined ? { pem: pem.replaceAll("\\n", "\n") } : { file: file ?? "" },
+            everyRows,
+            intervalMs,
+          }),
   });
 }
 

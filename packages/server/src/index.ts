@@ -9,6 +9,7 @@ export {
 } from "./auth.js";
 export { type CallPipeline, createCallPipeline, type IncomingCall, type Middleware } from "./chain.js";
 export {
+  type AuditConfig,
   ConfigError,
   defaultMaintenanceIntervals,
   type Env,

@@ -168,4 +168,49 @@ describe("service config", () => {
       /AUTH_ALL_PROJECTS_SUBJECTS/,
     );
   });
+
+  it("AUDIT_*: unkeyed and without checkpoints by default; keys, rotation and checkpoints as documented", () => {
+    const base = { AUTH_JWT_SECRET: secret };
+    expect(readServiceConfig(base, defaults).audit).toEqual({ hmac: undefined, checkpoints: undefined });
+    // one key: it is the current one
+    expect(readServiceConfig({ ...base, AUDIT_HMAC_KEYS: "k1:AAAA" }, defaults).audit.hmac).toEqual({
+      keyList: "k1:AAAA",
+      currentKeyId: "k1",
+    });
+    const rotated = readServiceConfig(
+      { ...base, AUDIT_HMAC_KEYS: "k1:AAAA,k2:BBBB", AUDIT_HMAC_KEY_ID: "k2" },
+      defaults,
+    );
+    expect(rotated.audit.hmac?.currentKeyId).toBe("k2");
+    const checkpoints = readServiceConfig(
+      { ...base, AUDIT_CHECKPOINT_DIR: "/var/lib/audit", AUDIT_CHECKPOINT_KEY: "-----BEGIN\\nX" },
+      defaults,
+    ).audit.checkpoints;
+    expect(checkpoints).toEqual({
+      dir: "/var/lib/audit",
+      privateKey: { pem: "-----BEGIN\nX" },
+      everyRows: 1_000,
+      intervalMs: 60_000,
+    });
+
+    failsOn({ ...base, AUDIT_HMAC_KEYS: "k1:AAAA,k2:BBBB" }, "AUDIT_HMAC_KEY_ID");
+    failsOn({ ...base, AUDIT_HMAC_KEY_ID: "k1" }, "AUDIT_HMAC_KEY_ID");
+    failsOn({ ...base, AUDIT_CHECKPOINT_DIR: "/x" }, "AUDIT_CHECKPOINT_DIR");
+    failsOn({ ...base, AUDIT_CHECKPOINT_KEY: "pem" }, "AUDIT_CHECKPOINT_DIR");
+    failsOn(
+      { ...base, AUDIT_CHECKPOINT_DIR: "/x", AUDIT_CHECKPOINT_KEY: "p", AUDIT_CHECKPOINT_KEY_FILE: "/k" },
+      "AUDIT_CHECKPOINT_KEY_FILE",
+    );
+    failsOn({ ...base, AUDIT_CHECKPOINT_EVERY_ROWS: "ten" }, "AUDIT_CHECKPOINT_EVERY_ROWS");
+    failsOn(
+      {
+        ...base,
+        AUDIT_CHECKPOINT_DIR: "/x",
+        AUDIT_CHECKPOINT_KEY: "p",
+        AUDIT_CHECKPOINT_EVERY_ROWS: "0",
+        AUDIT_CHECKPOINT_INTERVAL_MS: "0",
+      },
+      "AUDIT_CHECKPOINT_INTERVAL_MS",
+    );
+  });
 });

@@ -1,5 +1,10 @@
 import { type PromptEvent, PromptEventType } from "@autoforge/contracts/prompt/v1";
-import { appendAudit, type Database } from "@autoforge/db";
+import {
+  type AuditEntryInput,
+  appendAudit as appendUnkeyed,
+  type Database,
+  type SqlExecutor,
+} from "@autoforge/db";
 import { personalProject } from "@autoforge/server";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -60,9 +65,16 @@ function hasEffect(event: PromptEvent): boolean {
 export async function applyPromptEvent(
   db: Database<Schema>,
   event: PromptEvent,
-  options: { consumer?: string; lastSeenSequence?: number; now?: () => number; signal?: AbortSignal } = {},
+  options: {
+    consumer?: string;
+    lastSeenSequence?: number;
+    now?: () => number;
+    signal?: AbortSignal;
+    appendAudit?: ConsumerOptions["appendAudit"];
+  } = {},
 ): Promise<ApplyOutcome> {
   const consumer = options.consumer ?? promptEventsConsumerName;
+  const appendAudit = options.appendAudit ?? appendUnkeyed;
   const sequence = Number(event.sequence);
   const now = options.now ?? Date.now;
   return db.write(
@@ -151,6 +163,8 @@ export interface ConsumerOptions {
    */
   readonly token: () => Promise<string>;
   readonly logger: Logger;
+  /** How audit rows are appended: the service's audit trail (its HMAC keys). Default: the unkeyed chain. */
+  readonly appendAudit?: (tx: SqlExecutor, entry: AuditEntryInput) => Promise<unknown>;
   readonly name?: string;
   /** First reconnect delay bound; doubles per consecutive failure up to maxDelayMs (full jitter). */
   readonly initialDelayMs?: number;
@@ -220,6 +234,7 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
     pageSize = 500,
     offsetFlushEvery = 200,
     offsetFlushAfterMs = 250,
+    appendAudit,
   } = options;
   const logger = parentLogger.child({ consumer: name });
   let mode: ConsumerStatus["mode"] = "stopped";
@@ -249,7 +264,7 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
     unsavedCount = 0;
     if (event === undefined) return;
     try {
-      await applyPromptEvent(db, event, { consumer: name, lastSeenSequence: lastSeen });
+      await applyPromptEvent(db, event, { consumer: name, lastSeenSequence: lastSeen, appendAudit });
     } catch (e) {
       // the events come again after a restart and are skipped again: nothing is lost
       logger.warn({ err: e instanceof Error ? e.message : String(e) }, "could not save the consumer offset");
@@ -274,7 +289,12 @@ export function createPromptEventConsumer(options: ConsumerOptions): PromptEvent
     flushTimer = undefined;
     unsaved = undefined;
     unsavedCount = 0;
-    const outcome = await applyPromptEvent(db, event, { consumer: name, lastSeenSequence: lastSeen, signal });
+    const outcome = await applyPromptEvent(db, event, {
+      consumer: name,
+      lastSeenSequence: lastSeen,
+      signal,
+      appendAudit,
+    });
     lastApplied = Math.max(lastApplied, sequence);
     logger.debug(
       {

@@ -1,4 +1,4 @@
-import { createMaintenanceScheduler } from "@autoforge/admin";
+import { createAuditTrail, createMaintenanceScheduler } from "@autoforge/admin";
 import { createDatabase, migrate } from "@autoforge/db";
 import {
   allProjects,
@@ -62,8 +62,11 @@ async function run(): Promise<void> {
   logger.info({ applied, database: config.database.url.replace(/\/\/[^@/]*@/, "//***@") }, "database ready");
 
   const prompts = createPromptClient({ baseUrl: config.promptServiceUrl, logger });
+  // HMAC keys and signed checkpoints of the audit chain (docs/audit.md); unset: the unkeyed chain
+  const audit = createAuditTrail(db, config.audit, { chain: "evaluation-service", logger });
+  await audit.start();
   const auth = serviceAuthConfig(config);
-  const { server, maintenance } = createEvaluationServer({ db, prompts, auth, logger, metrics });
+  const { server, maintenance } = createEvaluationServer({ db, prompts, auth, logger, metrics, audit });
   // the server logs "listening" with both ports
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
   logger.info({ promptService: config.promptServiceUrl }, "calling prompt-service");
@@ -80,7 +83,13 @@ async function run(): Promise<void> {
         "`node scripts/mint-token.mjs --sub evaluation-service --roles service --all-projects`",
     );
   }
-  const consumer = createPromptEventConsumer({ db, prompts, token: serviceTokenProvider(config), logger });
+  const consumer = createPromptEventConsumer({
+    db,
+    prompts,
+    token: serviceTokenProvider(config),
+    logger,
+    appendAudit: audit.append,
+  });
   registerConsumerMetrics(metrics, consumer, promptEventsConsumerName);
   consumer.start();
   // the same maintenance object as AdminService.RunMaintenance: never two runs at once
@@ -90,6 +99,7 @@ async function run(): Promise<void> {
     onStopped: async () => {
       await scheduler.stop();
       await consumer.stop();
+      await audit.stop();
       prompts.close();
       await db.close();
     },

@@ -1,6 +1,12 @@
-import { createAdminService, createMaintenance, type Maintenance } from "@autoforge/admin";
+import {
+  type AuditTrail,
+  createAdminService,
+  createMaintenance,
+  type Maintenance,
+  unkeyedAuditTrail,
+} from "@autoforge/admin";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
-import { appendAudit, type Database } from "@autoforge/db";
+import type { Database } from "@autoforge/db";
 import {
   type AuthConfig,
   type Authenticator,
@@ -30,6 +36,8 @@ export interface EvaluationServerDeps {
   readonly limits?: ServerLimits;
   /** The process's Prometheus registry (RPC, database and maintenance metrics), served at GET /metrics. Default: a new one. */
   readonly metrics?: Registry;
+  /** The audit chain's keys and checkpoints (main.ts: `createAuditTrail` from AUDIT_*). Default: the unkeyed chain. */
+  readonly audit?: AuditTrail;
   readonly now?: () => number;
 }
 
@@ -49,7 +57,8 @@ export function createEvaluationServiceHandlers(
 /** Wires EvaluationService + AdminService (this database only) to the server kit. */
 export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationServer {
   const metrics = deps.metrics ?? new Registry();
-  const maintenance = createMaintenance(deps.db, { logger: deps.logger, metrics });
+  const audit = deps.audit ?? unkeyedAuditTrail;
+  const maintenance = createMaintenance(deps.db, { logger: deps.logger, metrics, appendAudit: audit.append });
   const handlerDeps: HandlerDeps = {
     db: deps.db,
     prompts: deps.prompts,
@@ -64,10 +73,15 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
         access: evaluationAccess,
       }),
       // GetDatabaseStats also reports the prompt event consumer's lag
-      createAdminService({ db: deps.db, maintenance, consumers: (tx) => listConsumerOffsets(tx) }),
+      createAdminService({
+        db: deps.db,
+        maintenance,
+        audit: { keys: audit.keys, checkpoints: audit.checkpointer },
+        consumers: (tx) => listConsumerOffsets(tx),
+      }),
     ],
     auth: deps.auth,
-    database: { db: deps.db, appendAudit },
+    database: { db: deps.db, appendAudit: audit.append },
     logger: deps.logger,
     ...(deps.limits === undefined ? {} : { limits: deps.limits }),
     metrics,

@@ -1,4 +1,4 @@
-import { createMaintenanceScheduler } from "@autoforge/admin";
+import { createAuditTrail, createMaintenanceScheduler } from "@autoforge/admin";
 import { createDatabase, migrate } from "@autoforge/db";
 import {
   createDatabaseMetrics,
@@ -25,8 +25,11 @@ async function run(): Promise<void> {
   const applied = await migrate(db, migrationsFolder);
   logger.info({ applied, database: config.database.url.replace(/\/\/[^@/]*@/, "//***@") }, "database ready");
 
+  // HMAC keys and signed checkpoints of the audit chain (docs/audit.md); unset: the unkeyed chain
+  const audit = createAuditTrail(db, config.audit, { chain: "prompt-service", logger });
+  await audit.start();
   const auth = serviceAuthConfig(config);
-  const { server, maintenance } = createPromptServer({ db, auth, logger, metrics });
+  const { server, maintenance } = createPromptServer({ db, auth, logger, metrics, audit });
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
   // the same maintenance object as AdminService.RunMaintenance: never two runs at once
   const scheduler = createMaintenanceScheduler({ maintenance, intervals: config.maintenance, logger });
@@ -53,6 +56,7 @@ async function run(): Promise<void> {
   runUntilSignal(server, {
     onStopped: async () => {
       await scheduler.stop();
+      await audit.stop();
       await db.close();
     },
   });

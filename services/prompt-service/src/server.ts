@@ -1,6 +1,12 @@
-import { createAdminService, createMaintenance, type Maintenance } from "@autoforge/admin";
+import {
+  type AuditTrail,
+  createAdminService,
+  createMaintenance,
+  type Maintenance,
+  unkeyedAuditTrail,
+} from "@autoforge/admin";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
-import { appendAudit, type Database } from "@autoforge/db";
+import type { Database } from "@autoforge/db";
 import {
   type AuthConfig,
   type Authenticator,
@@ -31,6 +37,8 @@ export interface PromptServerDeps {
   readonly limits?: ServerLimits;
   /** The process's Prometheus registry (RPC, database and maintenance metrics), served at GET /metrics. Default: a new one. */
   readonly metrics?: Registry;
+  /** The audit chain's keys and checkpoints (main.ts: `createAuditTrail` from AUDIT_*). Default: the unkeyed chain. */
+  readonly audit?: AuditTrail;
   /** WatchPromptEvents' poll for events committed by other processes. Default 1,000 ms. */
   readonly watchPollIntervalMs?: number;
 }
@@ -58,7 +66,8 @@ export function createPromptHandlers(deps: HandlerDeps): ServiceHandlers<typeof 
 export function createPromptServer(deps: PromptServerDeps): PromptServer {
   const notifier = createEventNotifier();
   const metrics = deps.metrics ?? new Registry();
-  const maintenance = createMaintenance(deps.db, { logger: deps.logger, metrics });
+  const audit = deps.audit ?? unkeyedAuditTrail;
+  const maintenance = createMaintenance(deps.db, { logger: deps.logger, metrics, appendAudit: audit.append });
   const handlerDeps: HandlerDeps = {
     db: deps.db,
     notifier,
@@ -72,10 +81,14 @@ export function createPromptServer(deps: PromptServerDeps): PromptServer {
         validators: promptValidators,
         access: promptServiceAccess,
       }),
-      createAdminService({ db: deps.db, maintenance }),
+      createAdminService({
+        db: deps.db,
+        maintenance,
+        audit: { keys: audit.keys, checkpoints: audit.checkpointer },
+      }),
     ],
     auth: deps.auth,
-    database: { db: deps.db, appendAudit },
+    database: { db: deps.db, appendAudit: audit.append },
     logger: deps.logger,
     ...(deps.limits === undefined ? {} : { limits: deps.limits }),
     metrics,
