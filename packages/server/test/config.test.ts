@@ -195,7 +195,8 @@ describe("service config", () => {
 
     failsOn({ ...base, AUDIT_HMAC_KEYS: "k1:AAAA,k2:BBBB" }, "AUDIT_HMAC_KEY_ID");
     failsOn({ ...base, AUDIT_HMAC_KEY_ID: "k1" }, "AUDIT_HMAC_KEY_ID");
-    failsOn({ ...base, AUDIT_CHECKPOINT_DIR: "/x" }, "AUDIT_CHECKPOINT_DIR");
+    // the missing half is named
+    failsOn({ ...base, AUDIT_CHECKPOINT_DIR: "/x" }, "AUDIT_CHECKPOINT_KEY");
     failsOn({ ...base, AUDIT_CHECKPOINT_KEY: "pem" }, "AUDIT_CHECKPOINT_DIR");
     failsOn(
       { ...base, AUDIT_CHECKPOINT_DIR: "/x", AUDIT_CHECKPOINT_KEY: "p", AUDIT_CHECKPOINT_KEY_FILE: "/k" },
