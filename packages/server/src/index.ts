@@ -63,12 +63,18 @@ export {
   type UnitOfWorkObservation,
 } from "./metrics.js";
 export {
+  type CappedPageOptions,
+  cappedKeysetPage,
   decodePageToken,
+  defaultPageMaxBytes,
   defaultPageSizeLimits,
+  encodedItemSize,
   encodePageToken,
   filterDigest,
   type KeyPart,
   keysetPage,
+  type ListView,
+  listView,
   type PageSizeLimits,
   pageSizeRule,
   pageTokenRule,

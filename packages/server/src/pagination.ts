@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { type DescMessage, type MessageShape, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { z } from "zod";
 import { InvalidArgumentError } from "./errors.js";
 
@@ -49,6 +50,91 @@ export function keysetPage<R>(
     page,
     nextPageToken: rows.length > pageSize && last !== undefined ? encodePageToken(keyOf(last), digest) : "",
   };
+}
+
+/**
+ * What the items of one list page may take, encoded: 3 MiB, below the 4 MiB default message limit, leaving room for
+ * the envelope and the page token. Checked in both encodings (binary and JSON), since a list does not know which one
+ * its caller reads.
+ */
+export const defaultPageMaxBytes = 3 * 1024 * 1024;
+
+/** Bytes of a varint (a length prefix). */
+function varintBytes(n: number): number {
+  let bytes = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) bytes++;
+  return bytes;
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * The size an item takes in a list response: the larger of its binary entry (tag, length prefix, bytes) and its JSON
+ * (plus the separating comma), so a page under the cap is under it in either encoding.
+ */
+export function encodedItemSize<D extends DescMessage>(schema: D): (item: MessageShape<D>) => number {
+  return (item) => {
+    const binary = toBinary(schema, item).byteLength;
+    const json = utf8.encode(toJsonString(schema, item)).byteLength + 1;
+    return Math.max(1 + varintBytes(binary) + binary, json);
+  };
+}
+
+export interface CappedPageOptions<R, M> {
+  /** The resolved page_size; `rows` holds up to `pageSize + 1` rows (the extra one says there is more). */
+  readonly pageSize: number;
+  readonly digest: string;
+  /** Sort key of a row: the next page starts after the page's last row. */
+  readonly keyOf: (row: R) => readonly KeyPart[];
+  /** Row -> response item, in the caller's view. */
+  readonly toItem: (row: R) => M;
+  /** Encoded size of an item, e.g. `encodedItemSize(PromptSchema)`. */
+  readonly sizeOf: (item: M) => number;
+  /** Default `defaultPageMaxBytes`. */
+  readonly maxBytes?: number;
+}
+
+/**
+ * One page of a keyset query that fetched `pageSize + 1` rows, capped by count and by bytes: items are added in order
+ * until `pageSize` or until the next would take the page past `maxBytes`. A page always holds at least one item (a
+ * single item over the message limit is then refused by the port, RESOURCE_EXHAUSTED). A page cut short by bytes
+ * carries a token right after its last item, so a short page with a token is normal (AIP-158).
+ */
+export function cappedKeysetPage<R, M>(
+  rows: readonly R[],
+  options: CappedPageOptions<R, M>,
+): { page: M[]; nextPageToken: string } {
+  const { pageSize, digest, keyOf, toItem, sizeOf, maxBytes = defaultPageMaxBytes } = options;
+  const page: M[] = [];
+  let bytes = 0;
+  let last: R | undefined;
+  for (const row of rows.slice(0, pageSize)) {
+    const item = toItem(row);
+    const size = sizeOf(item);
+    if (last !== undefined && bytes + size > maxBytes) {
+      return { page, nextPageToken: encodePageToken(keyOf(last), digest) };
+    }
+    page.push(item);
+    bytes += size;
+    last = row;
+  }
+  return {
+    page,
+    nextPageToken: rows.length > pageSize && last !== undefined ? encodePageToken(keyOf(last), digest) : "",
+  };
+}
+
+/** What a list returns of each item (AIP-157): BASIC leaves out its large fields, FULL is everything. */
+export type ListView = "basic" | "full";
+
+/**
+ * A list request's `view`: every view enum of the contracts has the same numbers, 0 UNSPECIFIED (= FULL, what the
+ * lists returned before views existed), 1 BASIC, 2 FULL. Another number (sent by a newer client) is INVALID_ARGUMENT.
+ */
+export function listView(view: number): ListView {
+  if (view === 1) return "basic";
+  if (view === 0 || view === 2) return "full";
+  throw new InvalidArgumentError("view", "must be BASIC or FULL");
 }
 
 /** Returns the key, or undefined for an empty token (first page). */

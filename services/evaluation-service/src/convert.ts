@@ -3,7 +3,7 @@ import {
   EvaluationStatus,
   type TestResultSchema,
 } from "@autoforge/contracts/evaluation/v1";
-import { jsonToStruct, structToJson } from "@autoforge/server";
+import { jsonToStruct, type ListView, structToJson } from "@autoforge/server";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { EvaluationRow, EvaluationStatusValue, TestResultRow } from "./db/schema.js";
@@ -51,14 +51,19 @@ export function evaluationMessage(row: EvaluationRow): MessageInitShape<typeof E
   };
 }
 
-export function testResultMessage(row: TestResultRow): MessageInitShape<typeof TestResultSchema> {
+/** A test result. The BASIC view (lists) leaves out its texts: `input`, `expected_output` and `actual_output`. */
+export function testResultMessage(
+  row: TestResultRow,
+  view: ListView = "full",
+): MessageInitShape<typeof TestResultSchema> {
+  const full = view === "full";
   return {
     id: row.id,
     evaluationId: row.evaluationId,
     name: row.name,
-    input: row.input,
-    expectedOutput: row.expectedOutput,
-    actualOutput: row.actualOutput,
+    input: full ? row.input : "",
+    expectedOutput: full ? row.expectedOutput : "",
+    actualOutput: full ? row.actualOutput : "",
     passed: row.passed === 1,
     score: row.score,
     latencyMs: BigInt(row.latencyMs),

@@ -19,7 +19,7 @@ import type {
   ChatRole as ChatRoleValue,
   JsonValue,
 } from "@autoforge/render";
-import { jsonToStruct, structToJson } from "@autoforge/server";
+import { jsonToStruct, type ListView, structToJson } from "@autoforge/server";
 import { fromJson, type MessageInitShape, type JsonValue as ProtoJson, toJson } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
 import type {
@@ -65,12 +65,15 @@ function ts(ms: number): Timestamp {
 
 export { jsonToStruct, structToJson };
 
+/** A prompt at its shown version. The BASIC view (lists) leaves out the version's text: `content` and `messages`. */
 export function promptMessage(
   row: PromptRow,
   shown: Pick<PromptVersionRow, "version" | "content" | "messages" | "modelConfig" | "variables">,
   tags: readonly string[],
   labels: readonly { label: string; version: number }[],
+  view: ListView = "full",
 ): MessageInitShape<typeof PromptSchema> {
+  const full = view === "full";
   return {
     id: row.id,
     project: row.projectId,
@@ -78,8 +81,8 @@ export function promptMessage(
     kind: kindFromDb[row.kind],
     ownerId: row.ownerId,
     title: row.title,
-    content: shown.content,
-    messages: messagesFromDb(shown.messages).map(chatMessageToProto),
+    content: full ? shown.content : "",
+    messages: full ? messagesFromDb(shown.messages).map(chatMessageToProto) : [],
     variables: declarationsFromDb(shown).map(declarationToProto),
     version: shown.version,
     currentVersion: row.currentVersion,
@@ -97,15 +100,20 @@ export function promptMessage(
   };
 }
 
-export function versionMessage(row: PromptVersionRow): MessageInitShape<typeof PromptVersionSchema> {
+/** One version. The BASIC view (lists) leaves out its text and diff: `content`, `messages` and `diff`. */
+export function versionMessage(
+  row: PromptVersionRow,
+  view: ListView = "full",
+): MessageInitShape<typeof PromptVersionSchema> {
+  const full = view === "full";
   return {
     promptId: row.promptId,
     version: row.version,
-    content: row.content,
-    messages: messagesFromDb(row.messages).map(chatMessageToProto),
+    content: full ? row.content : "",
+    messages: full ? messagesFromDb(row.messages).map(chatMessageToProto) : [],
     variables: declarationsFromDb(row).map(declarationToProto),
     modelConfig: jsonToStruct(row.modelConfig),
-    diff: row.diff,
+    diff: full ? row.diff : "",
     changeNote: row.changeNote,
     createdBy: row.createdBy,
     createTime: ts(row.createdAt),
@@ -260,7 +268,11 @@ export function declarationToProto(d: VariableDeclaration): MessageInitShape<typ
   };
 }
 
-export function templateMessage(row: PromptTemplateRow): MessageInitShape<typeof PromptTemplateSchema> {
+/** A template. The BASIC view (lists) leaves out its `body`. */
+export function templateMessage(
+  row: PromptTemplateRow,
+  view: ListView = "full",
+): MessageInitShape<typeof PromptTemplateSchema> {
   const variables = JSON.parse(row.variables) as VariableDeclaration[];
   return {
     id: row.id,
@@ -268,7 +280,7 @@ export function templateMessage(row: PromptTemplateRow): MessageInitShape<typeof
     ownerId: row.ownerId,
     name: row.name,
     description: row.description,
-    body: row.body,
+    body: view === "full" ? row.body : "",
     variables: variables.map(declarationToProto),
     createTime: ts(row.createdAt),
     updateTime: ts(row.updatedAt),

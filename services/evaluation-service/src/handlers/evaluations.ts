@@ -2,6 +2,7 @@ import {
   type CompleteEvaluationRequest,
   type CreateEvaluationRequest,
   CreateEvaluationResponseSchema,
+  EvaluationSchema,
   type EvaluationService,
   type FailEvaluationRequest,
   type GetEvaluationRequest,
@@ -10,9 +11,10 @@ import {
 } from "@autoforge/contracts/evaluation/v1";
 import type { Prompt } from "@autoforge/contracts/prompt/v1";
 import {
+  cappedKeysetPage,
   decodePageToken,
+  encodedItemSize,
   filterDigest,
-  keysetPage,
   requestDigest,
   resolvePageSize,
   type ServiceHandlers,
@@ -43,6 +45,8 @@ import {
 } from "./common.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
+
+const evaluationSize = encodedItemSize(EvaluationSchema);
 
 /** Codes of PromptService that mean "the caller's request was wrong", passed on as they are. */
 const callerCodes = new Set([Code.InvalidArgument, Code.PermissionDenied, Code.Unauthenticated]);
@@ -185,8 +189,14 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
         limit: pageSize + 1,
       }),
     );
-    const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.createdAt, last.id]);
-    return { evaluations: page.map(evaluationMessage), nextPageToken };
+    const { page, nextPageToken } = cappedKeysetPage(rows, {
+      pageSize,
+      digest,
+      keyOf: (r) => [r.createdAt, r.id],
+      toItem: (r) => create(EvaluationSchema, evaluationMessage(r)),
+      sizeOf: evaluationSize,
+    });
+    return { evaluations: page, nextPageToken };
   };
 
   /**

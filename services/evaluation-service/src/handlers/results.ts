@@ -5,11 +5,14 @@ import {
   type ListTestResultsRequest,
   type RecordTestResultsRequest,
   RecordTestResultsResponseSchema,
+  TestResultSchema,
 } from "@autoforge/contracts/evaluation/v1";
 import {
+  cappedKeysetPage,
   decodePageToken,
+  encodedItemSize,
   filterDigest,
-  keysetPage,
+  listView,
   requestDigest,
   resolvePageSize,
   type ServiceHandlers,
@@ -38,6 +41,8 @@ import {
 } from "./common.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
+
+const testResultSize = encodedItemSize(TestResultSchema);
 
 export function createResultHandlers(_deps: HandlerDeps) {
   /**
@@ -128,6 +133,7 @@ export function createResultHandlers(_deps: HandlerDeps) {
       minScore: req.minScore ?? null,
     });
     const key = decodePageToken(req.pageToken, digest, ["string"]);
+    const view = listView(req.view);
     const rows = await ctx.unitOfWork(async (tx) => {
       await requireEvaluation(tx, project, req.evaluationId);
       return listTestResultsQuery(tx, {
@@ -138,8 +144,14 @@ export function createResultHandlers(_deps: HandlerDeps) {
         limit: pageSize + 1,
       });
     });
-    const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.id]);
-    return { testResults: page.map(testResultMessage), nextPageToken };
+    const { page, nextPageToken } = cappedKeysetPage(rows, {
+      pageSize,
+      digest,
+      keyOf: (r) => [r.id],
+      toItem: (r) => create(TestResultSchema, testResultMessage(r, view)),
+      sizeOf: testResultSize,
+    });
+    return { testResults: page, nextPageToken };
   };
 
   /**

@@ -4,6 +4,7 @@ import {
   type DeletePromptRequest,
   type GetPromptRequest,
   type ListPromptsRequest,
+  PromptSchema,
   type PromptService,
   type PurgePromptRequest,
   type RestorePromptRequest,
@@ -11,9 +12,11 @@ import {
 } from "@autoforge/contracts/prompt/v1";
 import { inferDeclarations, type PromptBody } from "@autoforge/render";
 import {
+  cappedKeysetPage,
   decodePageToken,
+  encodedItemSize,
   filterDigest,
-  keysetPage,
+  listView,
   requestDigest,
   resolvePageSize,
   type ServiceHandlers,
@@ -62,6 +65,8 @@ import {
 } from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
+
+const promptSize = encodedItemSize(PromptSchema);
 
 /** Tags as stored and shown: duplicates merged, sorted. */
 export function normalizeTags(tags: readonly string[]): string[] {
@@ -213,6 +218,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       titleContains: titleContains ?? null,
     });
     const key = decodePageToken(req.pageToken, digest, ["number", "string"]);
+    const view = listView(req.view);
     return ctx.unitOfWork(async (tx) => {
       const rows = await listPromptsQuery(tx, {
         projectId: project,
@@ -224,14 +230,14 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         after: key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string },
         limit: pageSize + 1,
       });
-      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [
-        last.prompt.createdAt,
-        last.prompt.id,
-      ]);
-      return {
-        prompts: page.map((r) => promptMessage(r.prompt, r.version, r.tags, r.labels)),
-        nextPageToken,
-      };
+      const { page, nextPageToken } = cappedKeysetPage(rows, {
+        pageSize,
+        digest,
+        keyOf: (r) => [r.prompt.createdAt, r.prompt.id],
+        toItem: (r) => create(PromptSchema, promptMessage(r.prompt, r.version, r.tags, r.labels, view)),
+        sizeOf: promptSize,
+      });
+      return { prompts: page, nextPageToken };
     });
   };
 

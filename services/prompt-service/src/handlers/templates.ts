@@ -4,12 +4,15 @@ import {
   type GetPromptTemplateRequest,
   type ListPromptTemplatesRequest,
   type PromptService,
+  PromptTemplateSchema,
   type RenderPromptTemplateRequest,
 } from "@autoforge/contracts/prompt/v1";
 import {
+  cappedKeysetPage,
   decodePageToken,
+  encodedItemSize,
   filterDigest,
-  keysetPage,
+  listView,
   requestDigest,
   resolvePageSize,
   type ServiceHandlers,
@@ -36,6 +39,8 @@ import {
 } from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
+
+const templateSize = encodedItemSize(PromptTemplateSchema);
 
 export function createTemplateHandlers(_deps: HandlerDeps) {
   const createPromptTemplate: H["createPromptTemplate"] = async (
@@ -112,11 +117,18 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
     const pageSize = resolvePageSize(req.pageSize);
     const digest = filterDigest("ListPromptTemplates", { project });
     const key = decodePageToken(req.pageToken, digest, ["number", "string"]);
+    const view = listView(req.view);
     return ctx.unitOfWork(async (tx) => {
       const after = key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string };
       const rows = await listTemplatesQuery(tx, project, after, pageSize + 1);
-      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.createdAt, last.id]);
-      return { templates: page.map(templateMessage), nextPageToken };
+      const { page, nextPageToken } = cappedKeysetPage(rows, {
+        pageSize,
+        digest,
+        keyOf: (r) => [r.createdAt, r.id],
+        toItem: (r) => create(PromptTemplateSchema, templateMessage(r, view)),
+        sizeOf: templateSize,
+      });
+      return { templates: page, nextPageToken };
     });
   };
 

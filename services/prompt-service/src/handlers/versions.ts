@@ -1,18 +1,23 @@
-import type {
-  DiffPromptVersionsRequest,
-  ListPromptLabelHistoryRequest,
-  ListPromptVersionsRequest,
-  PromptService,
-  RemovePromptLabelRequest,
-  SetPromptLabelRequest,
+import {
+  type DiffPromptVersionsRequest,
+  LabelMoveSchema,
+  type ListPromptLabelHistoryRequest,
+  type ListPromptVersionsRequest,
+  type PromptService,
+  PromptVersionSchema,
+  type RemovePromptLabelRequest,
+  type SetPromptLabelRequest,
 } from "@autoforge/contracts/prompt/v1";
 import {
+  cappedKeysetPage,
   decodePageToken,
+  encodedItemSize,
   filterDigest,
-  keysetPage,
+  listView,
   resolvePageSize,
   type ServiceHandlers,
 } from "@autoforge/server";
+import { create } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { labelMoveMessage, versionMessage } from "../convert.js";
 import {
@@ -42,6 +47,9 @@ import { protectedLabelsOf } from "./projects.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
 
+const versionSize = encodedItemSize(PromptVersionSchema);
+const labelMoveSize = encodedItemSize(LabelMoveSchema);
+
 /** Versions (read-only history) and labels (movable pointers to versions). */
 export function createVersionHandlers(deps: HandlerDeps) {
   const now = deps.now ?? Date.now;
@@ -51,11 +59,18 @@ export function createVersionHandlers(deps: HandlerDeps) {
     const pageSize = resolvePageSize(req.pageSize);
     const digest = filterDigest("ListPromptVersions", { project, promptId: req.promptId });
     const key = decodePageToken(req.pageToken, digest, ["number"]);
+    const view = listView(req.view);
     return ctx.unitOfWork(async (tx) => {
       await requirePrompt(tx, project, req.promptId);
       const rows = await listVersionsQuery(tx, req.promptId, key?.[0] as number | undefined, pageSize + 1);
-      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.version]);
-      return { versions: page.map(versionMessage), nextPageToken };
+      const { page, nextPageToken } = cappedKeysetPage(rows, {
+        pageSize,
+        digest,
+        keyOf: (r) => [r.version],
+        toItem: (r) => create(PromptVersionSchema, versionMessage(r, view)),
+        sizeOf: versionSize,
+      });
+      return { versions: page, nextPageToken };
     });
   };
 
@@ -208,8 +223,14 @@ export function createVersionHandlers(deps: HandlerDeps) {
         key?.[0] as number | undefined,
         pageSize + 1,
       );
-      const { page, nextPageToken } = keysetPage(rows, pageSize, digest, (last) => [last.sequence]);
-      return { moves: page.map(labelMoveMessage), nextPageToken };
+      const { page, nextPageToken } = cappedKeysetPage(rows, {
+        pageSize,
+        digest,
+        keyOf: (r) => [r.sequence],
+        toItem: (r) => create(LabelMoveSchema, labelMoveMessage(r)),
+        sizeOf: labelMoveSize,
+      });
+      return { moves: page, nextPageToken };
     });
   };
 
