@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -35,6 +36,7 @@ const known = [
       ...s,
       grpcPort: portFromEnv(`${prefix}_GRPC_PORT`, s.grpcPort),
       connectPort: portFromEnv(`${prefix}_CONNECT_PORT`, s.connectPort),
+      variables: { grpcPort: `${prefix}_GRPC_PORT`, connectPort: `${prefix}_CONNECT_PORT` },
     };
   });
 const promptGrpcPort = portFromEnv("PROMPT_SERVICE_GRPC_PORT", 50051);
@@ -69,6 +71,37 @@ async function waitForHealth(service, child, deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`${service.name} did not become healthy at ${url}`);
+}
+
+/** The error code of binding host:port (EADDRINUSE, EACCES, ...), or undefined when it can be bound. */
+function bindError(port) {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", (e) => resolve(e.code ?? String(e)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
+}
+
+// Before anything else: a port held by another process (often an `npm start` still running) would otherwise
+// answer our health check and make this run look up, until its own service dies on EADDRINUSE.
+const taken = [];
+for (const s of known) {
+  for (const which of ["grpcPort", "connectPort"]) {
+    const code = await bindError(s[which]);
+    if (code !== undefined)
+      taken.push({ service: s.name, port: s[which], variable: s.variables[which], code });
+  }
+}
+if (taken.length > 0) {
+  for (const t of taken) {
+    const why = t.code === "EADDRINUSE" ? "is in use" : `cannot be bound (${t.code})`;
+    console.error(`start: ${host}:${t.port} (${t.service}, ${t.variable}) ${why}`);
+  }
+  console.error(
+    "start: stop whatever holds it (another `npm start`?) or choose other ports, e.g. " +
+      `${taken[0].variable}=${taken[0].port + 100} npm start`,
+  );
+  process.exit(1);
 }
 
 if (!existsSync(join(root, "node_modules", ".package-lock.json")))

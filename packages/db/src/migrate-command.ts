@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type CheckableDatabase, checkMigrations, type MigrationInvariant } from "./migration-check.js";
 import { createMigrator, MigrationError } from "./migrator.js";
 
@@ -109,13 +112,21 @@ export interface MigrateCliOptions extends Omit<MigrationCommandOptions, "print"
   /** The service's name, prefixed to error messages. */
   name: string;
   /**
-   * Reads the service's config and opens its database (a bad variable is reported by name), returning the
-   * encryption key too, which `check` needs to open its copy.
+   * Reads the service's config (a bad variable is reported by name): the database URL, how to open it, and the
+   * encryption key, which `check` needs to open its copy.
    */
-  open: () => Promise<{
-    db: CheckableDatabase & { close(): Promise<void> };
+  config: () => {
+    url: string;
+    open: () => Promise<CheckableDatabase & { close(): Promise<void> }>;
     encryptionKey?: string | undefined;
-  }>;
+  };
+}
+
+/** The local file of a `file:` URL (without its query), or undefined for remote databases. */
+function localFile(url: string): string | undefined {
+  if (!url.startsWith("file:")) return undefined;
+  const path = url.slice("file:".length).split("?")[0] ?? "";
+  return path.startsWith("//") ? fileURLToPath(url.split("?")[0] ?? url) : resolve(path);
 }
 
 /**
@@ -123,9 +134,26 @@ export interface MigrateCliOptions extends Omit<MigrationCommandOptions, "print"
  * `process.exitCode` (not `exit()`: the report may still be in stdout's buffer when it goes to a pipe).
  */
 export async function runMigrateCli(argv: readonly string[], options: MigrateCliOptions): Promise<void> {
-  const { name, open, ...command } = options;
+  const { name, config, ...command } = options;
   try {
-    const { db, encryptionKey } = await open();
+    const { url, open, encryptionKey } = config();
+    const file = localFile(url);
+    const [verb = "up"] = argv;
+    if (file !== undefined && !existsSync(file)) {
+      // opening would create an empty file: `up` says so, the others do not look at a database that is not there
+      if (verb !== "up") {
+        console.error(
+          `${name} migrate: no database at ${file} (DATABASE_URL=${url}); ` +
+            "`up` creates it, as the service does at its first start",
+        );
+        process.exitCode = MIGRATE_EXIT.error;
+        return;
+      }
+      console.log(`no database at ${file}: creating a new, empty one`);
+    } else if (file !== undefined) {
+      console.log(`database: ${file}`);
+    }
+    const db = await open();
     try {
       process.exitCode = await runMigrationCommand(db, argv, { ...command, encryptionKey });
     } finally {

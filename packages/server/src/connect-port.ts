@@ -328,7 +328,7 @@ export function createConnectPort(options: ConnectPortOptions): ConnectPort {
   };
 
   return {
-    listen: (host, port) => listenTcp(tcp, host, port),
+    listen: (host, port) => listenTcp(tcp, host, port, "CONNECT_PORT"),
     setServing(value) {
       serving = value;
       if (!value) draining = true;

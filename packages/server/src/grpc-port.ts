@@ -315,7 +315,7 @@ export function createGrpcPort(options: GrpcPortOptions): GrpcPort {
       // serves every accepted connection exactly as it serves those it accepts itself.
       const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
       tcp = net.createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
-      return listenTcp(tcp, host, port);
+      return listenTcp(tcp, host, port, "GRPC_PORT");
     },
     setServing(serving) {
       for (const name of names) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");

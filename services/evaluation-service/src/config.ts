@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import {
   ConfigError,
   type Env,
@@ -55,7 +56,9 @@ export function loadConfig(env: Env): Config {
   const base = readServiceConfig(env, {
     grpcPort: 50052,
     connectPort: 8082,
-    databaseFile: "./data/evaluation-service.db",
+    // <repository>/data, where `npm start` keeps it, from whichever folder the service or `npm run migrate` runs
+    // (src/ and dist/ are both two levels below the repository)
+    databaseFile: fileURLToPath(new URL("../../../data/evaluation-service.db", import.meta.url)),
   });
   const promptServiceUrl = urlEnv(env, "PROMPT_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:50051";
   const token = optionalEnv(env, "SERVICE_TOKEN");

@@ -5,6 +5,7 @@ import {
   createDatabaseMetrics,
   createProcessMetricsRegistry,
   createTokenSigner,
+  ListenError,
   runUntilSignal,
   serviceAuthConfig,
 } from "@autoforge/server";
@@ -109,6 +110,8 @@ async function run(): Promise<void> {
 run().catch((e: unknown) => {
   if (e instanceof ConfigError) {
     console.error(`evaluation-service: bad configuration: ${e.message}`);
+  } else if (e instanceof ListenError) {
+    console.error(`evaluation-service: cannot listen: ${e.message}`);
   } else {
     console.error("evaluation-service: failed to start", e);
   }

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { createTokenSigner } from "@autoforge/server";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
@@ -12,7 +13,11 @@ describe("config", () => {
       host: "127.0.0.1",
       grpcPort: 50052,
       connectPort: 8082,
-      database: { url: "file:./data/evaluation-service.db", authToken: undefined, encryptionKey: undefined },
+      database: {
+        url: `file:${fileURLToPath(new URL("../../../data/evaluation-service.db", import.meta.url))}`,
+        authToken: undefined,
+        encryptionKey: undefined,
+      },
       promptServiceUrl: "http://127.0.0.1:50051",
       serviceToken: { kind: "mint" },
       logLevel: "info",

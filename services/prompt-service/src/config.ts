@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { type Env, readServiceConfig, type ServiceConfig } from "@autoforge/server";
 
 export { ConfigError } from "@autoforge/server";
@@ -15,6 +16,8 @@ export function loadConfig(env: Env): Config {
   return readServiceConfig(env, {
     grpcPort: 50051,
     connectPort: 8081,
-    databaseFile: "./data/prompt-service.db",
+    // <repository>/data, where `npm start` keeps it, from whichever folder the service or `npm run migrate` runs
+    // (src/ and dist/ are both two levels below the repository)
+    databaseFile: fileURLToPath(new URL("../../../data/prompt-service.db", import.meta.url)),
   });
 }

@@ -4,6 +4,7 @@ import {
   createDatabaseMetrics,
   createProcessMetricsRegistry,
   createTokenSigner,
+  ListenError,
   runUntilSignal,
   serviceAuthConfig,
 } from "@autoforge/server";
@@ -65,6 +66,8 @@ async function run(): Promise<void> {
 run().catch((e: unknown) => {
   if (e instanceof ConfigError) {
     console.error(`prompt-service: bad configuration: ${e.message}`);
+  } else if (e instanceof ListenError) {
+    console.error(`prompt-service: cannot listen: ${e.message}`);
   } else {
     console.error("prompt-service: failed to start", e);
   }

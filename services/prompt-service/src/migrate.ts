@@ -10,9 +10,13 @@ import { migrationsFolder } from "./db/migrations-folder.js";
  */
 await runMigrateCli(process.argv.slice(2), {
   name: "prompt-service",
-  open: async () => {
+  config: () => {
     const config = loadConfig(process.env);
-    return { db: await createDatabase(config.database), encryptionKey: config.database.encryptionKey };
+    return {
+      url: config.database.url,
+      open: () => createDatabase(config.database),
+      encryptionKey: config.database.encryptionKey,
+    };
   },
   migrationsFolder,
   invariants: promptInvariants,

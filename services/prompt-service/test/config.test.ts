@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 
@@ -11,7 +12,11 @@ describe("config", () => {
       host: "127.0.0.1",
       grpcPort: 50051,
       connectPort: 8081,
-      database: { url: "file:./data/prompt-service.db", authToken: undefined, syncUrl: undefined },
+      database: {
+        url: `file:${fileURLToPath(new URL("../../../data/prompt-service.db", import.meta.url))}`,
+        authToken: undefined,
+        syncUrl: undefined,
+      },
       auth: { kind: "secret", secret, generated: false },
       logLevel: "info",
     });
