@@ -52,11 +52,9 @@ export {
   RpcError,
   UnauthenticatedError,
   UnavailableError,
-  type WireDetail,
 } from "./errors.js";
 export { createGrpcServiceDefinition } from "./grpc-port.js";
 export { ListenError } from "./listen.js";
-export { createServiceLogger, type ServiceLoggerOptions, serializeError } from "./logger.js";
 export {
   createDatabaseMetrics,
   createProcessMetricsRegistry,
