@@ -89,23 +89,29 @@ describe("operations", () => {
     await (await promptClients.admin()).runMaintenance({ tasks: [MaintenanceTask.ANALYZE] });
 
     const text = await scrape(prompt);
+    // go-grpc-prometheus's names and labels, plus the protocol (these clients call the gRPC port)
+    const unary = (service: string, method: string) =>
+      `grpc_type="unary",grpc_service="${service}",grpc_method="${method}",protocol="grpc"`;
     const rpc = (method: string, code: string) =>
       sample(
         text,
-        "rpc_server_handled_total",
-        `grpc_service="autoforge.prompt.v1.PromptService",grpc_method="${method}",grpc_code="${code}"`,
+        "grpc_server_handled_total",
+        `${unary("autoforge.prompt.v1.PromptService", method)},grpc_code="${code}"`,
       );
     expect(rpc("CreatePrompt", "OK")).toBe(1);
     expect(rpc("GetPrompt", "OK")).toBeGreaterThanOrEqual(1); // + evaluation-service's check of the prompt
-    expect(rpc("GetPrompt", "NOT_FOUND")).toBe(1);
-    expect(rpc("CreatePrompt", "INVALID_ARGUMENT")).toBe(1);
+    expect(rpc("GetPrompt", "NotFound")).toBe(1);
+    expect(rpc("CreatePrompt", "InvalidArgument")).toBe(1);
+    expect(
+      sample(text, "grpc_server_started_total", unary("autoforge.prompt.v1.PromptService", "GetPrompt")),
+    ).toBeGreaterThanOrEqual(2);
     expect(
       sample(
         text,
-        "rpc_server_handling_seconds_count",
-        'grpc_service="autoforge.prompt.v1.PromptService",grpc_method="GetPrompt",grpc_code="NOT_FOUND"',
+        "grpc_server_handling_seconds_count",
+        unary("autoforge.prompt.v1.PromptService", "GetPrompt"),
       ),
-    ).toBe(1);
+    ).toBeGreaterThanOrEqual(2);
     expect(
       sample(text, "db_transaction_duration_seconds_count", 'kind="write",outcome="commit"'),
     ).toBeGreaterThan(0);
@@ -126,8 +132,8 @@ describe("operations", () => {
     expect(
       sample(
         evalText,
-        "rpc_server_handled_total",
-        'grpc_service="autoforge.evaluation.v1.EvaluationService",grpc_method="GetEvaluation",grpc_code="NOT_FOUND"',
+        "grpc_server_handled_total",
+        `${unary("autoforge.evaluation.v1.EvaluationService", "GetEvaluation")},grpc_code="NotFound"`,
       ),
     ).toBe(1);
     expect(sample(evalText, "db_size_bytes")).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
-import { create, type DescMethod, type DescService, type Message, toJson } from "@bufbuild/protobuf";
+import { create, type DescMethod, type Message, toJson } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { uuidv7 } from "uuidv7";
 import type { Authenticator } from "./auth.js";
@@ -13,8 +14,10 @@ import {
   toConnectError,
   UnavailableError,
 } from "./errors.js";
+import type { RpcMetrics } from "./metrics.js";
 import { type ProjectScope, resolveProjectScope } from "./projects.js";
 import type { RegisteredService } from "./service.js";
+import { endRpcSpan, extractTraceContext, rpcSystem, tracer } from "./tracing.js";
 
 /** What a transport adapter hands the chain for one call (the only transport-specific part). */
 export interface IncomingCall {
@@ -104,13 +107,8 @@ export function createCallTracker(): CallTracker {
   };
 }
 
-/** Observes each finished call (metrics). */
-export type CallObserver = (
-  service: DescService,
-  method: DescMethod,
-  code: Code | 0,
-  seconds: number,
-) => void;
+/** Observes each call (metrics): started, messages received and sent, handled with its final code. */
+export type CallObserver = RpcMetrics;
 
 export interface ChainOptions<Tx> {
   readonly logger: Logger;
@@ -122,6 +120,41 @@ export interface ChainOptions<Tx> {
   readonly observe?: CallObserver | undefined;
 }
 
+/**
+ * The call's server span (`package.Service/Method`), child of the caller's W3C `traceparent` when it sent one;
+ * the rest of the chain runs in its context, so log lines carry its trace id and outbound calls and units of
+ * work become its children. A no-op without an OpenTelemetry SDK.
+ */
+export const tracingMiddleware: Middleware = async (state, next) => {
+  const { call } = state;
+  const parent = extractTraceContext(call.requestHeaders);
+  const span = tracer.startSpan(
+    `${call.service.service.typeName}/${call.method.name}`,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        "rpc.system": rpcSystem(call.protocol),
+        "rpc.service": call.service.service.typeName,
+        "rpc.method": call.method.name,
+        "rpc.protocol": call.protocol,
+      },
+    },
+    parent,
+  );
+  let code: Code | 0 = 0;
+  let message: string | undefined;
+  try {
+    await context.with(trace.setSpan(parent, span), next);
+  } catch (e) {
+    const err = ConnectError.from(e);
+    code = err.code;
+    message = err.rawMessage;
+    throw err;
+  } finally {
+    endRpcSpan(span, code, message, SpanKind.SERVER);
+  }
+};
+
 const requestIdPattern = /^[\w.:/+=-]{1,128}$/;
 
 /** `x-request-id` from the client (when sane), else a new UUIDv7; echoed back in the response header. */
@@ -132,7 +165,7 @@ export const requestIdMiddleware: Middleware = (state, next) => {
   return next();
 };
 
-function logLevel(code: Code | 0): "info" | "warn" | "error" {
+function logLevel(code: Code | 0): "debug" | "warn" | "error" {
   switch (code) {
     case Code.Internal:
     case Code.Unknown:
@@ -145,7 +178,9 @@ function logLevel(code: Code | 0): "info" | "warn" | "error" {
     case Code.ResourceExhausted:
       return "warn";
     default:
-      return "info";
+      // the access line of a call that went as the caller asked (or failed by the caller's doing): at info
+      // this would be one line per request, drowning what matters under load
+      return "debug";
   }
 }
 
@@ -158,8 +193,10 @@ function bodyAsJson(message: Message, method: DescMethod): unknown {
 }
 
 /**
- * One JSON line per call: rpc (`package.Service/Method`), requestId, principal, code, durationMs; the process
- * logger's own `service` field names the service process. Bodies only at debug.
+ * One JSON line per call: rpc (`package.Service/Method`), requestId, principal, protocol, code, durationMs
+ * (and, inside a traced call, trace_id / span_id from the logger's mixin); the process logger's own `service`
+ * field names the service process. The line is at debug for OK and the caller's own errors (NOT_FOUND,
+ * INVALID_ARGUMENT, ...), at warn / error for the codes that need a look; the request body only at debug.
  */
 export function loggingMiddleware(root: Logger, observe?: CallObserver): Middleware {
   return async (state, next) => {
@@ -173,9 +210,9 @@ export function loggingMiddleware(root: Logger, observe?: CallObserver): Middlew
       child ??= root.child(bindings);
       return child;
     };
-    if (root.isLevelEnabled("debug")) {
-      root.debug({ ...bindings, request: bodyAsJson(call.request, call.method) }, "request");
-    }
+    const observed = { service: call.service.service, method: call.method, protocol: call.protocol };
+    observe?.started(observed);
+    if (call.decodeError === undefined) observe?.received(observed);
     const started = performance.now();
     let code: Code | 0 = 0;
     let message: string | undefined;
@@ -188,18 +225,23 @@ export function loggingMiddleware(root: Logger, observe?: CallObserver): Middlew
       throw err;
     } finally {
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      root[logLevel(code)](
-        {
-          ...bindings,
-          protocol: call.protocol,
-          principal: state.principal?.subject,
-          code: codeName(code),
-          durationMs,
-          ...(message === undefined ? {} : { error: message }),
-        },
-        code === 0 ? "call ok" : "call failed",
-      );
-      observe?.(call.service.service, call.method, code, durationMs / 1000);
+      const level = logLevel(code);
+      if (root.isLevelEnabled(level)) {
+        const debug = root.isLevelEnabled("debug");
+        root[level](
+          {
+            ...bindings,
+            protocol: call.protocol,
+            principal: state.principal?.subject,
+            code: codeName(code),
+            durationMs,
+            ...(message === undefined ? {} : { error: message }),
+            ...(debug ? { request: bodyAsJson(call.request, call.method) } : {}),
+          },
+          code === 0 ? "call ok" : "call failed",
+        );
+      }
+      observe?.handled(observed, code, durationMs / 1000);
     }
   };
 }
@@ -370,9 +412,12 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
       unitOfWorkUsed = true;
       if (database === undefined) throw new Error("no database configured for this server");
       const readOnly = call.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+      const kind = readOnly ? "read" : "write";
       const options = { deadline: state.deadline, signal };
-      const run = (tx: Tx) =>
-        fn(tx, {
+      let attempts = 0;
+      const run = (tx: Tx) => {
+        attempts++;
+        return fn(tx, {
           async audit(entry) {
             if (readOnly)
               throw new Error(`${call.method.name} is NO_SIDE_EFFECTS: it may not write audit rows`);
@@ -383,7 +428,24 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
             });
           },
         });
-      return readOnly ? database.db.read(run, options) : database.db.write(run, options);
+      };
+      // one span for the unit of work, retries included: kind and how many attempts it took
+      return tracer.startActiveSpan(
+        `unit of work ${kind}`,
+        { attributes: { "db.unit_of_work.kind": kind } },
+        async (span) => {
+          try {
+            return await (readOnly ? database.db.read(run, options) : database.db.write(run, options));
+          } catch (e) {
+            // the error's name only: a database error's message may carry the statement's values
+            span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.name : "error" });
+            throw e;
+          } finally {
+            span.setAttribute("db.unit_of_work.attempts", attempts);
+            span.end();
+          }
+        },
+      );
     },
   };
 }
@@ -434,11 +496,12 @@ function compose(middleware: readonly Middleware[]): (state: CallState) => Promi
 
 /**
  * The chain, identical for both ports:
- * request id -> logging -> error mapping -> admission (drain) -> deadline -> decode -> auth -> validation ->
+ * trace span -> request id -> logging -> error mapping -> admission (drain) -> deadline -> decode -> auth -> validation ->
  * handler.
  */
 export function createCallPipeline<Tx>(options: ChainOptions<Tx>): CallPipeline {
   const run = compose([
+    tracingMiddleware,
     requestIdMiddleware,
     loggingMiddleware(options.logger, options.observe),
     errorMiddleware,
@@ -449,8 +512,25 @@ export function createCallPipeline<Tx>(options: ChainOptions<Tx>): CallPipeline 
     validationMiddleware,
     handlerStage(options.database),
   ]);
-  return (call) =>
-    run({
+  const observe = options.observe;
+  return (incoming) => {
+    // counts each response message the transport accepted (one over the size limit throws in send)
+    const observed = {
+      service: incoming.service.service,
+      method: incoming.method,
+      protocol: incoming.protocol,
+    };
+    const call: IncomingCall =
+      observe === undefined
+        ? incoming
+        : {
+            ...incoming,
+            send: async (m) => {
+              await incoming.send(m);
+              observe.sent(observed);
+            },
+          };
+    return run({
       call,
       streaming: call.method.methodKind === "server_streaming",
       requestId: "",
@@ -460,4 +540,5 @@ export function createCallPipeline<Tx>(options: ChainOptions<Tx>): CallPipeline 
       principal: undefined,
       project: undefined,
     });
+  };
 }

@@ -18,6 +18,7 @@ import {
 } from "@connectrpc/connect-node";
 import type { CallPipeline, IncomingCall } from "./chain.js";
 import { answerDecodeFailures, markReached } from "./connect-decode.js";
+import { type CorsOptions, createCorsHandler } from "./cors.js";
 import { assertResponseFits } from "./decode.js";
 import { strictJsonDecoder } from "./decode-json.js";
 import { listenTcp } from "./listen.js";
@@ -217,6 +218,8 @@ export interface ConnectPortOptions {
   readonly services: readonly RegisteredService<unknown>[];
   readonly pipeline: CallPipeline;
   readonly maxMessageBytes: number;
+  /** CORS for browser clients; undefined: no CORS headers. */
+  readonly cors?: CorsOptions | undefined;
   /** Extra plain-HTTP GET routes (e.g. /metrics). */
   readonly routes?: Readonly<Record<string, () => Promise<{ contentType: string; body: string }>>>;
 }
@@ -266,6 +269,8 @@ export function createConnectPort(options: ConnectPortOptions): ConnectPort {
     res.end();
   });
 
+  const corsHandler = options.cors === undefined ? undefined : createCorsHandler(options.cors);
+
   // Active requests, so shutdown knows when every response has been written.
   let active = 0;
   let idleWaiters: (() => void)[] = [];
@@ -286,6 +291,8 @@ export function createConnectPort(options: ConnectPortOptions): ConnectPort {
         idleWaiters = [];
       }
     });
+    // a preflight is answered here; other requests of allowed origins get their CORS headers and go on
+    if (corsHandler?.(req, res) === true) return;
     adapter(req, res);
   };
 

@@ -36,6 +36,7 @@ export type {
   UnitOfWorkTools,
 } from "./context.js";
 export { roles } from "./context.js";
+export { type CorsOptions, corsOptionsFromEnv, createCorsHandler } from "./cors.js";
 export {
   AbortedError,
   AlreadyExistsError,
@@ -58,9 +59,13 @@ export { ListenError } from "./listen.js";
 export {
   createDatabaseMetrics,
   createProcessMetricsRegistry,
+  createRpcMetrics,
   type DatabaseMetrics,
+  grpcCodeLabel,
   type MeteredDatabase,
   type RetryObservation,
+  type RpcMetrics,
+  type RpcObservation,
   type UnitOfWorkObservation,
 } from "./metrics.js";
 export {
@@ -122,6 +127,15 @@ export {
   type ServiceRegistration,
 } from "./service.js";
 export { jsonToStruct, structToJson } from "./struct-json.js";
+export {
+  extractTraceContext,
+  injectTraceContext,
+  startTracing,
+  type Tracing,
+  type TracingOptions,
+  tracer,
+  tracesExporters,
+} from "./tracing.js";
 export {
   createValidators,
   defineValidator,

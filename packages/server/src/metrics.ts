@@ -1,3 +1,5 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /**
@@ -113,6 +115,116 @@ export function createDatabaseMetrics(registry: Registry): DatabaseMetrics {
     },
     collectFrom(db) {
       source = db;
+    },
+  };
+}
+
+/** What the chain reports of each call (see `createRpcMetrics`). */
+export interface RpcObservation {
+  readonly service: DescService;
+  readonly method: DescMethod;
+  /** "grpc", "grpc-web" or "connect". */
+  readonly protocol: string;
+}
+
+export interface RpcMetrics {
+  /** The call passed admission to the chain (before auth). */
+  started(call: RpcObservation): void;
+  /** The request message was read and decoded. */
+  received(call: RpcObservation): void;
+  /** One response message was handed to the transport. */
+  sent(call: RpcObservation): void;
+  /** The call ended with `code` (0 = OK) after `seconds`. */
+  handled(call: RpcObservation, code: Code | 0, seconds: number): void;
+}
+
+const grpcTypes: Record<DescMethod["methodKind"], string> = {
+  unary: "unary",
+  client_streaming: "client_stream",
+  server_streaming: "server_stream",
+  bidi_streaming: "bidi_stream",
+};
+
+/** A status code as grpc-go spells it, which is what go-grpc-prometheus dashboards match: `OK`, `NotFound`. */
+export function grpcCodeLabel(code: Code | 0): string {
+  return code === 0 ? "OK" : (Code[code] ?? String(code));
+}
+
+/**
+ * The server metrics of go-grpc-prometheus (grpc-ecosystem), under its names and labels, so its dashboards
+ * and alerts work unchanged — plus `protocol` (grpc, grpc-web, connect), since one method is served on both
+ * ports and three protocols:
+ * - `grpc_server_started_total{grpc_type, grpc_service, grpc_method, protocol}`
+ * - `grpc_server_handled_total{grpc_type, grpc_service, grpc_method, grpc_code, protocol}` — the code the
+ *   caller got (a response over the size limit is RESOURCE_EXHAUSTED, not OK)
+ * - `grpc_server_handling_seconds{grpc_type, grpc_service, grpc_method, protocol}` (histogram)
+ * - `grpc_server_msg_received_total` / `grpc_server_msg_sent_total{grpc_type, grpc_service, grpc_method, protocol}`
+ *
+ * `grpc_type` is unary / client_stream / server_stream / bidi_stream, `grpc_service` the full name
+ * (`autoforge.prompt.v1.PromptService`), `grpc_code` grpc-go's name of the code (`OK`, `NotFound`,
+ * `ResourceExhausted`).
+ */
+export function createRpcMetrics(registry: Registry): RpcMetrics {
+  const base = ["grpc_type", "grpc_service", "grpc_method", "protocol"] as const;
+  const started = new Counter({
+    name: "grpc_server_started_total",
+    help: "Total number of RPCs started on the server.",
+    labelNames: base,
+    registers: [registry],
+  });
+  const handled = new Counter({
+    name: "grpc_server_handled_total",
+    help: "Total number of RPCs completed on the server, regardless of success or failure.",
+    labelNames: [...base, "grpc_code"] as const,
+    registers: [registry],
+  });
+  const handling = new Histogram({
+    name: "grpc_server_handling_seconds",
+    help: "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+    labelNames: base,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const received = new Counter({
+    name: "grpc_server_msg_received_total",
+    help: "Total number of RPC stream messages received on the server.",
+    labelNames: base,
+    registers: [registry],
+  });
+  const sent = new Counter({
+    name: "grpc_server_msg_sent_total",
+    help: "Total number of gRPC stream messages sent by the server.",
+    labelNames: base,
+    registers: [registry],
+  });
+  // one label object per method and protocol, built once
+  const byMethod = new WeakMap<DescMethod, Map<string, Record<(typeof base)[number], string>>>();
+  const labels = (call: RpcObservation) => {
+    let byProtocol = byMethod.get(call.method);
+    if (byProtocol === undefined) {
+      byProtocol = new Map();
+      byMethod.set(call.method, byProtocol);
+    }
+    let l = byProtocol.get(call.protocol);
+    if (l === undefined) {
+      l = {
+        grpc_type: grpcTypes[call.method.methodKind],
+        grpc_service: call.service.typeName,
+        grpc_method: call.method.name,
+        protocol: call.protocol,
+      };
+      byProtocol.set(call.protocol, l);
+    }
+    return l;
+  };
+  return {
+    started: (call) => started.inc(labels(call)),
+    received: (call) => received.inc(labels(call)),
+    sent: (call) => sent.inc(labels(call)),
+    handled(call, code, seconds) {
+      const l = labels(call);
+      handled.inc({ ...l, grpc_code: grpcCodeLabel(code) });
+      handling.observe(l, seconds);
     },
   };
 }

@@ -1,11 +1,12 @@
 import type { Logger } from "pino";
-import { Counter, Histogram, Registry } from "prom-client";
+import { Registry } from "prom-client";
 import { type AuthConfig, type Authenticator, createAuthenticator } from "./auth.js";
-import { type CallObserver, createCallPipeline, createCallTracker } from "./chain.js";
+import { createCallPipeline, createCallTracker } from "./chain.js";
 import { createConnectPort } from "./connect-port.js";
 import type { DatabaseBinding } from "./context.js";
-import { codeName } from "./errors.js";
+import type { CorsOptions } from "./cors.js";
 import { createGrpcPort } from "./grpc-port.js";
+import { createRpcMetrics } from "./metrics.js";
 import type { RegisteredService } from "./service.js";
 
 export interface ServerLimits {
@@ -26,6 +27,8 @@ export interface ServerOptions<Tx> {
   readonly limits?: ServerLimits;
   /** Prometheus registry for the RPC metrics, served at GET /metrics on the Connect port. Default: a new one. */
   readonly metrics?: Registry;
+  /** CORS for browser clients on the Connect port (`corsOptionsFromEnv`); default: none (no CORS headers). */
+  readonly cors?: CorsOptions | undefined;
 }
 
 export interface ListenOptions {
@@ -50,28 +53,6 @@ export interface Server {
 export const defaultMaxMessageBytes = 4 * 1024 * 1024;
 export const defaultMaxTimeoutMs = 30_000;
 
-function createMetrics(registry: Registry): CallObserver {
-  const labelNames = ["grpc_service", "grpc_method", "grpc_code"] as const;
-  const handled = new Counter({
-    name: "rpc_server_handled_total",
-    help: "RPCs completed, by status code",
-    labelNames,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: "rpc_server_handling_seconds",
-    help: "RPC handling time in the middleware chain",
-    labelNames,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
-  return (service, method, code, seconds) => {
-    const labels = { grpc_service: service.typeName, grpc_method: method.name, grpc_code: codeName(code) };
-    handled.inc(labels);
-    duration.observe(labels, seconds);
-  };
-}
-
 /** Builds both ports around one middleware chain. The server is NOT listening until `listen`. */
 export function createServer<Tx>(options: ServerOptions<Tx>): Server {
   const services = options.services as readonly RegisteredService<unknown>[];
@@ -92,13 +73,14 @@ export function createServer<Tx>(options: ServerOptions<Tx>): Server {
     database: options.database,
     tracker,
     maxTimeoutMs,
-    observe: createMetrics(registry),
+    observe: createRpcMetrics(registry),
   });
   const grpcPort = createGrpcPort({ services, pipeline, maxMessageBytes });
   const connectPort = createConnectPort({
     services,
     pipeline,
     maxMessageBytes,
+    cors: options.cors,
     routes: {
       "/metrics": async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
     },

@@ -50,7 +50,8 @@ export interface LogLine {
 export function captureLogger() {
   const lines: LogLine[] = [];
   const logger = pino(
-    { level: "info" },
+    // debug: the access line of a call that went well is at debug
+    { level: "debug" },
     { write: (line: string) => lines.push(JSON.parse(line) as LogLine) },
   );
   return { logger, lines };

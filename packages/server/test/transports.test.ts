@@ -260,7 +260,7 @@ describe("Connect port HTTP", () => {
     const health = await fetch(`http://127.0.0.1:${t.connectPort}/healthz`);
     expect(health.status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${t.connectPort}/metrics`)).text();
-    expect(metrics).toMatch(/rpc_server_handled_total\{grpc_service="autoforge.admin.v1.AdminService"/);
+    expect(metrics).toMatch(/grpc_server_handled_total\{[^}]*grpc_service="autoforge.admin.v1.AdminService"/);
   });
 });
 
@@ -460,7 +460,7 @@ describe("requests that do not decode, strict JSON, responses over the limit", (
           .filter((l) => /^\w+_server_handled_total\{/.test(l) && l.includes('grpc_method="ListAuditEvents"'))
           .filter((l) => l.includes(`grpc_code="${code}"`))
           .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
-      expect(counted("RESOURCE_EXHAUSTED")).toBe(outcomes.length);
+      expect(counted("ResourceExhausted")).toBe(outcomes.length);
       expect(counted("OK")).toBe(0);
     } finally {
       await small.server.shutdown({ graceMs: 1_000 });

@@ -33,22 +33,23 @@ function samples(text, name) {
 }
 
 /**
- * The `q` quantile of the RPC's OK handling time during the run, as the upper bound of its histogram bucket
+ * The `q` quantile of the RPC's handling time during the run (every outcome: go-grpc-prometheus's histogram
+ * has no code label; a load run's calls are OK unless the run reports errors), as the upper bound of its histogram bucket
  * ("≤ 25 ms"), from the scrapes before and after; undefined without both or without calls.
  */
 export function handlingQuantileMs(before, after, call, q) {
   if (before === undefined || after === undefined) return undefined;
   const dot = call.lastIndexOf(".");
   const match = (labels) =>
-    labels.grpc_service === call.slice(0, dot) &&
-    labels.grpc_method === call.slice(dot + 1) &&
-    labels.grpc_code === "OK";
-  const counts = (text) =>
-    new Map(
-      samples(text, "rpc_server_handling_seconds_bucket")
-        .filter((s) => match(s.labels))
-        .map((s) => [s.labels.le, s.value]),
-    );
+    labels.grpc_service === call.slice(0, dot) && labels.grpc_method === call.slice(dot + 1);
+  // summed over protocols (ghz calls the gRPC port: protocol "grpc")
+  const counts = (text) => {
+    const byLe = new Map();
+    for (const s of samples(text, "grpc_server_handling_seconds_bucket")) {
+      if (match(s.labels)) byLe.set(s.labels.le, (byLe.get(s.labels.le) ?? 0) + s.value);
+    }
+    return byLe;
+  };
   const was = counts(before);
   const buckets = [...counts(after)]
     .map(([le, n]) => ({
