@@ -56,6 +56,7 @@ export {
 } from "./errors.js";
 export { createGrpcServiceDefinition } from "./grpc-port.js";
 export { ListenError } from "./listen.js";
+export { createServiceLogger, type ServiceLoggerOptions, serializeError } from "./logger.js";
 export {
   createDatabaseMetrics,
   createProcessMetricsRegistry,
