@@ -199,6 +199,8 @@ try {
 const prompt = known.find((s) => s.name === "prompt-service");
 const connect = prompt && `http://${host}:${prompt.connectPort}/autoforge.prompt.v1.PromptService`;
 const grpc = prompt && `${host}:${prompt.grpcPort}`;
+const evaluation = known.find((s) => s.name === "evaluation-service");
+const evaluationGrpc = evaluation && `${host}:${evaluation.grpcPort}`;
 /** One example curl call of PromptService over Connect (JSON over HTTP/1.1). */
 const curl = (token, body, method) =>
   `  curl -s -H "authorization: Bearer $${token}" -H 'content-type: application/json' \\\n` +
@@ -233,13 +235,21 @@ ${curl("VIEWER_TOKEN", { project: demo }, "ListPrompts")}
 ${curl("USER_TOKEN", {}, "ListPrompts")}
 
 gRPC (server reflection, no proto files needed):
+  grpcurl -plaintext ${grpc} list
   grpcurl -plaintext -H "authorization: Bearer $DEMO_SERVICE_TOKEN" \\
     -d '${JSON.stringify({ ...greeting, variables: { customer: "Ada" } })}' \\
     ${grpc} autoforge.prompt.v1.PromptService/RenderPrompt
   grpcurl -plaintext -H "authorization: Bearer $VIEWER_TOKEN" -d '${JSON.stringify({ project: demo, pageSize: 5 })}' \\
     ${grpc} autoforge.prompt.v1.PromptService/ListPrompts
   ghz --insecure --call autoforge.prompt.v1.PromptService.GetPrompt -m '{"authorization":"Bearer '$DEMO_SERVICE_TOKEN'"}' \\
-    -d '${JSON.stringify(greeting)}' -c 10 -z 5s --duration-stop=wait ${grpc}
+    -d '${JSON.stringify(greeting)}' -c 10 -z 5s --duration-stop=wait ${grpc}${
+      evaluationGrpc
+        ? `
+  # evaluation-service: the project's evaluations (CreateEvaluation takes a prompt id and version from GetPrompt)
+  grpcurl -plaintext -H "authorization: Bearer $VIEWER_TOKEN" -d '${JSON.stringify({ project: demo, pageSize: 5 })}' \\
+    ${evaluationGrpc} autoforge.evaluation.v1.EvaluationService/ListEvaluations`
+        : ""
+    }
 `
     : ""
 }

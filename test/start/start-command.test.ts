@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { type DescMethodUnary, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
@@ -101,6 +102,7 @@ async function connectCall(port: string, path: string, token: string, body: unkn
 interface PrintedCommand {
   readonly tool: "curl" | "grpcurl" | "ghz";
   readonly text: string;
+  readonly service: "PromptService" | "EvaluationService";
   /** The RPC it calls (`CreatePrompt`, ...). */
   readonly method: string;
   /** The token variable it sends (`EDITOR_TOKEN`, ...). */
@@ -118,13 +120,25 @@ function printedCommands(stdout: string): PrintedCommand[] {
     const text = [lines[i] ?? ""];
     while ((text.at(-1) ?? "").endsWith("\\") && i + 1 < lines.length) text.push(lines[++i] ?? "");
     const joined = text.join("\n");
-    const method = /PromptService[/.](\w+)\b/.exec(joined)?.[1];
+    // `grpcurl -plaintext host:port list`: no method, token or body
+    if (tool === "grpcurl" && / list$/.test(joined)) {
+      commands.push({ tool, text: joined, service: "PromptService", method: "list", token: "", body: null });
+      continue;
+    }
+    const [, service, method] = /(PromptService|EvaluationService)[/.](\w+)\b/.exec(joined) ?? [];
     const token = /Bearer '?\$(\w+)/.exec(joined)?.[1];
     const body = /-d '([^']*)'/.exec(joined)?.[1];
     if (method === undefined || token === undefined || body === undefined) {
       throw new Error(`cannot read the printed command:\n${joined}`);
     }
-    commands.push({ tool, text: joined, method, token, body: JSON.parse(body) as JsonValue });
+    commands.push({
+      tool,
+      text: joined,
+      service: service as PrintedCommand["service"],
+      method,
+      token,
+      body: JSON.parse(body) as JsonValue,
+    });
   }
   return commands;
 }
@@ -148,13 +162,14 @@ function onPath(tool: string): boolean {
 
 /** The printed gRPC call made with a gRPC client: the same method, body (protobuf JSON) and token; JSON back. */
 async function grpcEquivalent(port: string, command: PrintedCommand, token: string): Promise<JsonValue> {
-  const method = PromptService.methods.find((m) => m.name === command.method);
+  const service = command.service === "PromptService" ? PromptService : EvaluationService;
+  const method = service.methods.find((m) => m.name === command.method);
   if (method === undefined || method.methodKind !== "unary") throw new Error(`no unary ${command.method}`);
   const baseUrl = `http://127.0.0.1:${port}`;
   const sessionManager = new Http2SessionManager(baseUrl);
   const transport = createGrpcTransport({ baseUrl, sessionManager });
   const unary = method as DescMethodUnary;
-  const client = createClient(PromptService, transport) as unknown as Record<
+  const client = createClient(service, transport) as unknown as Record<
     string,
     (request: unknown, options: unknown) => Promise<never>
   >;
@@ -292,7 +307,8 @@ describe("README: `npm start` on a fresh clone", () => {
       for (const c of commands) {
         // every example names the project and the prompt by name, never an id
         expect(c.text).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
-        if (c.token !== "USER_TOKEN") expect(c.body).toMatchObject({ project: "demo" });
+        if (c.token !== "USER_TOKEN" && c.method !== "list")
+          expect(c.body).toMatchObject({ project: "demo" });
       }
       type PromptJson = { id: string; name: string; project: string; content: string; version: number };
       const results: JsonValue[] = [];
@@ -333,14 +349,31 @@ describe("README: `npm start` on a fresh clone", () => {
 
       // grpcurl and ghz: as printed when installed, else the same call (method, body, token) by a gRPC client
       const grpcCommands = commands.filter((c) => c.tool !== "curl");
-      expect(grpcCommands.map((c) => `${c.tool} ${c.method} ${c.token}`)).toEqual([
+      expect(grpcCommands.map((c) => `${c.tool} ${c.method} ${c.token}`.trimEnd())).toEqual([
+        "grpcurl list",
         "grpcurl RenderPrompt DEMO_SERVICE_TOKEN",
         "grpcurl ListPrompts VIEWER_TOKEN",
         "ghz GetPrompt DEMO_SERVICE_TOKEN",
+        "grpcurl ListEvaluations VIEWER_TOKEN",
       ]);
       for (const c of grpcCommands) {
-        expect(c.text).toContain(`127.0.0.1:${ports.PROMPT_SERVICE_GRPC_PORT}`);
+        const port =
+          c.service === "PromptService" ? ports.PROMPT_SERVICE_GRPC_PORT : ports.EVALUATION_SERVICE_GRPC_PORT;
+        expect(c.text).toContain(`127.0.0.1:${port}`);
         if (c.tool === "ghz") expect(c.text).toContain("--duration-stop=wait");
+        if (c.method === "list") {
+          // reflection lists the services (checked by its own test without grpcurl: health-reflection.test.ts)
+          if (onPath("grpcurl")) {
+            const listed = (await runPrinted(exportLines, c.text)).trim().split("\n");
+            expect(listed).toEqual(
+              expect.arrayContaining([
+                "autoforge.prompt.v1.PromptService",
+                "autoforge.admin.v1.AdminService",
+              ]),
+            );
+          }
+          continue;
+        }
         let answer: JsonValue;
         if (c.tool === "grpcurl" && onPath("grpcurl")) {
           answer = JSON.parse(await runPrinted(exportLines, c.text)) as JsonValue;
@@ -350,9 +383,11 @@ describe("README: `npm start` on a fresh clone", () => {
             expect(report).toMatch(/\[OK\]\s+\d+ responses/);
             expect(report).not.toMatch(/Error distribution/);
           }
-          answer = await grpcEquivalent(ports.PROMPT_SERVICE_GRPC_PORT, c, tokenOf(c.token));
+          answer = await grpcEquivalent(port, c, tokenOf(c.token));
         }
-        if (c.method === "RenderPrompt") {
+        if (c.method === "ListEvaluations") {
+          expect(answer).toEqual({}); // none yet in demo; the viewer may list them
+        } else if (c.method === "RenderPrompt") {
           expect(answer).toMatchObject({ text: "Hello Ada, thanks for your order!" });
         } else if (c.method === "ListPrompts") {
           expect(((answer as { prompts?: PromptJson[] }).prompts ?? []).map((p) => p.id)).toEqual([
