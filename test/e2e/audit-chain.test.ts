@@ -70,7 +70,12 @@ describe("audit chain from the environment", () => {
       AUDIT_HMAC_KEY_ID: "b",
     });
     await createPrompts(second, 2, "after-rotation");
-    expect(await verify(second)).toMatchObject({ ok: true, checkedCount: 5n });
+    expect(await verify(second)).toMatchObject({
+      ok: true,
+      checkedCount: 5n,
+      firstKeyedSequence: 1n,
+      checkpointCount: expect.any(Number),
+    });
     await second.kill("SIGTERM");
     expect(await keyIds(dir)).toEqual(["a", "a", "a", "b", "b"]);
 
@@ -81,6 +86,16 @@ describe("audit chain from the environment", () => {
       .split("\n")
       .map((l) => JSON.parse(l) as { seq: number });
     expect(lines.at(-1)?.seq).toBe(5);
+    const restarted = await promptService(dir, {
+      AUDIT_HMAC_KEYS: `a:${keyA},b:${keyB}`,
+      AUDIT_HMAC_KEY_ID: "b",
+    });
+    expect(await verify(restarted)).toMatchObject({
+      ok: true,
+      checkpointCount: lines.length,
+      lastCheckpointSequence: 5n,
+    });
+    await restarted.kill();
 
     // without key a, its rows cannot be verified: reported, not accepted
     const third = await promptService(dir, { AUDIT_HMAC_KEYS: `b:${keyB}` });

@@ -138,13 +138,19 @@ export function createAdminHandlers<TSchema extends Record<string, unknown>>(
         keys: audit?.keys,
         checkpoints: await audit?.checkpoints?.expectations(),
       });
+      const facts = {
+        firstKeyedSequence: BigInt(result.firstKeyedSequence),
+        checkpointCount: result.checkpointCount,
+        lastCheckpointSequence: BigInt(result.lastCheckpointSequence),
+      };
       return result.ok
-        ? { ok: true, checkedCount: BigInt(result.count) }
+        ? { ok: true, checkedCount: BigInt(result.count), ...facts }
         : {
             ok: false,
             checkedCount: BigInt(result.checked),
             firstBrokenSequence: BigInt(result.firstBrokenSequence),
             reason: `${result.reason}: ${result.detail}`,
+            ...facts,
           };
     },
     async runMaintenance(req, ctx: Ctx) {
