@@ -3,6 +3,8 @@
  * speak, and the status each answer carries. For tests of what the server does with malformed input.
  */
 import * as http2 from "node:http2";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { connectJsonDetails, statusFromBytes } from "./error-details.js";
 
 export type RawProtocol = "grpc" | "grpc-web" | "connect-proto" | "connect-json";
 
@@ -12,6 +14,8 @@ export interface RawAnswer {
   readonly message: string;
   /** Whether the error carried details (`grpc-status-details-bin` or Connect's `details`). */
   readonly hasDetails: boolean;
+  /** The error details, decoded (see error-details.ts); empty when there were none. */
+  readonly details: readonly JsonValue[];
 }
 
 export interface RawRequest {
@@ -83,10 +87,12 @@ function fromGrpcFields(fields: Record<string, string | string[] | undefined>): 
   const status = fields["grpc-status"];
   if (status === undefined) return undefined;
   const message = fields["grpc-message"];
+  const bin = fields["grpc-status-details-bin"];
   return {
     code: Number(status),
     message: decodeURIComponent(String(message ?? "")),
-    hasDetails: fields["grpc-status-details-bin"] !== undefined,
+    hasDetails: bin !== undefined,
+    details: bin === undefined ? [] : statusFromBytes(Buffer.from(String(bin), "base64")).details,
   };
 }
 
@@ -96,6 +102,7 @@ function fromConnectError(json: unknown): RawAnswer {
     code: connectCodes.indexOf(e.code ?? "unknown"),
     message: e.message ?? "",
     hasDetails: (e.details?.length ?? 0) > 0,
+    details: connectJsonDetails(e.details ?? []),
   };
 }
 
@@ -171,14 +178,14 @@ async function connectCall(req: RawRequest): Promise<RawAnswer> {
   });
   const body = new Uint8Array(await res.arrayBuffer());
   if (!req.streaming) {
-    if (res.status === 200) return { code: 0, message: "", hasDetails: false };
+    if (res.status === 200) return { code: 0, message: "", hasDetails: false, details: [] };
     return fromConnectError(JSON.parse(new TextDecoder().decode(body)));
   }
   for (const frame of envelopes(body)) {
     if ((frame.flags & 0x02) === 0x02) {
       const end = JSON.parse(new TextDecoder().decode(frame.data)) as { error?: unknown };
       return end.error === undefined
-        ? { code: 0, message: "", hasDetails: false }
+        ? { code: 0, message: "", hasDetails: false, details: [] }
         : fromConnectError(end.error);
     }
   }

@@ -15,6 +15,8 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import { UndecodableRequestError } from "./decode.js";
+import { mapError, toConnectError } from "./errors.js";
 
 /**
  * connect-node decodes a request before our implementation runs, and answers a binary body that does not
@@ -32,11 +34,8 @@ export function markReached(ctx: HandlerContext): void {
 
 function decodeFailure(error: ConnectError | undefined): ConnectError | undefined {
   if (error === undefined || (error.code !== Code.Internal && error.code !== Code.Unknown)) return undefined;
-  return new ConnectError(
-    `request could not be decoded: ${error.rawMessage}`,
-    Code.InvalidArgument,
-    error.metadata,
-  );
+  // The same status and details as the gRPC port's answer to bytes that do not decode.
+  return toConnectError(mapError(new UndecodableRequestError(error.rawMessage)), error.metadata);
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

@@ -10,7 +10,7 @@ export class UndecodableRequestError extends RpcError {
   override readonly name = "UndecodableRequestError";
   readonly code = Code.InvalidArgument;
   constructor(reason: string) {
-    super(`request could not be decoded: ${reason}`);
+    super(`request could not be decoded: ${reason}`, { reason: "REQUEST_UNDECODABLE" });
   }
 }
 
@@ -19,7 +19,12 @@ export class ResponseTooLargeError extends RpcError {
   override readonly name = "ResponseTooLargeError";
   readonly code = Code.ResourceExhausted;
   constructor(bytes: number, limit: number) {
-    super(`response is ${bytes} bytes, larger than the ${limit}-byte message limit`);
+    // No RetryInfo: retrying the same request gets the same answer (a smaller page may fit).
+    super(`response is ${bytes} bytes, larger than the ${limit}-byte message limit`, {
+      reason: "RESPONSE_TOO_LARGE",
+      metadata: { responseBytes: String(bytes), limitBytes: String(limit) },
+      retryDelayMs: null,
+    });
   }
 }
 

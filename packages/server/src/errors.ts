@@ -1,27 +1,84 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  buildDetails,
+  type ErrorDetails,
+  errorInfoDetail,
+  type FieldViolation,
+  type ResourceRef,
+  type WireDetail,
+  withErrorInfo,
+} from "./error-details.js";
+
+export {
+  type ErrorDetails,
+  errorDomain,
+  type FieldViolation,
+  type PreconditionViolation,
+  type ResourceRef,
+  type WireDetail,
+} from "./error-details.js";
 
 /**
- * Typed errors that handlers and domain code throw. Each carries its status code; `mapError` is the one
- * place that turns these, ConnectErrors, database errors and anything else into a status + message.
+ * Typed errors that handlers and domain code throw. Each carries its status code and its details;
+ * `mapError` is the one place that turns these, ConnectErrors, database errors and anything else into a
+ * status, a message and the details sent with them.
  */
 export abstract class RpcError extends Error {
   abstract readonly code: Code;
+  readonly details: ErrorDetails;
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message);
+    this.details = details;
+  }
 }
 
 export class NotFoundError extends RpcError {
   override readonly name = "NotFoundError";
   readonly code = Code.NotFound;
+  /** `resource` becomes a ResourceInfo detail. */
+  constructor(message: string, resource?: ResourceRef, details: Omit<ErrorDetails, "resource"> = {}) {
+    super(message, resource === undefined ? details : { ...details, resource });
+  }
 }
 
-/** Bad input. `field` is the proto field name (snake_case, dotted for nested fields). */
+type WithoutViolations = Omit<ErrorDetails, "fieldViolations">;
+
+/**
+ * Bad input, as a BadRequest with one or more field violations. `field` is the proto field name (snake_case,
+ * dotted for nested fields, `[i]` for list items); pass a list to report every violation of a request at once.
+ */
 export class InvalidArgumentError extends RpcError {
   override readonly name = "InvalidArgumentError";
   readonly code = Code.InvalidArgument;
+  readonly violations: readonly [FieldViolation, ...FieldViolation[]];
+  constructor(field: string, description: string, details?: WithoutViolations);
+  constructor(violations: readonly [FieldViolation, ...FieldViolation[]], details?: WithoutViolations);
   constructor(
-    readonly field: string,
-    readonly reason: string,
+    first: string | readonly [FieldViolation, ...FieldViolation[]],
+    second?: string | WithoutViolations,
+    third?: WithoutViolations,
   ) {
-    super(`${field}: ${reason}`);
+    const details = (typeof first === "string" ? third : (second as WithoutViolations | undefined)) ?? {};
+    const violations: readonly [FieldViolation, ...FieldViolation[]] =
+      typeof first === "string"
+        ? [
+            {
+              field: first,
+              description: String(second),
+              ...(details.reason ? { reason: details.reason } : {}),
+            },
+          ]
+        : first;
+    super(violations.map((v) => `${v.field}: ${v.description}`).join("; "), {
+      ...details,
+      fieldViolations: violations,
+    });
+    this.violations = violations;
+  }
+
+  /** The first violation's field. */
+  get field(): string {
+    return this.violations[0].field;
   }
 }
 
@@ -30,6 +87,7 @@ export class AlreadyExistsError extends RpcError {
   readonly code = Code.AlreadyExists;
 }
 
+/** The system is not in the state the call needs: send `preconditionViolations`. */
 export class FailedPreconditionError extends RpcError {
   override readonly name = "FailedPreconditionError";
   readonly code = Code.FailedPrecondition;
@@ -46,11 +104,13 @@ export class PermissionDeniedError extends RpcError {
   readonly code = Code.PermissionDenied;
 }
 
+/** Retrying later may succeed: a RetryInfo says when (default {@link defaultRetryDelayMs}). */
 export class UnavailableError extends RpcError {
   override readonly name = "UnavailableError";
   readonly code = Code.Unavailable;
 }
 
+/** A rate or quota limit: a RetryInfo says when to try again (default {@link defaultRetryDelayMs}). */
 export class ResourceExhaustedError extends RpcError {
   override readonly name = "ResourceExhaustedError";
   readonly code = Code.ResourceExhausted;
@@ -66,6 +126,17 @@ export class DeadlineExceededError extends RpcError {
   readonly code = Code.DeadlineExceeded;
 }
 
+/** RetryInfo's delay where the thrower named none: about the time a busy database or a restart takes. */
+export const defaultRetryDelayMs = 1000;
+
+/** The details sent for `code`: the reason defaults to the code's name; retryable codes get a RetryInfo. */
+function wireDetails(code: Code, details: ErrorDetails): WireDetail[] {
+  const retryable = code === Code.Unavailable || code === Code.ResourceExhausted;
+  const retryDelayMs =
+    details.retryDelayMs === undefined && retryable ? defaultRetryDelayMs : details.retryDelayMs;
+  return buildDetails({ ...details, reason: details.reason ?? codeName(code), retryDelayMs });
+}
+
 /** gRPC canonical names (`NOT_FOUND`), used in logs and metrics labels. */
 export function codeName(code: Code | 0): string {
   if (code === 0) return "OK";
@@ -77,6 +148,8 @@ export interface MappedError {
   readonly code: Code;
   /** Message sent to the client. Never contains the cause of an INTERNAL error. */
   readonly message: string;
+  /** The google.rpc details sent with the status, ErrorInfo always among them (see error-details.ts). */
+  readonly details: readonly WireDetail[];
   /** Set for INTERNAL (and UNKNOWN) errors: log it, never send it. */
   readonly cause?: unknown;
 }
@@ -100,6 +173,16 @@ const constraintCodes: Record<ConstraintKind, Code> = {
   foreign_key: Code.FailedPrecondition,
   // A remote server that reports a bare SQLITE_CONSTRAINT: the kind is unknown, the input broke a rule.
   other: Code.InvalidArgument,
+};
+
+const constraintReasons: Record<ConstraintKind, string> = {
+  check: "CONSTRAINT_VIOLATED",
+  not_null: "REQUIRED_VALUE_MISSING",
+  trigger: "CHANGE_NOT_ALLOWED",
+  unique: "ALREADY_EXISTS",
+  primary_key: "ALREADY_EXISTS",
+  foreign_key: "REFERENCED_RESOURCE_MISSING",
+  other: "CONSTRAINT_VIOLATED",
 };
 
 const constraintMessages: Record<ConstraintKind, string> = {
@@ -144,32 +227,50 @@ function isDatabaseDeadline(e: unknown): boolean {
  * | ConstraintViolationError unique / primary_key | ALREADY_EXISTS |
  * | ConstraintViolationError foreign_key | FAILED_PRECONDITION |
  * | ConstraintViolationError other (kind not reported, e.g. sqld over HTTP) | INVALID_ARGUMENT |
- * | TransientDatabaseError (retries exhausted), DatabaseClosedError | UNAVAILABLE |
+ * | TransientDatabaseError (retries exhausted), DatabaseClosedError | UNAVAILABLE (with RetryInfo) |
  * | the database's DeadlineExceededError; anything else once the deadline passed | DEADLINE_EXCEEDED |
  * | anything else | INTERNAL ("internal error"; the cause is returned for logging) |
+ *
+ * Every answer carries an ErrorInfo (reason, {@link errorDomain}, metadata); INTERNAL's says only `INTERNAL`.
  */
 export function mapError(e: unknown, deadline?: number): MappedError {
-  if (e instanceof RpcError) return { code: e.code, message: e.message };
+  if (e instanceof RpcError) {
+    return { code: e.code, message: e.message, details: wireDetails(e.code, e.details) };
+  }
   if (e instanceof ConnectError) {
+    // Already mapped (by the chain) or from a dependency: its details go on, with an ErrorInfo if it had none.
     if (e.code === Code.Internal || e.code === Code.Unknown)
-      return { code: e.code, message: "internal error", cause: e };
-    return { code: e.code, message: e.rawMessage };
+      return { code: e.code, message: "internal error", details: [errorInfoDetail("INTERNAL")], cause: e };
+    return { code: e.code, message: e.rawMessage, details: withErrorInfo(codeName(e.code), e.details) };
   }
   if (isConstraintViolation(e)) {
-    return { code: constraintCodes[e.kind], message: constraintMessages[e.kind] };
+    const code = constraintCodes[e.kind];
+    return {
+      code,
+      message: constraintMessages[e.kind],
+      details: wireDetails(code, { reason: constraintReasons[e.kind] }),
+    };
   }
   // Transient before deadline: the database's retry budget ends before the RPC deadline, and "the database
   // is down" (UNAVAILABLE, retry elsewhere) tells the client more than DEADLINE_EXCEEDED.
   if (isTransientDatabaseError(e)) {
-    return { code: Code.Unavailable, message: "the database is temporarily unavailable, retry later" };
+    return {
+      code: Code.Unavailable,
+      message: "the database is temporarily unavailable, retry later",
+      details: wireDetails(Code.Unavailable, { reason: "DATABASE_UNAVAILABLE" }),
+    };
   }
   if (isDatabaseDeadline(e) || (deadline !== undefined && Date.now() >= deadline)) {
-    return { code: Code.DeadlineExceeded, message: "deadline exceeded" };
+    return {
+      code: Code.DeadlineExceeded,
+      message: "deadline exceeded",
+      details: wireDetails(Code.DeadlineExceeded, {}),
+    };
   }
-  return { code: Code.Internal, message: "internal error", cause: e };
+  return { code: Code.Internal, message: "internal error", details: [errorInfoDetail("INTERNAL")], cause: e };
 }
 
 /** mapError, as a ConnectError (what the Connect port throws, and what the gRPC port turns into a status). */
-export function toConnectError(mapped: MappedError): ConnectError {
-  return new ConnectError(mapped.message, mapped.code);
+export function toConnectError(mapped: MappedError, metadata?: Headers): ConnectError {
+  return new ConnectError(mapped.message, mapped.code, metadata, [...mapped.details] as never);
 }

@@ -17,6 +17,7 @@ import {
 } from "grpc-health-check";
 import type { CallPipeline, IncomingCall } from "./chain.js";
 import { decodeBinaryRequest, encodeBinaryResponse, UndecodableRequestError } from "./decode.js";
+import { grpcStatusDetails } from "./error-details.js";
 import { mapError } from "./errors.js";
 import { listenTcp } from "./listen.js";
 import type { RegisteredService } from "./service.js";
@@ -98,6 +99,12 @@ function timeoutFromDeadline(deadline: grpc.Deadline): number | undefined {
 function statusFromError(e: unknown, metadata: grpc.Metadata): Partial<grpc.StatusObject> {
   // The chain rejects with mapped ConnectErrors; anything else is a bug in this adapter.
   const mapped = mapError(e);
+  // The google.rpc.Status with the error details, as connect-es sends it on the Connect port's gRPC protocol;
+  // grpc-js base64-encodes a -bin key's Buffer itself.
+  metadata.set(
+    "grpc-status-details-bin",
+    asBuffer(grpcStatusDetails(mapped.code, mapped.message, mapped.details)),
+  );
   return { code: mapped.code as number as grpc.status, details: mapped.message, metadata };
 }
 

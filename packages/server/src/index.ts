@@ -37,22 +37,30 @@ export type {
 } from "./context.js";
 export { roles } from "./context.js";
 export { type CorsOptions, corsOptionsFromEnv, createCorsHandler } from "./cors.js";
+export { grpcStatusDetails } from "./error-details.js";
 export {
   AbortedError,
   AlreadyExistsError,
   type ConstraintKind,
   codeName,
   DeadlineExceededError,
+  defaultRetryDelayMs,
+  type ErrorDetails,
+  errorDomain,
   FailedPreconditionError,
+  type FieldViolation,
   InvalidArgumentError,
   type MappedError,
   mapError,
   NotFoundError,
   PermissionDeniedError,
+  type PreconditionViolation,
   ResourceExhaustedError,
+  type ResourceRef,
   RpcError,
   UnauthenticatedError,
   UnavailableError,
+  type WireDetail,
 } from "./errors.js";
 export { createGrpcServiceDefinition } from "./grpc-port.js";
 export { ListenError } from "./listen.js";
@@ -144,4 +152,5 @@ export {
   type MessageValidator,
   protoFieldPath,
   type Validators,
+  type Violations,
 } from "./validation.js";

@@ -1,6 +1,6 @@
 import type { DescField, DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { InvalidArgumentError } from "./errors.js";
+import { type FieldViolation, InvalidArgumentError } from "./errors.js";
 
 /**
  * Constraints of one request message: a zod schema per field, keyed by the field's TypeScript name
@@ -13,7 +13,7 @@ export type FieldRules<D extends DescMessage> = {
 export interface MessageValidator {
   /** Fully qualified message name, e.g. `autoforge.admin.v1.ListAuditEventsRequest`. */
   readonly typeName: string;
-  /** Throws InvalidArgumentError naming the proto field and the rule. */
+  /** Throws one InvalidArgumentError naming every bad field of the message and the rule it breaks. */
   validate(message: Message): void;
 }
 
@@ -55,9 +55,15 @@ export function protoFieldPath(desc: DescMessage, path: readonly PropertyKey[]):
   return out;
 }
 
+/** Collects a request's violations: `check` functions report each one instead of throwing at the first. */
+export interface Violations {
+  add(field: string, description: string, reason?: string): void;
+}
+
 /**
- * Declares the constraints of a request message with zod. `check` may add cross-field rules and throw
- * InvalidArgumentError itself.
+ * Declares the constraints of a request message with zod. `check` adds cross-field rules: it reports
+ * violations through `violations` (it may still throw InvalidArgumentError; its violations are kept too).
+ * Both run on every request, so the answer lists all of its bad fields, not only the first.
  *
  * ```ts
  * defineValidator(ListAuditEventsRequestSchema, { pageSize: z.int().min(0).max(100) })
@@ -66,19 +72,33 @@ export function protoFieldPath(desc: DescMessage, path: readonly PropertyKey[]):
 export function defineValidator<D extends DescMessage>(
   schema: D,
   rules: FieldRules<D>,
-  check?: (message: MessageShape<D>) => void,
+  check?: (message: MessageShape<D>, violations: Violations) => void,
 ): MessageValidator {
   const zodSchema = z.object(rules as Record<string, z.ZodType>);
   return {
     typeName: schema.typeName,
     validate(message) {
+      const found: FieldViolation[] = [];
+      const seen = new Set<string>();
+      const add = (field: string, description: string, reason?: string) => {
+        // zod may report one rule twice for a field (e.g. a union's branches); say it once
+        const key = `${field}\0${description}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+        found.push(reason === undefined ? { field, description } : { field, description, reason });
+      };
       const result = zodSchema.safeParse(message);
       if (!result.success) {
-        const issue = result.error.issues[0];
-        const field = issue === undefined ? "" : protoFieldPath(schema, issue.path);
-        throw new InvalidArgumentError(field, issue?.message ?? "invalid");
+        for (const issue of result.error.issues) add(protoFieldPath(schema, issue.path), issue.message);
       }
-      check?.(message as MessageShape<D>);
+      try {
+        check?.(message as MessageShape<D>, { add });
+      } catch (e) {
+        if (!(e instanceof InvalidArgumentError)) throw e;
+        for (const v of e.violations) add(v.field, v.description, v.reason);
+      }
+      const [first, ...rest] = found;
+      if (first !== undefined) throw new InvalidArgumentError([first, ...rest]);
     },
   };
 }
