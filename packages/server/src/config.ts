@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AuthConfig } from "./auth.js";
+import type { CorsOptions } from "./cors.js";
 
 /**
  * The variables every service reads (architecture §7a). The service's config.ts stays the one reader of
@@ -29,6 +30,8 @@ export interface ServiceConfig {
   readonly maintenance: MaintenanceIntervals;
   /** The audit chain's keys and checkpoints (docs/audit.md); key material is decoded where it is used. */
   readonly audit: AuditConfig;
+  /** `CORS_ALLOWED_ORIGINS`: browser origins allowed on the Connect port; undefined: no CORS. */
+  readonly cors: CorsOptions | undefined;
 }
 
 /** `AUDIT_*` variables as given: `@autoforge/admin`'s `createAuditTrail` decodes and checks the keys. */
@@ -222,6 +225,7 @@ export function readServiceConfig(env: Env, defaults: ServiceConfigDefaults): Se
     logLevel: level as ServiceConfig["logLevel"],
     maintenance: maintenanceIntervals(env),
     audit: auditConfig(env),
+    cors: corsOptionsFromEnv(env),
   });
 }
 
@@ -289,6 +293,41 @@ function auditConfig(env: Env): AuditConfig {
             intervalMs,
           }),
   });
+}
+
+/**
+ * `CORS_ALLOWED_ORIGINS`: comma-separated origins (`https://app.example.com,http://localhost:5173`), or `*`
+ * for any origin (tokens travel in the Authorization header, never in cookies, so no credentials mode).
+ * Unset: undefined, and the Connect port sends no CORS headers (browsers on other origins are refused).
+ */
+export function corsOptionsFromEnv(env: Env): CorsOptions | undefined {
+  const name = "CORS_ALLOWED_ORIGINS";
+  const raw = optionalEnv(env, name);
+  if (raw === undefined) return undefined;
+  const origins = raw
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
+  if (origins.includes("*")) {
+    if (origins.length > 1) throw new ConfigError(name, "is either * or a list of origins, not both");
+    return Object.freeze({ allowedOrigins: "*" });
+  }
+  if (origins.length === 0) throw new ConfigError(name, "names no origin");
+  for (const origin of origins) {
+    let parsed: string | undefined;
+    try {
+      parsed = new URL(origin).origin;
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed !== origin) {
+      throw new ConfigError(
+        name,
+        `${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path or trailing slash)`,
+      );
+    }
+  }
+  return Object.freeze({ allowedOrigins: Object.freeze(origins) });
 }
 
 function allProjectsSubjectsEnv(env: Env): readonly string[] | undefined {

@@ -2,46 +2,11 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { cors as connectCors } from "@connectrpc/connect";
 import cors from "cors";
-import { ConfigError, type Env, optionalEnv } from "./config.js";
 
 /** CORS for browser clients (connect-web, gRPC-Web) on the Connect port. */
 export interface CorsOptions {
   /** Origins allowed to call (`https://app.example.com`), or `"*"` for any. */
   readonly allowedOrigins: readonly string[] | "*";
-}
-
-/**
- * `CORS_ALLOWED_ORIGINS`: comma-separated origins (`https://app.example.com,http://localhost:5173`), or `*`
- * for any origin (tokens travel in the Authorization header, never in cookies, so no credentials mode).
- * Unset: undefined, and the port sends no CORS headers (browsers on other origins are refused).
- */
-export function corsOptionsFromEnv(env: Env): CorsOptions | undefined {
-  const raw = optionalEnv(env, "CORS_ALLOWED_ORIGINS");
-  if (raw === undefined) return undefined;
-  const origins = raw
-    .split(",")
-    .map((o) => o.trim())
-    .filter((o) => o !== "");
-  if (origins.includes("*")) {
-    if (origins.length > 1) throw new ConfigError("CORS_ALLOWED_ORIGINS", "is either * or a list of origins");
-    return Object.freeze({ allowedOrigins: "*" });
-  }
-  for (const origin of origins) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed === undefined || parsed.origin !== origin) {
-      throw new ConfigError(
-        "CORS_ALLOWED_ORIGINS",
-        `${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path or trailing slash)`,
-      );
-    }
-  }
-  if (origins.length === 0) throw new ConfigError("CORS_ALLOWED_ORIGINS", "names no origin");
-  return Object.freeze({ allowedOrigins: Object.freeze(origins) });
 }
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;

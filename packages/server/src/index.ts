@@ -11,6 +11,7 @@ export { type CallPipeline, createCallPipeline, type IncomingCall, type Middlewa
 export {
   type AuditConfig,
   ConfigError,
+  corsOptionsFromEnv,
   defaultMaintenanceIntervals,
   type Env,
   type MaintenanceIntervals,
@@ -36,7 +37,7 @@ export type {
   UnitOfWorkTools,
 } from "./context.js";
 export { roles } from "./context.js";
-export { type CorsOptions, corsOptionsFromEnv, createCorsHandler } from "./cors.js";
+export { type CorsOptions, createCorsHandler } from "./cors.js";
 export { grpcStatusDetails } from "./error-details.js";
 export {
   AbortedError,

@@ -20,7 +20,7 @@ import {
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import type { Env } from "./config.js";
+import { ConfigError, type Env } from "./config.js";
 
 /**
  * The kit's tracer. Only `@opentelemetry/api` is used on the call path: without a registered SDK
@@ -93,8 +93,9 @@ function exporterFor(name: string): SpanExporter | undefined {
     case "none":
       return undefined;
     default:
-      throw new Error(
-        `OTEL_TRACES_EXPORTER: unsupported exporter ${JSON.stringify(name)} (otlp, console, none)`,
+      throw new ConfigError(
+        "OTEL_TRACES_EXPORTER",
+        `names an unsupported exporter ${JSON.stringify(name)} (otlp, console, none)`,
       );
   }
 }

@@ -4,12 +4,13 @@ import {
   allProjects,
   createDatabaseMetrics,
   createProcessMetricsRegistry,
+  createServiceLogger,
   createTokenSigner,
   ListenError,
   runUntilSignal,
   serviceAuthConfig,
+  startTracing,
 } from "@autoforge/server";
-import { pino } from "pino";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createPromptEventConsumer, promptEventsConsumerName } from "./consumer.js";
 import { migrationsFolder } from "./db/migrations-folder.js";
@@ -53,7 +54,9 @@ const evaluationServiceSubject = "evaluation-service";
  */
 async function run(): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = pino({ level: config.logLevel, base: { service: "evaluation-service" } });
+  // off unless the standard OTEL_* variables ask for traces (docs/observability.md)
+  const tracing = startTracing({ serviceName: "evaluation-service", env: process.env });
+  const logger = createServiceLogger({ service: "evaluation-service", level: config.logLevel });
   // one registry per process: RPC, database, maintenance and consumer metrics, at GET /metrics on the Connect port
   const metrics = createProcessMetricsRegistry();
   const dbMetrics = createDatabaseMetrics(metrics);
@@ -67,7 +70,15 @@ async function run(): Promise<void> {
   const audit = createAuditTrail(db, config.audit, { chain: "evaluation-service", logger });
   await audit.start();
   const auth = serviceAuthConfig(config);
-  const { server, maintenance } = createEvaluationServer({ db, prompts, auth, logger, metrics, audit });
+  const { server, maintenance } = createEvaluationServer({
+    db,
+    prompts,
+    auth,
+    logger,
+    metrics,
+    audit,
+    cors: config.cors,
+  });
   // the server logs "listening" with both ports
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
   logger.info({ promptService: config.promptServiceUrl }, "calling prompt-service");
@@ -103,6 +114,7 @@ async function run(): Promise<void> {
       await audit.stop();
       prompts.close();
       await db.close();
+      await tracing?.shutdown();
     },
   });
 }

@@ -5,9 +5,11 @@ import {
   PromptService,
   type WatchPromptEventsResponse,
 } from "@autoforge/contracts/prompt/v1";
+import { injectTraceContext } from "@autoforge/server";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {
   BrokenCircuitError,
   CircuitState,
@@ -119,6 +121,44 @@ export function promptServiceUnavailable(e: unknown): UnavailableError {
   return new UnavailableError(`prompt-service unavailable: ${reason}`);
 }
 
+const tracer = trace.getTracer("@autoforge/evaluation-service");
+
+/**
+ * One attempt as an OpenTelemetry client span (`autoforge.prompt.v1.PromptService/GetPrompt`), child of the
+ * active span (the RPC being served), with its W3C `traceparent` in the request headers: prompt-service's
+ * server span becomes its child. A no-op without an SDK.
+ */
+function tracedAttempt<T>(
+  method: DescMethod,
+  headers: Headers,
+  run: (headers: Headers) => Promise<T>,
+): Promise<T> {
+  const service = PromptService.typeName;
+  return tracer.startActiveSpan(
+    `${service}/${method.name}`,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method.name },
+    },
+    async (span) => {
+      const withTrace = new Headers(headers);
+      injectTraceContext(withTrace);
+      try {
+        const result = await run(withTrace);
+        span.setAttribute("rpc.grpc.status_code", 0);
+        return result;
+      } catch (e) {
+        const err = ConnectError.from(e);
+        span.setAttribute("rpc.grpc.status_code", err.code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err.rawMessage });
+        throw e;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
 export function createPromptClient(options: PromptClientOptions): PromptClient {
   const {
     logger,
@@ -199,7 +239,9 @@ export function createPromptClient(options: PromptClientOptions): PromptClient {
               );
             }
             try {
-              return await invoke({ timeoutMs, headers, signal: callOptions.signal });
+              return await tracedAttempt(method, headers, (traced) =>
+                invoke({ timeoutMs, headers: traced, signal: callOptions.signal }),
+              );
             } catch (e) {
               lastError = e;
               throw e;

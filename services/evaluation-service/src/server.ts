@@ -10,6 +10,7 @@ import type { Database } from "@autoforge/db";
 import {
   type AuthConfig,
   type Authenticator,
+  type CorsOptions,
   createServer,
   defineService,
   type Server,
@@ -36,6 +37,8 @@ export interface EvaluationServerDeps {
   readonly limits?: ServerLimits;
   /** The process's Prometheus registry (RPC, database and maintenance metrics), served at GET /metrics. Default: a new one. */
   readonly metrics?: Registry;
+  /** CORS for browser clients on the Connect port (`CORS_ALLOWED_ORIGINS`). Default: none. */
+  readonly cors?: CorsOptions | undefined;
   /** The audit chain's keys and checkpoints (main.ts: `createAuditTrail` from AUDIT_*). Default: the unkeyed chain. */
   readonly audit?: AuditTrail;
   readonly now?: () => number;
@@ -85,6 +88,7 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
     logger: deps.logger,
     ...(deps.limits === undefined ? {} : { limits: deps.limits }),
     metrics,
+    cors: deps.cors,
   });
   return { server, maintenance };
 }

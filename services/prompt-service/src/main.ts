@@ -3,12 +3,13 @@ import { createDatabase, migrate } from "@autoforge/db";
 import {
   createDatabaseMetrics,
   createProcessMetricsRegistry,
+  createServiceLogger,
   createTokenSigner,
   ListenError,
   runUntilSignal,
   serviceAuthConfig,
+  startTracing,
 } from "@autoforge/server";
-import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.js";
 import { migrationsFolder } from "./db/migrations-folder.js";
 import { schema } from "./db/schema.js";
@@ -17,7 +18,9 @@ import { createPromptServer } from "./server.js";
 /** config -> metrics -> database -> migrate -> server -> listen -> maintenance schedule; SIGTERM/SIGINT drain and close. */
 async function run(): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = pino({ level: config.logLevel, base: { service: "prompt-service" } });
+  // off unless the standard OTEL_* variables ask for traces (docs/observability.md)
+  const tracing = startTracing({ serviceName: "prompt-service", env: process.env });
+  const logger = createServiceLogger({ service: "prompt-service", level: config.logLevel });
   // one registry per process: RPC, database and maintenance metrics, served at GET /metrics on the Connect port
   const metrics = createProcessMetricsRegistry();
   const dbMetrics = createDatabaseMetrics(metrics);
@@ -30,7 +33,7 @@ async function run(): Promise<void> {
   const audit = createAuditTrail(db, config.audit, { chain: "prompt-service", logger });
   await audit.start();
   const auth = serviceAuthConfig(config);
-  const { server, maintenance } = createPromptServer({ db, auth, logger, metrics, audit });
+  const { server, maintenance } = createPromptServer({ db, auth, logger, metrics, audit, cors: config.cors });
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
   // the same maintenance object as AdminService.RunMaintenance: never two runs at once
   const scheduler = createMaintenanceScheduler({ maintenance, intervals: config.maintenance, logger });
@@ -59,6 +62,7 @@ async function run(): Promise<void> {
       await scheduler.stop();
       await audit.stop();
       await db.close();
+      await tracing?.shutdown();
     },
   });
 }

@@ -10,6 +10,7 @@ import type { Database } from "@autoforge/db";
 import {
   type AuthConfig,
   type Authenticator,
+  type CorsOptions,
   createServer,
   defineService,
   type Server,
@@ -37,6 +38,8 @@ export interface PromptServerDeps {
   readonly limits?: ServerLimits;
   /** The process's Prometheus registry (RPC, database and maintenance metrics), served at GET /metrics. Default: a new one. */
   readonly metrics?: Registry;
+  /** CORS for browser clients on the Connect port (`CORS_ALLOWED_ORIGINS`). Default: none. */
+  readonly cors?: CorsOptions | undefined;
   /** The audit chain's keys and checkpoints (main.ts: `createAuditTrail` from AUDIT_*). Default: the unkeyed chain. */
   readonly audit?: AuditTrail;
   /** WatchPromptEvents' poll for events committed by other processes. Default 1,000 ms. */
@@ -92,6 +95,7 @@ export function createPromptServer(deps: PromptServerDeps): PromptServer {
     logger: deps.logger,
     ...(deps.limits === undefined ? {} : { limits: deps.limits }),
     metrics,
+    cors: deps.cors,
   });
   return { server, notifier, maintenance };
 }
