@@ -118,7 +118,10 @@ export function promptServiceUnavailable(e: unknown): UnavailableError {
   else if (e instanceof ConnectError) reason = `${Code[e.code] ?? e.code}: ${e.rawMessage}`;
   else if (e instanceof Error) reason = e.message;
   else reason = String(e);
-  return new UnavailableError(`prompt-service unavailable: ${reason}`);
+  return new UnavailableError(`prompt-service unavailable: ${reason}`, {
+    reason: "DEPENDENCY_UNAVAILABLE",
+    metadata: { dependency: "prompt-service" },
+  });
 }
 
 const tracer = trace.getTracer("@autoforge/evaluation-service");

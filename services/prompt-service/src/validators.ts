@@ -27,6 +27,7 @@ import {
   pageSizeRule,
   pageTokenRule,
   type Validators,
+  type Violations,
 } from "@autoforge/server";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { FieldMask } from "@bufbuild/protobuf/wkt";
@@ -95,9 +96,9 @@ const declarations = z
 const messages = z.array(z.any()).max(limits.messagesMax, `at most ${limits.messagesMax} messages`);
 const expectedVersion = z.int().min(0, "must be >= 0 (0: the label must be absent)").optional();
 const reason = chars(0, limits.changeNoteMaxChars);
-const renderVariables = (m: { variables: Record<string, unknown> }) => {
+const renderVariables = (m: { variables: Record<string, unknown> }, v: Violations) => {
   if (Object.keys(m.variables).length > limits.templateVariablesMax) {
-    throw new InvalidArgumentError("variables", `at most ${limits.templateVariablesMax} variables`);
+    v.add("variables", `at most ${limits.templateVariablesMax} variables`);
   }
 };
 
@@ -109,11 +110,9 @@ const promptSelector = {
     version: z.int().min(0, "must be >= 0"),
     label: z.union([z.literal(""), label]),
   },
-  check(m: { id: string; name: string; version: number; label: string }) {
-    if ((m.id === "") === (m.name === ""))
-      throw new InvalidArgumentError("id", "set exactly one of id and name");
-    if (m.version !== 0 && m.label !== "")
-      throw new InvalidArgumentError("label", "set version or label, not both");
+  check(m: { id: string; name: string; version: number; label: string }, v: Violations) {
+    if ((m.id === "") === (m.name === "")) v.add("id", "set exactly one of id and name");
+    if (m.version !== 0 && m.label !== "") v.add("label", "set version or label, not both");
   },
 };
 
@@ -130,16 +129,19 @@ export const updatableFields = [
 ] as const;
 export type UpdatableField = (typeof updatableFields)[number];
 
-/** Mask paths as sent (snake_case in binary; camelCase accepted too, as the JSON mapping produces). */
-export function maskFields(mask: FieldMask | undefined): Set<UpdatableField> {
+/**
+ * Mask paths as sent (snake_case in binary; camelCase accepted too, as the JSON mapping produces). An unknown
+ * path is reported to `violations`, or thrown as INVALID_ARGUMENT without it.
+ */
+export function maskFields(mask: FieldMask | undefined, violations?: Violations): Set<UpdatableField> {
   const out = new Set<UpdatableField>();
-  for (const path of mask?.paths ?? []) {
+  for (const [i, path] of (mask?.paths ?? []).entries()) {
     const snake = path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     if (!(updatableFields as readonly string[]).includes(snake)) {
-      throw new InvalidArgumentError(
-        "update_mask",
-        `unknown path ${JSON.stringify(path)}; allowed: ${updatableFields.join(", ")}`,
-      );
+      const description = `unknown path ${JSON.stringify(path)}; allowed: ${updatableFields.join(", ")}`;
+      if (violations === undefined) throw new InvalidArgumentError(`update_mask.paths[${i}]`, description);
+      violations.add(`update_mask.paths[${i}]`, description);
+      continue;
     }
     out.add(snake as UpdatableField);
   }
@@ -162,21 +164,17 @@ export const promptValidators: Validators = createValidators(
       templateId: optionalUuid,
       requestId,
     },
-    (m) => {
+    (m, v) => {
       if (m.messages.length > 0 && m.content !== "") {
-        throw new InvalidArgumentError(
-          "content",
-          "set content (a text prompt) or messages (a chat prompt), not both",
-        );
+        v.add("content", "set content (a text prompt) or messages (a chat prompt), not both");
       }
-      if (m.messages.length === 0 && m.content === "")
-        throw new InvalidArgumentError("content", "is required");
+      if (m.messages.length === 0 && m.content === "") v.add("content", "is required");
     },
   ),
   defineValidator(GetPromptRequestSchema, promptSelector.rules, promptSelector.check),
-  defineValidator(RenderPromptRequestSchema, promptSelector.rules, (m) => {
-    promptSelector.check(m);
-    renderVariables(m);
+  defineValidator(RenderPromptRequestSchema, promptSelector.rules, (m, v) => {
+    promptSelector.check(m, v);
+    renderVariables(m, v);
   }),
   defineValidator(ListPromptsRequestSchema, {
     pageSize: pageSizeRule(),
@@ -202,19 +200,18 @@ export const promptValidators: Validators = createValidators(
       metadata: struct,
       changeNote: chars(0, limits.changeNoteMaxChars),
     },
-    (m) => {
-      const fields = maskFields(m.updateMask);
-      if (fields.size === 0)
-        throw new InvalidArgumentError("update_mask", "is required: name the fields to change");
-      if (fields.has("title") && m.title === "")
-        throw new InvalidArgumentError("title", "must be 1 to 255 characters");
-      if (fields.has("content") && m.content === "") throw new InvalidArgumentError("content", "is required");
+    (m, v) => {
+      const fields = maskFields(m.updateMask, v);
+      if ((m.updateMask?.paths.length ?? 0) === 0)
+        v.add("update_mask", "is required: name the fields to change");
+      if (fields.has("title") && m.title === "") v.add("title", "must be 1 to 255 characters");
+      if (fields.has("content") && m.content === "") v.add("content", "is required");
       if (fields.has("messages") && m.messages.length === 0) {
-        throw new InvalidArgumentError("messages", "a chat prompt needs at least one message");
+        v.add("messages", "a chat prompt needs at least one message");
       }
-      if (fields.has("name") && m.name === "") throw new InvalidArgumentError("name", "is required");
+      if (fields.has("name") && m.name === "") v.add("name", "is required");
       if (fields.has("status") && m.status === PromptStatus.UNSPECIFIED) {
-        throw new InvalidArgumentError("status", "must be DRAFT, ACTIVE or ARCHIVED");
+        v.add("status", "must be DRAFT, ACTIVE or ARCHIVED");
       }
     },
   ),
@@ -268,10 +265,9 @@ export const promptValidators: Validators = createValidators(
         z.string().regex(templateNamePattern, "must match [A-Za-z0-9_.-]{1,100}"),
       ]),
     },
-    (m) => {
-      if ((m.id === "") === (m.name === ""))
-        throw new InvalidArgumentError("id", "set exactly one of id and name");
-      renderVariables(m);
+    (m, v) => {
+      if ((m.id === "") === (m.name === "")) v.add("id", "set exactly one of id and name");
+      renderVariables(m, v);
     },
   ),
   defineValidator(ListPromptEventsRequestSchema, {

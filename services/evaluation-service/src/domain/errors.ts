@@ -1,4 +1,8 @@
-// Typed errors come from the server kit: its one error mapper turns them into status codes.
+// Typed errors come from the server kit: its one error mapper turns them into status codes and error details.
+import { EvaluationSchema } from "@autoforge/contracts/evaluation/v1";
+import { PromptSchema, PromptVersionSchema } from "@autoforge/contracts/prompt/v1";
+import { FailedPreconditionError, NotFoundError } from "@autoforge/server";
+
 export {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -6,3 +10,56 @@ export {
   NotFoundError,
   UnavailableError,
 } from "@autoforge/server";
+
+// The errors this service raises most, built in one place so the reasons, metadata and resource names
+// (docs/errors.md) stay the same wherever they are thrown.
+
+export function evaluationNotFound(id: string): NotFoundError {
+  return new NotFoundError(
+    `evaluation ${id} not found`,
+    { type: EvaluationSchema.typeName, name: id },
+    { reason: "EVALUATION_NOT_FOUND", metadata: { evaluation: id } },
+  );
+}
+
+/** The prompt (version 0) or version an evaluation is about, as prompt-service does not know it. */
+export function promptNotFound(prompt: string, version = 0): NotFoundError {
+  if (version === 0) {
+    return new NotFoundError(
+      `prompt ${prompt} not found`,
+      { type: PromptSchema.typeName, name: prompt },
+      { reason: "PROMPT_NOT_FOUND", metadata: { prompt } },
+    );
+  }
+  return new NotFoundError(
+    `version ${version} of prompt ${prompt} not found`,
+    { type: PromptVersionSchema.typeName, name: `${prompt}@${version}` },
+    { reason: "VERSION_NOT_FOUND", metadata: { prompt, version: String(version) } },
+  );
+}
+
+export function promptDeleted(prompt: string): FailedPreconditionError {
+  const description = `prompt ${prompt} is deleted: restore it before evaluating it`;
+  return new FailedPreconditionError(description, {
+    reason: "PROMPT_DELETED",
+    metadata: { prompt },
+    preconditionViolations: [{ type: "STATE", subject: prompt, description }],
+  });
+}
+
+/**
+ * The evaluation is not in a status the call allows: `reason` names the rule (docs/errors.md), `message` says
+ * what the status is and what is needed.
+ */
+export function evaluationState(
+  id: string,
+  status: string,
+  message: string,
+  reason = "EVALUATION_STATE",
+): FailedPreconditionError {
+  return new FailedPreconditionError(message, {
+    reason,
+    metadata: { evaluation: id, status: status.toUpperCase() },
+    preconditionViolations: [{ type: "STATE", subject: id, description: message }],
+  });
+}

@@ -4,7 +4,7 @@ import type { DescMessage } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { findEvaluation, type Queryable } from "../db/repository.js";
 import type { EvaluationRow, Schema } from "../db/schema.js";
-import { NotFoundError } from "../domain/errors.js";
+import { evaluationNotFound } from "../domain/errors.js";
 import type { PromptClient } from "../prompt-client.js";
 
 export type EvaluationTx = Tx<Schema>;
@@ -34,7 +34,7 @@ export async function requireEvaluation(
   id: string,
 ): Promise<EvaluationRow> {
   const row = await findEvaluation(tx, projectId, id);
-  if (row === undefined) throw new NotFoundError(`evaluation ${id} not found`);
+  if (row === undefined) throw evaluationNotFound(id);
   return row;
 }
 

@@ -31,7 +31,7 @@ import {
   transitionEvaluation,
 } from "../db/repository.js";
 import type { EvaluationRow } from "../db/schema.js";
-import { FailedPreconditionError, NotFoundError } from "../domain/errors.js";
+import { evaluationState, promptDeleted, promptNotFound } from "../domain/errors.js";
 import { illegalTransitionMessage, type Transition, transitions } from "../domain/evaluation-state.js";
 import { promptServiceUnavailable } from "../prompt-client.js";
 import {
@@ -71,9 +71,7 @@ export async function checkPrompt(
     ));
   } catch (e) {
     if (e instanceof ConnectError && e.code === Code.NotFound) {
-      throw new NotFoundError(
-        version === 0 ? `prompt ${promptId} not found` : `version ${version} of prompt ${promptId} not found`,
-      );
+      throw promptNotFound(promptId, version);
     }
     if (e instanceof ConnectError && callerCodes.has(e.code)) throw e;
     if (ctx.signal.aborted) throw e;
@@ -82,10 +80,10 @@ export async function checkPrompt(
   // prompt-service answers only for the project asked; the evaluation is created in the prompt's project, so
   // an answer about any other project (a version of prompt-service that ignores the field) is NOT_FOUND too.
   if (prompt === undefined || prompt.project !== ctx.project.id) {
-    throw new NotFoundError(`prompt ${promptId} not found`);
+    throw promptNotFound(promptId);
   }
   if (prompt.deleteTime !== undefined) {
-    throw new FailedPreconditionError(`prompt ${promptId} is deleted: restore it before evaluating it`);
+    throw promptDeleted(promptId);
   }
   return prompt;
 }
@@ -125,11 +123,9 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       if (earlier !== undefined) return earlier;
       // The event feed may know more than the GetPrompt answer of a moment ago (a delete or purge since).
       const tombstone = await findTombstone(tx, req.promptId);
-      if (tombstone?.state === "purged") throw new NotFoundError(`prompt ${req.promptId} not found`);
+      if (tombstone?.state === "purged") throw promptNotFound(req.promptId);
       if (tombstone?.state === "deleted") {
-        throw new FailedPreconditionError(
-          `prompt ${req.promptId} is deleted: restore it before evaluating it`,
-        );
+        throw promptDeleted(req.promptId);
       }
       const { id, createdAt } = newId();
       const row: EvaluationRow = {
@@ -215,14 +211,14 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
     const row = await ctx.unitOfWork(async (tx, { audit }) => {
       const before = await requireEvaluation(tx, project, id);
       if (!transitions[kind].from.includes(before.status)) {
-        throw new FailedPreconditionError(illegalTransitionMessage(id, kind, before.status));
+        throw evaluationState(id, before.status, illegalTransitionMessage(id, kind, before.status));
       }
       precondition?.(before);
       const at = Math.max(now(), before.updatedAt);
       const after = await apply(tx, before, at);
       if (after === undefined) {
         const current = await requireEvaluation(tx, project, id);
-        throw new FailedPreconditionError(illegalTransitionMessage(id, kind, current.status));
+        throw evaluationState(id, current.status, illegalTransitionMessage(id, kind, current.status));
       }
       await audit({
         action: `evaluation.${kind}`,
@@ -253,8 +249,11 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       (tx, row, at) => completeEvaluation(tx, row.id, row.projectId, at),
       (row) => {
         if (row.testCount === 0) {
-          throw new FailedPreconditionError(
+          throw evaluationState(
+            row.id,
+            row.status,
             `evaluation ${row.id} has no test results: record at least one before completing it (or fail it)`,
+            "NO_TEST_RESULTS",
           );
         }
       },

@@ -28,7 +28,7 @@ import {
   summaryQuery,
 } from "../db/repository.js";
 import type { EvaluationRow, testResults } from "../db/schema.js";
-import { FailedPreconditionError } from "../domain/errors.js";
+import { evaluationState } from "../domain/errors.js";
 import { nearestRank } from "../domain/evaluation-state.js";
 import {
   auditSnapshot,
@@ -91,8 +91,11 @@ export function createResultHandlers(_deps: HandlerDeps) {
       if (earlier !== undefined) return earlier;
       const before = await requireEvaluation(tx, project, req.evaluationId);
       if (before.status !== "running") {
-        throw new FailedPreconditionError(
+        throw evaluationState(
+          before.id,
+          before.status,
           `evaluation ${before.id} is ${before.status.toUpperCase()}: test results are recorded only while RUNNING`,
+          "EVALUATION_NOT_RUNNING",
         );
       }
       const rows: (typeof testResults.$inferInsert)[] = values.map((v) => {

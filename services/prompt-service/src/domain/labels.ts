@@ -27,6 +27,7 @@ export function assertLabelChangeAllowed(
     throw new InvalidArgumentError(
       "label",
       "`latest` always points to the newest version and cannot be changed",
+      { reason: "LABEL_RESERVED" },
     );
   }
   if (
@@ -35,6 +36,7 @@ export function assertLabelChangeAllowed(
   ) {
     throw new PermissionDeniedError(
       `moving the protected label \`${label}\` needs the publisher role in project ${project.id}`,
+      { reason: "LABEL_PROTECTED", metadata: { label, project: project.id, requiredRole: "publisher" } },
     );
   }
 }
@@ -51,7 +53,12 @@ export function assertLabelAt(
   if (expected === undefined || expected === (current ?? 0)) return;
   const now = current === undefined ? "is not set" : `points to version ${current}`;
   const wanted = expected === 0 ? "absent" : `at version ${expected}`;
-  throw new AbortedError(`label ${label} ${now}, expected ${wanted}: read it again and retry`);
+  const description = `label ${label} ${now}, expected ${wanted}: read it again and retry`;
+  throw new AbortedError(description, {
+    reason: "LABEL_MOVED",
+    metadata: { label, currentVersion: String(current ?? 0), expectedVersion: String(expected) },
+    preconditionViolations: [{ type: "LABEL", subject: label, description }],
+  });
 }
 
 /** Labels as the API shows them: the stored ones plus `latest`. */

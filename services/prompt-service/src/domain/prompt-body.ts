@@ -48,7 +48,12 @@ export function effectiveDeclarations(
 /** The renderer's errors as this service's typed errors (one status mapping, in the server kit). */
 export function asServiceError(e: unknown): unknown {
   if (!(e instanceof RenderError)) return e;
-  if (e.kind === "failed_precondition") return new FailedPreconditionError(e.message);
+  if (e.kind === "failed_precondition") {
+    return new FailedPreconditionError(e.message, {
+      reason: "RENDER_FAILED",
+      preconditionViolations: [{ type: "RENDER", subject: "prompt", description: e.message }],
+    });
+  }
   const field = e.field ?? "variables";
   const prefix = `${field}: `;
   return new InvalidArgumentError(

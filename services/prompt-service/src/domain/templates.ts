@@ -28,7 +28,10 @@ function asServiceError<T>(fn: () => T): T {
   } catch (e) {
     if (!(e instanceof RenderError)) throw e;
     if (e.kind === "invalid_argument") throw new InvalidArgumentError(e.field ?? "", e.reason);
-    throw new FailedPreconditionError(e.message);
+    throw new FailedPreconditionError(e.message, {
+      reason: "RENDER_FAILED",
+      preconditionViolations: [{ type: "RENDER", subject: "template", description: e.message }],
+    });
   }
 }
 

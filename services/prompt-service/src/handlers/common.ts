@@ -13,7 +13,7 @@ import {
   type VersionChoice,
 } from "../db/repository.js";
 import type { PromptRow, Schema } from "../db/schema.js";
-import { InvalidArgumentError, NotFoundError } from "../domain/errors.js";
+import { InvalidArgumentError, labelNotFound, promptNotFound, versionNotFound } from "../domain/errors.js";
 import { latestLabel } from "../domain/labels.js";
 import type { VariableDeclaration } from "../domain/templates.js";
 import type { EventNotifier } from "../event-notifier.js";
@@ -39,7 +39,7 @@ export function newId(): { id: string; createdAt: number } {
 /** Another project's prompt and a missing one look the same: NOT_FOUND. */
 export async function requirePrompt(tx: Queryable, projectId: string, id: string): Promise<PromptRow> {
   const row = await findPrompt(tx, projectId, id);
-  if (row === undefined) throw new NotFoundError(`prompt ${id} not found`);
+  if (row === undefined) throw promptNotFound(id);
   return row;
 }
 
@@ -51,7 +51,7 @@ export function requestIdOwner(ctx: Ctx): string {
 /** The prompt as the API shows it, at its current version (or `version` when given): one statement. */
 export async function promptView(tx: Queryable, row: PromptRow, version = row.currentVersion) {
   const found = await findVersionView(tx, row.id, version);
-  if (found === undefined) throw new NotFoundError(`version ${version} of prompt ${row.id} not found`);
+  if (found === undefined) throw versionNotFound(row.id, version);
   return promptMessage(row, found.version, found.tags, found.labels);
 }
 
@@ -64,7 +64,7 @@ export function shownPrompt(
   version: number | string,
 ) {
   if (found.version === null) {
-    throw new NotFoundError(`version ${version} of prompt ${found.prompt.id} not found`);
+    throw versionNotFound(found.prompt.id, version);
   }
   return promptMessage(found.prompt, found.version, found.tags, found.labels);
 }
@@ -115,10 +115,11 @@ export async function findShownPrompt(
   const choice = versionChoice(req);
   const found = await findPromptView(tx, projectId, key, choice);
   const what = "id" in key ? key.id : key.name;
-  if (found === undefined) throw new NotFoundError(`prompt ${what} not found`);
-  if (choice.by === "label" && found.labelVersion === null) {
-    throw new NotFoundError(`label ${choice.label} of prompt ${what} not found`);
+  if (found === undefined) {
+    throw promptNotFound(what, { resourceName: "id" in key ? key.id : `${projectId}/${key.name}` });
   }
+  if (choice.by === "label" && found.labelVersion === null)
+    throw labelNotFound(found.prompt.id, choice.label);
   const version =
     choice.by === "number"
       ? choice.version

@@ -3,12 +3,13 @@ import type {
   PromptService,
   UpdateProjectSettingsRequest,
 } from "@autoforge/contracts/prompt/v1";
-import type { ServiceHandlers } from "@autoforge/server";
+import type { FieldViolation, ServiceHandlers } from "@autoforge/server";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { findProjectSettings, type Queryable, upsertProjectSettings } from "../db/repository.js";
 import type { ProjectSettingsRow } from "../db/schema.js";
 import { InvalidArgumentError } from "../domain/errors.js";
-import { defaultProtectedLabels, latestLabel, validateLabelName } from "../domain/labels.js";
+import { defaultProtectedLabels, latestLabel } from "../domain/labels.js";
+import { labelPattern } from "../domain/limits.js";
 import type { Ctx, HandlerDeps, PromptTx } from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
@@ -46,25 +47,34 @@ export function createProjectHandlers(deps: HandlerDeps) {
   ) => {
     const project = ctx.project.id;
     const paths = req.updateMask?.paths ?? [];
+    // every bad field of the request in one answer
+    const violations: FieldViolation[] = [];
     if (paths.length === 0)
-      throw new InvalidArgumentError("update_mask", "is required: name the fields to change");
-    for (const path of paths) {
+      violations.push({ field: "update_mask", description: "is required: name the fields to change" });
+    for (const [i, path] of paths.entries()) {
       if (path !== "protected_labels" && path !== "protectedLabels") {
-        throw new InvalidArgumentError(
-          "update_mask",
-          `unknown path ${JSON.stringify(path)}; allowed: protected_labels`,
-        );
+        violations.push({
+          field: `update_mask.paths[${i}]`,
+          description: `unknown path ${JSON.stringify(path)}; allowed: protected_labels`,
+        });
       }
     }
     if (req.protectedLabels.length > protectedLabelsMax) {
-      throw new InvalidArgumentError("protected_labels", `at most ${protectedLabelsMax} labels`);
+      violations.push({ field: "protected_labels", description: `at most ${protectedLabelsMax} labels` });
     }
     for (const [i, label] of req.protectedLabels.entries()) {
-      validateLabelName(label, `protected_labels[${i}]`);
-      if (label === latestLabel) {
-        throw new InvalidArgumentError(`protected_labels[${i}]`, "`latest` cannot be moved by anyone");
+      const field = `protected_labels[${i}]`;
+      if (!labelPattern.test(label)) violations.push({ field, description: "must match [a-z0-9_-]{1,36}" });
+      else if (label === latestLabel) {
+        violations.push({
+          field,
+          description: "`latest` cannot be moved by anyone",
+          reason: "LABEL_RESERVED",
+        });
       }
     }
+    const [first, ...rest] = violations;
+    if (first !== undefined) throw new InvalidArgumentError([first, ...rest]);
     const labels = [...new Set(req.protectedLabels)].sort();
     const row = await ctx.unitOfWork(async (tx, { audit }) => {
       const before = await findProjectSettings(tx, project);

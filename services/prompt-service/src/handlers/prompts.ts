@@ -40,11 +40,13 @@ import {
 } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
 import {
-  AbortedError,
-  AlreadyExistsError,
-  FailedPreconditionError,
+  concurrentChange,
   InvalidArgumentError,
-  NotFoundError,
+  nameTaken,
+  promptDeleted,
+  promptNotFound,
+  staleEtag,
+  templateNotFound,
 } from "../domain/errors.js";
 import { etagMatches } from "../domain/etag.js";
 import { bodyOf, checkVersion, storedBody, versionChanged, versionDiff } from "../domain/prompt-body.js";
@@ -124,13 +126,12 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return { response: earlier, created: false };
       if (req.parentId !== "" && (await findPrompt(tx, project, req.parentId)) === undefined) {
-        throw new NotFoundError(`parent_id: prompt ${req.parentId} not found`);
+        throw promptNotFound(req.parentId, { field: "parent_id" });
       }
       let declared = explicit;
       if (req.templateId !== "") {
         const template = await findTemplate(tx, project, req.templateId);
-        if (template === undefined)
-          throw new NotFoundError(`template_id: template ${req.templateId} not found`);
+        if (template === undefined) throw templateNotFound(req.templateId, { field: "template_id" });
         // Declared nothing itself: the version declares the template's variables that its body uses (a body
         // made by rendering the template uses none of them, and must not require them at render).
         declared ??= fromTemplate(body, JSON.parse(template.variables) as VariableDeclaration[]);
@@ -139,7 +140,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       const { id, createdAt } = newId();
       const name = req.name === "" ? id : req.name;
       if ((await findPromptByKey(tx, project, { name })) !== undefined) {
-        throw new AlreadyExistsError(`name: a prompt named ${name} already exists in project ${project}`);
+        throw nameTaken("prompt", name, project);
       }
       const row: PromptRow = {
         id,
@@ -248,13 +249,13 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
       // the prompt, its current version, tags and labels in one statement
       const found = await findPromptView(tx, project, { id: req.id }, { by: "current" });
-      if (found === undefined) throw new NotFoundError(`prompt ${req.id} not found`);
+      if (found === undefined) throw promptNotFound(req.id);
       const { prompt: row, version: current, tags: oldTags, labels } = found;
       if (!etagMatches(row.id, row.revision, req.etag)) {
-        throw new AbortedError(`etag of prompt ${row.id} is stale: read it again and retry`);
+        throw staleEtag(row.id);
       }
       if (row.deletedAt !== null) {
-        throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before updating`);
+        throw promptDeleted(row.id, "updating");
       }
       if (current === null) throw new Error(`prompt ${row.id} has no version ${row.currentVersion}`);
       if (fields.has("content") && row.kind === "chat") {
@@ -300,9 +301,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         );
       }
       if (next.name !== row.name && (await findPromptByKey(tx, project, { name: next.name })) !== undefined) {
-        throw new AlreadyExistsError(
-          `name: a prompt named ${next.name} already exists in project ${project}`,
-        );
+        throw nameTaken("prompt", next.name, project);
       }
       const at = Math.max(now(), row.updatedAt);
       let currentVersion = row.currentVersion;
@@ -333,7 +332,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
         updatedAt: at,
       };
       if (!(await updatePromptRow(tx, row.id, row.revision, changes))) {
-        throw new AbortedError(`prompt ${row.id} changed concurrently: read it again and retry`);
+        throw concurrentChange(row.id);
       }
       const updated: PromptRow = { ...row, ...changes, revision: row.revision + 1 };
       await insertEvent(tx, {
@@ -372,12 +371,12 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
       const row = await requirePrompt(tx, project, req.id);
       if (req.etag !== "" && !etagMatches(row.id, row.revision, req.etag)) {
-        throw new AbortedError(`etag of prompt ${row.id} is stale: read it again and retry`);
+        throw staleEtag(row.id);
       }
       if (row.deletedAt !== null) return { prompt: await promptView(tx, row), changed: false };
       const at = Math.max(now(), row.updatedAt);
       if (!(await updatePromptRow(tx, row.id, row.revision, { deletedAt: at, updatedAt: at }))) {
-        throw new AbortedError(`prompt ${row.id} changed concurrently: read it again and retry`);
+        throw concurrentChange(row.id);
       }
       const updated: PromptRow = { ...row, deletedAt: at, updatedAt: at, revision: row.revision + 1 };
       await insertEvent(tx, {
@@ -410,7 +409,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
       if (row.deletedAt === null) return { prompt: await promptView(tx, row), changed: false };
       const at = Math.max(now(), row.updatedAt);
       if (!(await updatePromptRow(tx, row.id, row.revision, { deletedAt: null, updatedAt: at }))) {
-        throw new AbortedError(`prompt ${row.id} changed concurrently: read it again and retry`);
+        throw concurrentChange(row.id);
       }
       const updated: PromptRow = { ...row, deletedAt: null, updatedAt: at, revision: row.revision + 1 };
       await insertEvent(tx, {
@@ -440,7 +439,7 @@ export function createPromptCrudHandlers(deps: HandlerDeps) {
     const project = ctx.project.id;
     await ctx.unitOfWork(async (tx, { audit }) => {
       const row = await requirePrompt(tx, project, req.id);
-      if (!(await purgePrompt(tx, project, row.id))) throw new NotFoundError(`prompt ${req.id} not found`);
+      if (!(await purgePrompt(tx, project, row.id))) throw promptNotFound(req.id);
       const at = now();
       await insertEvent(tx, {
         eventId: uuidv7(),

@@ -4,7 +4,7 @@ import type { ServiceHandlers } from "@autoforge/server";
 import { chatMessageToProto, declarationsFromDb, jsonToStruct, variableInputs } from "../convert.js";
 import { findPromptView, type Queryable, type VersionChoice } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
-import { FailedPreconditionError, NotFoundError } from "../domain/errors.js";
+import { FailedPreconditionError, promptDeleted, versionNotFound } from "../domain/errors.js";
 import { latestLabel } from "../domain/labels.js";
 import { asServiceError, bodyOf, effectiveDeclarations } from "../domain/prompt-body.js";
 import { type Ctx, findShownPrompt, type HandlerDeps, type PromptTx } from "./common.js";
@@ -37,7 +37,12 @@ async function resolveInclude(tx: Queryable, projectId: string, ref: IncludeRef)
   const found = await findPromptView(tx, projectId, { name: ref.name }, choice);
   if (found === undefined || found.version === null) return undefined;
   if (found.prompt.deletedAt !== null) {
-    throw new FailedPreconditionError(`include ${ref.raw}: prompt ${ref.name} is deleted`);
+    const description = `include ${ref.raw}: prompt ${ref.name} is deleted`;
+    throw new FailedPreconditionError(description, {
+      reason: "INCLUDE_DELETED",
+      metadata: { include: ref.raw, prompt: ref.name },
+      preconditionViolations: [{ type: "STATE", subject: `${projectId}/${ref.name}`, description }],
+    });
   }
   return renderable(found.prompt, found.version);
 }
@@ -53,12 +58,10 @@ export function createRenderHandlers(_deps: HandlerDeps) {
     return ctx.unitOfWork(async (tx) => {
       const { found, version } = await findShownPrompt(tx, project, req);
       if (found.version === null) {
-        throw new NotFoundError(`version ${version} of prompt ${found.prompt.id} not found`);
+        throw versionNotFound(found.prompt.id, version);
       }
       if (found.prompt.deletedAt !== null) {
-        throw new FailedPreconditionError(
-          `prompt ${found.prompt.id} is deleted: restore it before rendering`,
-        );
+        throw promptDeleted(found.prompt.id, "rendering");
       }
       const root = renderable(found.prompt, found.version);
       let rendered: Awaited<ReturnType<typeof renderPrompt>>;

@@ -27,7 +27,7 @@ import {
   requestIds,
 } from "../db/repository.js";
 import type { PromptTemplateRow } from "../db/schema.js";
-import { AlreadyExistsError, NotFoundError } from "../domain/errors.js";
+import { nameTaken, templateNotFound } from "../domain/errors.js";
 import { renderTemplate, type VariableDeclaration, validateTemplate } from "../domain/templates.js";
 import {
   type Ctx,
@@ -68,9 +68,7 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return earlier;
       if ((await findTemplateByName(tx, project, req.name)) !== undefined) {
-        throw new AlreadyExistsError(
-          `name: a template named ${req.name} already exists in project ${project}`,
-        );
+        throw nameTaken("template", req.name, project);
       }
       const { id, createdAt } = newId();
       const row: PromptTemplateRow = {
@@ -107,7 +105,7 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
   const getPromptTemplate: H["getPromptTemplate"] = async (req: GetPromptTemplateRequest, ctx: Ctx) => {
     return ctx.unitOfWork(async (tx) => {
       const row = await findTemplate(tx, ctx.project.id, req.id);
-      if (row === undefined) throw new NotFoundError(`template ${req.id} not found`);
+      if (row === undefined) throw templateNotFound(req.id);
       return { template: templateMessage(row) };
     });
   };
@@ -141,7 +139,10 @@ export function createTemplateHandlers(_deps: HandlerDeps) {
     const row = await ctx.unitOfWork(async (tx) =>
       req.id !== "" ? findTemplate(tx, project, req.id) : findTemplateByName(tx, project, req.name),
     );
-    if (row === undefined) throw new NotFoundError(`template ${req.id !== "" ? req.id : req.name} not found`);
+    if (row === undefined) {
+      const resourceName = req.id !== "" ? req.id : `${project}/${req.name}`;
+      throw templateNotFound(req.id !== "" ? req.id : req.name, { resourceName });
+    }
     const declarations = JSON.parse(row.variables) as VariableDeclaration[];
     return { text: renderTemplate(row.body, declarations, input) };
   };

@@ -32,7 +32,7 @@ import {
   upsertLabel,
 } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
-import { AbortedError, FailedPreconditionError, NotFoundError } from "../domain/errors.js";
+import { concurrentChange, promptDeleted, versionNotFound } from "../domain/errors.js";
 import { assertLabelAt, assertLabelChangeAllowed } from "../domain/labels.js";
 import { versionDiff } from "../domain/prompt-body.js";
 import {
@@ -79,11 +79,9 @@ export function createVersionHandlers(deps: HandlerDeps) {
       const row = await requirePrompt(tx, ctx.project.id, req.id);
       const toVersion = req.toVersion === 0 ? row.currentVersion : req.toVersion;
       const from = await findVersion(tx, row.id, req.fromVersion);
-      if (from === undefined)
-        throw new NotFoundError(`from_version: version ${req.fromVersion} of prompt ${row.id} not found`);
+      if (from === undefined) throw versionNotFound(row.id, req.fromVersion, "from_version");
       const to = await findVersion(tx, row.id, toVersion);
-      if (to === undefined)
-        throw new NotFoundError(`to_version: version ${toVersion} of prompt ${row.id} not found`);
+      if (to === undefined) throw versionNotFound(row.id, toVersion, "to_version");
       // The stored diff of a version is exactly this, for consecutive versions.
       const diff =
         to.version === from.version + 1
@@ -103,10 +101,10 @@ export function createVersionHandlers(deps: HandlerDeps) {
       const row = await requirePrompt(tx, project, req.id);
       assertLabelChangeAllowed(req.label, ctx.project, await protectedLabelsOf(tx, project));
       if (row.deletedAt !== null) {
-        throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before moving labels`);
+        throw promptDeleted(row.id, "moving labels");
       }
       if ((await findVersion(tx, row.id, req.version)) === undefined) {
-        throw new NotFoundError(`version: version ${req.version} of prompt ${row.id} not found`);
+        throw versionNotFound(row.id, req.version, "version");
       }
       const existing = await findLabel(tx, row.id, req.label);
       assertLabelAt(req.label, existing?.version, req.expectedVersion);
@@ -163,7 +161,7 @@ export function createVersionHandlers(deps: HandlerDeps) {
       assertLabelAt(req.label, existing?.version, req.expectedVersion);
       if (existing === undefined) return { prompt: await promptView(tx, row), changed: false };
       if (row.deletedAt !== null) {
-        throw new FailedPreconditionError(`prompt ${row.id} is deleted: restore it before moving labels`);
+        throw promptDeleted(row.id, "moving labels");
       }
       const at = Math.max(now(), row.updatedAt);
       await deleteLabel(tx, row.id, req.label);
@@ -246,7 +244,7 @@ export function createVersionHandlers(deps: HandlerDeps) {
 /** Labels are part of the prompt: moving one changes its etag. */
 async function bumpRevision(tx: PromptTx, row: PromptRow, at: number): Promise<PromptRow> {
   if (!(await updatePromptRow(tx, row.id, row.revision, { updatedAt: at }))) {
-    throw new AbortedError(`prompt ${row.id} changed concurrently: read it again and retry`);
+    throw concurrentChange(row.id);
   }
   return { ...row, updatedAt: at, revision: row.revision + 1 };
 }
