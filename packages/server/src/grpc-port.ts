@@ -1,4 +1,5 @@
 import * as net from "node:net";
+import { file_google_rpc_error_details } from "@autoforge/contracts/google/rpc/error_details";
 import {
   create,
   type DescFile,
@@ -221,6 +222,8 @@ function reflectionPackage(services: readonly DescService[]): ReflectionPackage 
     for (const dep of file.dependencies) visit(dep);
   };
   for (const s of services) visit(s.file);
+  // The error details our statuses carry, so that grpcurl and other reflection clients can decode them.
+  visit(file_google_rpc_error_details);
   const entries: Record<string, unknown> = {};
   for (const s of services) {
     entries[s.typeName] = {
