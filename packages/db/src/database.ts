@@ -18,6 +18,7 @@ import {
   TransientDatabaseError,
 } from "./errors.js";
 import { createLocalClient } from "./local-client.js";
+import { type GuardedReadTransaction, guardReadTransaction } from "./read-only-guard.js";
 import { createRetryRunner, type RetryEvent, type RetryPolicyOptions } from "./retry.js";
 import { createSemaphore, type Release, type Semaphore } from "./semaphore.js";
 import { bindTransaction } from "./unit-transaction.js";
@@ -402,16 +403,19 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     // file: read units run on the read pool, whose connections all have query_only=ON (see ReadPool): an
     // accidental write in a read unit fails instead of silently bypassing the writer queue (libSQL's
     // "BEGIN TRANSACTION READONLY" is not enforced on local files). The pragma is never reset: the pool
-    // serves read units only.
+    // serves read units only. Elsewhere (sqld, a replica) the pragma is refused: see read-only-guard.ts.
     const pool = kind === "read" ? readPool : undefined;
     const client = kind === "write" ? writer : (pool?.client ?? reader);
     const guardReadOnly = pool !== undefined && !pool.primed;
     const fkOffOutside = foreignKeys === "check-at-commit" && parsed.mode !== "remote";
     if (pool !== undefined) pool.holders++;
     let libsqlTx: Transaction | undefined;
+    let guarded: GuardedReadTransaction | undefined;
     try {
       if (fkOffOutside) await client.execute("PRAGMA foreign_keys=OFF");
-      const open = await client.transaction(kind === "write" ? "write" : "read");
+      const opened = await client.transaction(kind === "write" ? "write" : "read");
+      if (kind === "read" && pool === undefined) guarded = guardReadTransaction(opened);
+      const open: Transaction = guarded ?? opened;
       libsqlTx = open;
       if (guardReadOnly) await libsqlTx.execute("PRAGMA query_only=ON");
       if (foreignKeys === "check-at-commit" && !fkOffOutside) {
@@ -433,6 +437,8 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       }
       if (kind === "write") {
         await libsqlTx.commit();
+      } else if (guarded !== undefined) {
+        await guarded.finish();
       } else {
         // A read has nothing to commit; ROLLBACK ends it too and, unlike COMMIT, cannot fail on a
         // statement left pending on the connection.
