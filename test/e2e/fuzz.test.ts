@@ -3,7 +3,8 @@
  * AdminService each serves) on the gRPC port and on the Connect port with each of its protocols: random
  * bytes, mutated valid messages, bad wire types, strings that are not UTF-8, truncated frames, unknown JSON
  * fields and enum names, JSON that is not JSON. No answer may be INTERNAL or UNKNOWN; every request that
- * does not decode is INVALID_ARGUMENT. The same seed sends the same requests.
+ * does not decode is INVALID_ARGUMENT with an ErrorInfo or BadRequest detail. The same seed sends the same
+ * requests.
  */
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
@@ -19,6 +20,7 @@ import {
   toJsonString,
 } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { detailOf } from "../support/error-details.js";
 import { type RawAnswer, type RawProtocol, type RawRequest, rawCall } from "../support/raw-rpc.js";
 import { Code, signer, startEvaluationService, startPromptService, tempDir } from "./harness.js";
 
@@ -262,6 +264,12 @@ describe(`fuzz (seed ${seed})`, () => {
       if (!c.decodable) {
         undecodable++;
         if (answer.code !== Code.InvalidArgument) failures.push(`expected INVALID_ARGUMENT: ${where}`);
+        // with the error details that say why (docs/errors.md): ErrorInfo, or BadRequest naming the field
+        else if (
+          detailOf(answer.details, "ErrorInfo") === undefined &&
+          detailOf(answer.details, "BadRequest") === undefined
+        )
+          failures.push(`expected an ErrorInfo or BadRequest detail: ${where}`);
       }
     }
     expect(failures).toEqual([]);

@@ -1,4 +1,6 @@
 import { type DescField, type DescMessage, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { UndecodableRequestError } from "./decode.js";
+import { type FieldViolation, mapError, toConnectError } from "./errors.js";
 
 /**
  * The Connect port's JSON request decoding, per method: strict (an unknown field or enum name is refused),
@@ -26,7 +28,9 @@ export function strictJsonDecoder(schema: DescMessage): { decode(bytes: Uint8Arr
       try {
         fromJson(schema, json, strict);
       } catch (e) {
-        throw undecodable(explain(schema, json, "") ?? (e instanceof Error ? e.message : String(e)));
+        const violations = explain(schema, json, "");
+        if (violations.length === 0) throw undecodable(e instanceof Error ? e.message : String(e));
+        throw undecodable(violations.map((v) => `${v.field}: ${v.description}`).join("; "), violations);
       }
       return changed ? JSON.stringify(json) : text;
     },
@@ -36,8 +40,9 @@ export function strictJsonDecoder(schema: DescMessage): { decode(bytes: Uint8Arr
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const strict = { ignoreUnknownFields: false } as const;
 
-function undecodable(reason: string): Error {
-  return new Error(`request could not be decoded: ${reason}`);
+/** connect-node answers a ConnectError thrown here as it is: the same status and details as the gRPC port's. */
+function undecodable(reason: string, violations: readonly FieldViolation[] = []): Error {
+  return toConnectError(mapError(new UndecodableRequestError(reason, violations)));
 }
 
 function isObject(v: JsonValue | undefined): v is { [k: string]: JsonValue } {
@@ -81,26 +86,35 @@ function camelCaseFieldMasks(schema: DescMessage, json: JsonValue): boolean {
   return changed;
 }
 
-/** The first field that does not decode, as `proto.path: reason`; undefined when none can be singled out. */
-function explain(schema: DescMessage, json: JsonValue, prefix: string): string | undefined {
-  if (!isObject(json)) return undefined;
+/** Every field that does not decode, by proto path (`version.model_config`); empty when none can be singled out. */
+function explain(schema: DescMessage, json: JsonValue, prefix: string): FieldViolation[] {
+  if (!isObject(json)) return [];
+  const out: FieldViolation[] = [];
   for (const [key, value] of Object.entries(json)) {
     const field = fieldFor(schema, key);
-    if (field === undefined) return `${prefix}${key}: unknown field`;
+    if (field === undefined) {
+      out.push({ field: `${prefix}${key}`, description: "unknown field" });
+      continue;
+    }
     try {
       fromJson(schema, { [key]: value }, strict);
     } catch (e) {
       const inner = nested(field);
       const items = Array.isArray(value) ? value : [value];
+      const found: FieldViolation[] = [];
       if (inner !== undefined) {
         for (const [i, item] of items.entries()) {
           const at = Array.isArray(value) ? `${prefix}${field.name}[${i}].` : `${prefix}${field.name}.`;
-          const found = explain(inner, item, at);
-          if (found !== undefined) return found;
+          found.push(...explain(inner, item, at));
         }
       }
-      return `${prefix}${field.name}: ${e instanceof Error ? e.message : String(e)}`;
+      if (found.length > 0) out.push(...found);
+      else
+        out.push({
+          field: `${prefix}${field.name}`,
+          description: e instanceof Error ? e.message : String(e),
+        });
     }
   }
-  return undefined;
+  return out;
 }

@@ -1,6 +1,6 @@
 import { type DescMessage, fromBinary, type Message, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { RpcError } from "./errors.js";
+import { type FieldViolation, RpcError } from "./errors.js";
 
 /**
  * A request whose bytes do not decode as the method's input (bad wire type, truncated, a string that is not
@@ -9,8 +9,12 @@ import { RpcError } from "./errors.js";
 export class UndecodableRequestError extends RpcError {
   override readonly name = "UndecodableRequestError";
   readonly code = Code.InvalidArgument;
-  constructor(reason: string) {
-    super(`request could not be decoded: ${reason}`, { reason: "REQUEST_UNDECODABLE" });
+  /** `violations`: the fields that did not decode, when they can be named (strict JSON does). */
+  constructor(reason: string, violations: readonly FieldViolation[] = []) {
+    super(`request could not be decoded: ${reason}`, {
+      reason: "REQUEST_UNDECODABLE",
+      fieldViolations: violations,
+    });
   }
 }
 

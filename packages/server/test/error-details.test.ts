@@ -301,4 +301,20 @@ describe("error details on both ports", () => {
       expect(answer.details, where).toEqual([errorInfo("REQUEST_UNDECODABLE")]);
     }
   });
+
+  it("strict JSON that does not decode names every bad field in a BadRequest", async () => {
+    const answer = await rawCall({
+      baseUrl: `http://127.0.0.1:${t.connectPort}`,
+      path: `${AdminService.typeName}/${listAuditEvents.name}`,
+      protocol: "connect-json",
+      body: JSON.stringify({ colour: "red", pageSize: "many", actor: "a" }),
+      streaming: false,
+      headers,
+    });
+    expect(answer.code).toBe(Code.InvalidArgument);
+    expect(answer.details[0]).toEqual(errorInfo("REQUEST_UNDECODABLE"));
+    const violations = detailOf(answer.details, "BadRequest")?.fieldViolations as { field: string }[];
+    expect(violations.map((v) => v.field)).toEqual(["colour", "page_size"]);
+    expect(answer.message).toMatch(/^request could not be decoded: colour: unknown field; page_size: /);
+  });
 });
