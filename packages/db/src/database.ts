@@ -100,9 +100,9 @@ export interface WriteOptions extends UnitOfWorkOptions {
    * implicit DELETE that fails (or cascades!) while enforcement is on. So on a `file:` database enforcement is
    * switched off on the writer connection *before* BEGIN (where SQLite honours it) and back on after, and
    * `PRAGMA foreign_key_check` must come back empty before COMMIT, or the unit of work rolls back with a
-   * foreign-key {@link ConstraintViolationError}. A remote database gives no way to run a statement on the
-   * transaction's connection before BEGIN, so there `PRAGMA defer_foreign_keys=ON` is used instead (checks move
-   * to COMMIT, but ON DELETE actions of a dropped parent still fire).
+   * foreign-key {@link ConstraintViolationError}. On a remote database (sqld, Turso) the same holds on the
+   * transaction's own connection: its first, empty transaction is committed, enforcement switched off, and a
+   * new one begun before the unit runs, so dropping a parent neither fails nor cascades there either.
    */
   foreignKeys?: "immediate" | "check-at-commit" | undefined;
 }
@@ -419,7 +419,12 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       libsqlTx = open;
       if (guardReadOnly) await libsqlTx.execute("PRAGMA query_only=ON");
       if (foreignKeys === "check-at-commit" && !fkOffOutside) {
-        await libsqlTx.execute("PRAGMA defer_foreign_keys=ON");
+        // Remote: there is no statement before BEGIN on the transaction's own connection (one Hrana stream),
+        // so end the empty transaction just begun, switch enforcement off there, and begin again: `fn` runs
+        // in the second transaction, with foreign keys off, as on `file:`. The stream's connection is closed
+        // with it, so the setting never reaches another unit of work. A failure here fails the unit before
+        // `fn` runs.
+        await libsqlTx.executeMultiple("COMMIT; PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE");
       }
       const tx = makeTx(client, open);
       const result = await insideUnit.run(true, () => fn(tx, { kind, attempt, transaction: open }));

@@ -5,8 +5,11 @@ import { createDatabase, type Database, type DatabaseOptions, migrate } from "..
 import * as schema from "./fixtures/schema.js";
 import { migrationsDir, type TestSchema, tempDir } from "./helpers.js";
 
-/** The engines a behaviour suite runs on: an embedded `file:` database, and a real sqld over HTTP. */
-export type EngineName = "file" | "sqld";
+/**
+ * The engines a behaviour suite runs on: an embedded `file:` database, a real sqld over HTTP, and an embedded
+ * replica (a local `file:` copy syncing from its own sqld primary).
+ */
+export type EngineName = "file" | "sqld" | "replica";
 
 export interface EngineDatabase {
   db: Database<TestSchema>;
@@ -15,11 +18,11 @@ export interface EngineDatabase {
 }
 
 /**
- * Engines to run on: `file` always; `sqld` when a binary is found, and always under `CI=true` (where a
- * missing binary must fail the sqld tests, not drop them; see test/support/sqld.ts).
+ * Engines to run on: `file` always; `sqld` and `replica` when an sqld binary is found, and always under
+ * `CI=true` (where a missing binary must fail those tests, not drop them; see test/support/sqld.ts).
  */
 export const engines: readonly EngineName[] =
-  hasSqld || process.env.CI === "true" ? ["file", "sqld"] : ["file"];
+  hasSqld || process.env.CI === "true" ? ["file", "sqld", "replica"] : ["file"];
 
 /**
  * A fresh database on `engine` with the test schema, migrated with the fixture migrations unless `migrated`
@@ -32,6 +35,7 @@ export async function engineDatabase(
   const { migrated = true, ...rest } = options;
   let db: Database<TestSchema> | undefined;
   let url: string;
+  let syncUrl: string | undefined;
   let authToken: string | undefined;
   if (engine === "file") {
     url = `file:${join(
@@ -40,12 +44,17 @@ export async function engineDatabase(
     )}`;
   } else {
     const server = await sqldForTest();
-    url = server.url;
     authToken = server.authToken;
-    // runs before the server's own stop (hooks run in reverse order)
+    if (engine === "sqld") {
+      url = server.url;
+    } else {
+      url = `file:${join(tempDir(), "replica.db")}`;
+      syncUrl = server.url;
+    }
+    // runs before the server's own stop and the dir's removal (hooks run in reverse order)
     onTestFinished(async () => db?.close());
   }
-  const dbOptions: DatabaseOptions<TestSchema> = { url, authToken, schema, ...rest };
+  const dbOptions: DatabaseOptions<TestSchema> = { url, syncUrl, authToken, schema, ...rest };
   db = await createDatabase(dbOptions);
   if (migrated) await migrate(db, migrationsDir);
   return { db, options: dbOptions };
