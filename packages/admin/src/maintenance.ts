@@ -165,7 +165,13 @@ export function createMaintenance<TSchema extends Record<string, unknown>>(
       return running;
     },
     async run(tasks, runOptions = {}) {
-      if (running) throw new FailedPreconditionError("a maintenance run is already in progress");
+      if (running) {
+        const description = "a maintenance run is already in progress";
+        throw new FailedPreconditionError(description, {
+          reason: "MAINTENANCE_RUNNING",
+          preconditionViolations: [{ type: "STATE", subject: "maintenance", description }],
+        });
+      }
       running = true;
       const actor = runOptions.actor ?? "system";
       try {

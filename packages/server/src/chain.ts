@@ -75,7 +75,8 @@ export function createCallTracker(): CallTracker {
   const calls = new Map<AbortController, boolean>();
   let draining = false;
   let waiters: (() => void)[] = [];
-  const shuttingDown = () => new UnavailableError("the server is shutting down");
+  // RetryInfo (the default delay): another replica, or this one restarted, can answer
+  const shuttingDown = () => new UnavailableError("the server is shutting down", { reason: "SHUTTING_DOWN" });
   return {
     get draining() {
       return draining;

@@ -118,7 +118,12 @@ export function resolveProjectScope(
   needs: Exclude<Access, { kind: "operator" }>,
   method: string,
 ): ProjectScope {
-  const notFound = (id: string) => new NotFoundError(`project ${shown(id)} not found`);
+  const notFound = (id: string) =>
+    new NotFoundError(
+      `project ${shown(id)} not found`,
+      { type: "project", name: id },
+      { reason: "PROJECT_NOT_FOUND", metadata: { project: id } },
+    );
   if (member.serviceProject !== undefined) {
     const id = requested === "" ? member.serviceProject : requested;
     if (member.serviceProject !== allProjects && id !== member.serviceProject) throw notFound(id);

@@ -109,6 +109,7 @@ export function createRequestIds<Tx>(store: RequestIdStore<Tx>): RequestIds<Tx> 
       if (seen.requestHash !== scope.digest) {
         throw new AlreadyExistsError(
           `request_id ${scope.requestId} was already used for a different ${scope.method} request`,
+          { reason: "REQUEST_ID_REUSED", metadata: { requestId: scope.requestId, method: scope.method } },
         );
       }
       return fromBinary(scope.responseSchema, seen.response);
