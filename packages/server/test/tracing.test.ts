@@ -3,8 +3,12 @@ import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  access,
   createServer,
   createServiceLogger,
+  type DatabaseBinding,
+  defineService,
+  type RegisteredService,
   type Server,
   startTracing,
   type Tracing,
@@ -159,6 +163,86 @@ describe("tracing in the server kit", () => {
     const span = await serverSpan(String(line?.trace_id));
     expect(span.parentSpanContext).toBeUndefined();
     expect(lines.find((l) => l.msg === "listening")?.trace_id).toBeUndefined();
+  });
+});
+
+describe("the unit-of-work span", () => {
+  it("counts the attempts a unit of work took, retries included", async () => {
+    // a database that retries a failed write once, as @autoforge/db retries a transient error
+    const database: DatabaseBinding<unknown> = {
+      db: {
+        read: (fn) => fn({}),
+        async write(fn) {
+          try {
+            return await fn({});
+          } catch {
+            return fn({});
+          }
+        },
+      },
+      appendAudit: async () => undefined,
+    };
+    let attempts = 0;
+    const admin = defineService({
+      service: AdminService,
+      handlers: {
+        async runMaintenance(_req, ctx) {
+          await ctx.unitOfWork(async () => {
+            attempts++;
+            if (attempts === 1) throw new Error("database is busy");
+          });
+          return { results: [] };
+        },
+        async listAuditEvents(_req, ctx) {
+          await ctx.unitOfWork(async () => undefined);
+          return { events: [] };
+        },
+        async verifyAuditChain() {
+          return { ok: true };
+        },
+        async getDatabaseStats() {
+          return {};
+        },
+      },
+      access: { default: access.operator("admin") },
+    }) as RegisteredService;
+    const retrying = createServer({
+      services: [admin],
+      auth: { secret },
+      logger: createServiceLogger({ service: "kit-test", level: "silent" }),
+      database,
+    });
+    const p = await retrying.listen({ host: "127.0.0.1", grpcPort: 0, connectPort: 0 });
+    try {
+      const headers = await bearer("alice", ["admin"]);
+      for (const [i, m] of [
+        AdminService.method.runMaintenance,
+        AdminService.method.listAuditEvents,
+      ].entries()) {
+        const tp = traceparent(200 + i);
+        const outcome = await connectUnary(
+          connectTransport("connect", p.connectPort),
+          AdminService,
+          m,
+          {},
+          {
+            ...headers,
+            traceparent: tp.header,
+          },
+        );
+        expect(outcome).toMatchObject({ ok: true });
+        const rpc = await serverSpan(tp.traceId, `autoforge.admin.v1.AdminService/${m.name}`);
+        const kind = m === AdminService.method.runMaintenance ? "write" : "read";
+        const unit = await serverSpan(tp.traceId, `unit of work ${kind}`);
+        expect(unit.parentSpanContext?.spanId).toBe(rpc.spanContext().spanId);
+        expect(unit.attributes).toEqual({
+          "db.unit_of_work.kind": kind,
+          "db.unit_of_work.attempts": kind === "write" ? 2 : 1,
+        });
+      }
+    } finally {
+      await retrying.shutdown({ graceMs: 500 });
+    }
   });
 });
 
