@@ -20,10 +20,12 @@ export {
   type MaintenanceHistory,
   type MaintenanceLogger,
   type MaintenanceOptions,
+  type MaintenanceOutcome,
   type MaintenanceResult,
   type MaintenanceRunOptions,
   type MaintenanceTaskName,
   maintenanceAuditAction,
+  notApplicableReason,
 } from "./maintenance.js";
 export {
   createMaintenanceScheduler,

@@ -2,6 +2,7 @@ import {
   type AuditEntryInput,
   appendAudit as appendUnkeyed,
   type Database,
+  type DatabaseMode,
   SCHEMA_MIGRATIONS_TABLE,
   type Tx,
 } from "@autoforge/db";
@@ -18,11 +19,29 @@ export const allMaintenanceTasks: readonly MaintenanceTaskName[] = [
   "integrity_check",
 ];
 
+export type MaintenanceOutcome = "ok" | "failed" | "not_applicable";
+
 export interface MaintenanceResult {
   task: MaintenanceTaskName;
+  /** False only for `failed`: a task that does not apply to the engine is not a failure. */
   ok: boolean;
+  /** `not_applicable`: the engine does this itself or refuses it (see {@link notApplicableReason}); nothing ran. */
+  outcome: MaintenanceOutcome;
   detail: string;
   durationMs: number;
+}
+
+/**
+ * Why `task` does not apply to a database of this mode, or undefined when it does. sqld / Turso maintain their
+ * own files and refuse ANALYZE, `PRAGMA optimize` and VACUUM (SQL_PARSE_ERROR: unsupported statement); REINDEX
+ * rebuilds storage too, which is the server's business. An embedded replica's local file is written only by
+ * replication, and its writes go to the primary, a remote server. The integrity check reads, and runs anywhere.
+ */
+export function notApplicableReason(mode: DatabaseMode, task: MaintenanceTaskName): string | undefined {
+  if (mode === "file" || task === "integrity_check") return undefined;
+  return mode === "remote"
+    ? "not applicable on this engine: the libSQL server (sqld / Turso) maintains its own files"
+    : "not applicable on this engine: an embedded replica's file is maintained by its primary";
 }
 
 /** pino-compatible subset. */
@@ -68,6 +87,8 @@ export interface Maintenance {
   readonly lastCompleted: ReadonlyMap<MaintenanceTaskName, number>;
   /** True while a run is in progress. */
   readonly running: boolean;
+  /** Why `task` does not apply to this database's engine, or undefined when it does (the scheduler skips it). */
+  notApplicable(task: MaintenanceTaskName): string | undefined;
   /** Reads the last completion of each task from the audit log and merges it into `lastCompleted`. */
   loadHistory(): Promise<MaintenanceHistory>;
 }
@@ -85,7 +106,8 @@ export const maintenanceAuditAction = (task: MaintenanceTaskName): string => `ma
  * refusal covers both. ANALYZE / optimize / REINDEX run as write units of work (queued behind the service's
  * writes) with their audit row in the same transaction; VACUUM cannot run inside a transaction, so it runs on the
  * writer connection outside one (`db.exclusive`), also queued behind in-flight writes, and its audit row follows
- * in a write unit of work, as does the integrity check's (a read unit of work).
+ * in a write unit of work, as does the integrity check's (a read unit of work). On sqld / Turso and on an embedded
+ * replica only the integrity check applies; the others return `not_applicable` at once (see notApplicableReason).
  */
 export function createMaintenance<TSchema extends Record<string, unknown>>(
   db: Database<TSchema>,
@@ -99,7 +121,7 @@ export function createMaintenance<TSchema extends Record<string, unknown>>(
       ? undefined
       : new Counter({
           name: "maintenance_runs_total",
-          help: "Maintenance tasks run, by task and outcome (ok / failed)",
+          help: "Maintenance tasks run, by task and outcome (ok / failed / not_applicable)",
           labelNames: ["task", "outcome"] as const,
           registers: [metrics],
         });
@@ -112,6 +134,8 @@ export function createMaintenance<TSchema extends Record<string, unknown>>(
           labelNames: ["task"] as const,
           registers: [metrics],
         });
+  /** Tasks already logged as not applicable: said once per process, at info. */
+  const reportedNotApplicable = new Set<MaintenanceTaskName>();
   const completed = (task: MaintenanceTaskName, at: number) => {
     lastCompleted.set(task, at);
     lastSuccess?.set({ task }, at / 1000);
@@ -164,6 +188,7 @@ export function createMaintenance<TSchema extends Record<string, unknown>>(
     get running() {
       return running;
     },
+    notApplicable: (task) => notApplicableReason(db.mode, task),
     async run(tasks, runOptions = {}) {
       if (running) {
         const description = "a maintenance run is already in progress";
@@ -177,6 +202,19 @@ export function createMaintenance<TSchema extends Record<string, unknown>>(
       try {
         const results: MaintenanceResult[] = [];
         for (const task of tasks) {
+          const reason = notApplicableReason(db.mode, task);
+          if (reason !== undefined) {
+            runs?.inc({ task, outcome: "not_applicable" });
+            if (!reportedNotApplicable.has(task)) {
+              reportedNotApplicable.add(task);
+              logger?.info(
+                { task, actor, engine: db.mode, detail: reason },
+                "maintenance task not applicable",
+              );
+            }
+            results.push({ task, ok: true, outcome: "not_applicable", detail: reason, durationMs: 0 });
+            continue;
+          }
           const started = performance.now();
           let at = now();
           const record = async (tx: Tx<TSchema>, detail: string) => {
@@ -197,7 +235,12 @@ export function createMaintenance<TSchema extends Record<string, unknown>>(
           } catch (e) {
             outcome = { ok: false, detail: errorDetail(e) };
           }
-          const result = { task, ...outcome, durationMs: performance.now() - started };
+          const result: MaintenanceResult = {
+            task,
+            ...outcome,
+            outcome: outcome.ok ? "ok" : "failed",
+            durationMs: performance.now() - started,
+          };
           if (result.ok) completed(task, at);
           runs?.inc({ task, outcome: result.ok ? "ok" : "failed" });
           const line = {

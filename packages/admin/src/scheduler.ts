@@ -73,7 +73,9 @@ export function createMaintenanceScheduler(options: MaintenanceSchedulerOptions)
       const results = await maintenance.run(due, { actor: "scheduler" });
       for (const r of results) {
         const interval = intervals.get(r.task) ?? 0;
-        nextDue.set(r.task, r.ok ? (maintenance.lastCompleted.get(r.task) ?? now()) + interval : retryAt());
+        if (r.outcome === "not_applicable") nextDue.delete(r.task);
+        else
+          nextDue.set(r.task, r.ok ? (maintenance.lastCompleted.get(r.task) ?? now()) + interval : retryAt());
       }
     } catch (e) {
       // FAILED_PRECONDITION: an on-demand run is in progress. Anything else is unexpected; retry either way.
@@ -90,6 +92,17 @@ export function createMaintenanceScheduler(options: MaintenanceSchedulerOptions)
     async start() {
       if (started || stopped || intervals.size === 0) return;
       started = true;
+      // a task the engine does not take (see notApplicableReason) is never due: said once, here
+      for (const task of [...intervals.keys()]) {
+        const reason = maintenance.notApplicable(task);
+        if (reason === undefined) continue;
+        intervals.delete(task);
+        logger?.info(
+          { task, detail: reason },
+          "maintenance task not applicable on this engine: not scheduled",
+        );
+      }
+      if (intervals.size === 0) return;
       const history = await maintenance.loadHistory();
       const baseline = history.databaseCreatedAt ?? now();
       for (const [task, interval] of intervals) {
