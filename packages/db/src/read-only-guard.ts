@@ -36,10 +36,18 @@ export function guardReadTransaction(inner: Transaction): GuardedReadTransaction
   const run = async (stmts: InStatement[]): Promise<ResultSet[]> => {
     if (baseline !== undefined) return inner.batch(stmts);
     const results = inner.batch([PROBE, ...stmts]);
-    baseline = results.then((r) => probeOf(r[0]));
-    // a failed first batch rejects `results` (returned below); the baseline's copy of it is not awaited
-    baseline.catch(() => undefined);
-    return (await results).slice(1);
+    const taken = results.then((r) => probeOf(r[0]));
+    baseline = taken;
+    // a failed first batch rejects `results` (awaited below); the baseline's copy of it is not awaited
+    taken.catch(() => undefined);
+    try {
+      return (await results).slice(1);
+    } catch (err) {
+      // The probe's result went down with the batch, and a failed statement changed nothing: the unit's next
+      // statement takes the baseline instead (reset before the caller sees the error, so it may go on).
+      if (baseline === taken) baseline = undefined;
+      throw err;
+    }
   };
 
   return {

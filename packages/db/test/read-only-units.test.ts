@@ -67,5 +67,19 @@ describe.each(engines)("read units of work on %s", (engine) => {
     }
     // a read that runs no statement at all
     expect(await db.read(async () => "nothing")).toBe("nothing");
+    // a read whose first statement fails, caught by the unit, which goes on reading
+    const recovered = await db.read(async (tx) => {
+      const missing = await tx.all(sql`SELECT * FROM no_such_table`).catch(() => "missing");
+      return { missing, rows: await tx.select().from(authors) };
+    });
+    expect(recovered).toMatchObject({ missing: "missing", rows: { length: 5 } });
+    // ... and still refuses a write after that
+    const afterFailure = await failure(
+      db.read(async (tx) => {
+        await tx.all(sql`SELECT * FROM no_such_table`).catch(() => undefined);
+        await tx.run(sql`DELETE FROM authors`);
+      }),
+    );
+    expect(readOnlyRefusal(afterFailure), String(afterFailure)).toBe(true);
   });
 });
