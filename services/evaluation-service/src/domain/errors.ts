@@ -55,7 +55,7 @@ export function evaluationState(
   id: string,
   status: string,
   message: string,
-  reason = "EVALUATION_STATE",
+  { reason = "EVALUATION_STATE" }: { reason?: string } = {},
 ): FailedPreconditionError {
   return new FailedPreconditionError(message, {
     reason,

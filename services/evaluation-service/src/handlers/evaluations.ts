@@ -253,7 +253,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
             row.id,
             row.status,
             `evaluation ${row.id} has no test results: record at least one before completing it (or fail it)`,
-            "NO_TEST_RESULTS",
+            { reason: "NO_TEST_RESULTS" },
           );
         }
       },

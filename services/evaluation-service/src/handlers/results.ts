@@ -95,7 +95,7 @@ export function createResultHandlers(_deps: HandlerDeps) {
           before.id,
           before.status,
           `evaluation ${before.id} is ${before.status.toUpperCase()}: test results are recorded only while RUNNING`,
-          "EVALUATION_NOT_RUNNING",
+          { reason: "EVALUATION_NOT_RUNNING" },
         );
       }
       const rows: (typeof testResults.$inferInsert)[] = values.map((v) => {
