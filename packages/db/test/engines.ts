@@ -43,7 +43,8 @@ export async function engineDatabase(
       "test.db",
     )}`;
   } else {
-    const server = await sqldForTest();
+    // with JWT auth, as a hosted database always is (the harness test covers a server without it)
+    const server = await sqldForTest({ auth: true });
     authToken = server.authToken;
     if (engine === "sqld") {
       url = server.url;
