@@ -26,6 +26,7 @@ export {
   createAutoforgeClient,
   type ServiceName,
 } from "./client.js";
+export { type ErrorDetails, errorDetails } from "./error-details.js";
 export {
   createAuthInterceptor,
   createPolicyTransport,
