@@ -12,7 +12,8 @@ import {
   ResourceInfoSchema,
   RetryInfoSchema,
 } from "@autoforge/contracts/google/rpc/error_details";
-import { create, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+import { PromptService, WatchPromptEventsRequestSchema } from "@autoforge/contracts/prompt/v1";
+import { create, type JsonValue, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,6 +39,7 @@ import {
   startTestServer,
   type TestServer,
   testAdminHandlers,
+  testPromptService,
 } from "./helpers.js";
 
 const { listAuditEvents } = AdminService.method;
@@ -100,7 +102,7 @@ function detailedAdminService() {
 let t: TestServer;
 let headers: Record<string, string>;
 beforeAll(async () => {
-  t = await startTestServer({ services: () => [detailedAdminService()] });
+  t = await startTestServer({ services: () => [detailedAdminService(), testPromptService()] });
   headers = await bearer("alice", ["admin"]);
 });
 afterAll(async () => {
@@ -299,6 +301,48 @@ describe("error details on both ports", () => {
       const where = `${protocol} on ${port === t.grpcPort ? "the gRPC" : "the Connect"} port`;
       expect(answer.code, where).toBe(Code.InvalidArgument);
       expect(answer.details, where).toEqual([errorInfo("REQUEST_UNDECODABLE")]);
+    }
+  });
+
+  it("a server stream's error carries them too (UNAUTHENTICATED: no token)", async () => {
+    const client = grpcClient(PromptService, t.grpcPort);
+    const viaGrpcJs = await new Promise<Answer>((resolve, reject) => {
+      const stream = client.makeServerStreamRequest(
+        `/${PromptService.typeName}/${PromptService.method.watchPromptEvents.name}`,
+        (m: Uint8Array) => Buffer.from(m),
+        (b: Buffer) => b,
+        toBinary(WatchPromptEventsRequestSchema, create(WatchPromptEventsRequestSchema)),
+        new grpc.Metadata(),
+        { deadline: Date.now() + 10_000 },
+      );
+      stream.on("data", () => reject(new Error("a message arrived")));
+      stream.on("error", (err: grpc.ServiceError) => {
+        try {
+          resolve({ code: err.code, message: err.details, details: grpcErrorDetails(err) });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    expect(viaGrpcJs).toEqual({
+      code: Code.Unauthenticated,
+      message: "missing bearer token",
+      details: [errorInfo("UNAUTHENTICATED")],
+    });
+    for (const protocol of protocols) {
+      const watch = createClient(PromptService, connectTransport(protocol, t.connectPort)).watchPromptEvents(
+        {},
+      );
+      const error = await (async () => {
+        try {
+          for await (const _ of watch) return new Error("a message arrived");
+        } catch (e) {
+          return ConnectError.from(e);
+        }
+        return new Error("the stream ended");
+      })();
+      expect(error, protocol).toBeInstanceOf(ConnectError);
+      expect(connectErrorDetails(error as ConnectError), protocol).toEqual(viaGrpcJs.details);
     }
   });
 
