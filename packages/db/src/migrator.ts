@@ -27,7 +27,8 @@ export type MigrationErrorCode =
   | "MIGRATION_CHANGED"
   | "MIGRATION_UNKNOWN"
   | "MIGRATION_OUT_OF_ORDER"
-  | "MIGRATION_CHECK_UNSUPPORTED";
+  | "MIGRATION_CHECK_UNSUPPORTED"
+  | "MIGRATION_UNSAFE_ON_ENGINE";
 
 export class MigrationError extends DatabaseError {
   override readonly name = "MigrationError";
@@ -142,6 +143,52 @@ async function runScript(transaction: Transaction, script: string): Promise<void
   for (const chunk of chunks(script)) await transaction.executeMultiple(chunk);
 }
 
+// `DROP TABLE [IF EXISTS] [schema.]name`, the name quoted any of SQLite's ways or not at all
+const DROP_TABLE =
+  /\bDROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:(?:`[^`]+`|"[^"]+"|\[[^\]]+\]|\w+)\s*\.\s*)?(`[^`]+`|"[^"]+"|\[[^\]]+\]|\w+)/gi;
+
+function droppedTables(script: string): string[] {
+  return [...script.matchAll(DROP_TABLE)].map((m) => {
+    const name = m[1] ?? "";
+    const quoted = /^[`"[]/.test(name);
+    return quoted ? name.slice(1, -1) : name;
+  });
+}
+
+/**
+ * The migrator's unit of work runs with foreign keys off (WriteOptions.foreignKeys "check-at-commit") on every
+ * engine it knows. Should an engine (or a database handle) leave them on, dropping a table that others
+ * reference would run an implicit DELETE that cascades into (or fails on) the children: such a migration is
+ * refused before any of its statements runs, naming the table.
+ */
+async function refuseUnsafeDrops(transaction: Transaction, tag: string, script: string): Promise<void> {
+  const dropped = droppedTables(script);
+  if (dropped.length === 0) return;
+  const enforced = await transaction.execute("PRAGMA foreign_keys");
+  if (Number(enforced.rows[0]?.[0] ?? 0) === 0) return;
+  for (const table of dropped) {
+    const children = await transaction.execute({
+      sql: `SELECT DISTINCT m.name AS child FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS f
+            WHERE m.type = 'table' AND m.name <> ? COLLATE NOCASE AND f."table" = ? COLLATE NOCASE`,
+      args: [table, table],
+    });
+    // a child dropped by the same migration loses its rows anyway
+    const names = children.rows
+      .map((row) => String(row.child))
+      .filter((child) => !dropped.some((d) => d.toLowerCase() === child.toLowerCase()));
+    if (names.length > 0) {
+      throw new MigrationError(
+        `migration ${tag} drops table ${table}, which ${names.join(", ")} reference(s), but foreign keys cannot ` +
+          "be switched off for a migration on this engine: the drop would delete or cascade into their rows. " +
+          "Write the change without rebuilding the table (ADD COLUMN, or a new table plus a copy, then switch " +
+          "readers), or run it on an engine that allows it",
+        "MIGRATION_UNSAFE_ON_ENGINE",
+        tag,
+      );
+    }
+  }
+}
+
 const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS ${SCHEMA_MIGRATIONS_TABLE} (
   id INTEGER PRIMARY KEY,
   tag TEXT NOT NULL UNIQUE,
@@ -249,6 +296,7 @@ export function createMigrator(db: MigratableDatabase, options: MigratorOptions)
           const current = await readApplied(ctx.transaction);
           checkHistory(local, current);
           if (current.length !== migration.idx) return false;
+          await refuseUnsafeDrops(ctx.transaction, migration.tag, migration.upSql);
           await runScript(ctx.transaction, migration.upSql);
           await ctx.transaction.execute({
             sql: `INSERT INTO ${SCHEMA_MIGRATIONS_TABLE} (id, tag, hash, down_sql, applied_at) VALUES (?, ?, ?, ?, ?)`,
@@ -272,6 +320,7 @@ export function createMigrator(db: MigratableDatabase, options: MigratorOptions)
           );
           const row = last.rows[0];
           if (row === undefined) return undefined;
+          await refuseUnsafeDrops(ctx.transaction, String(row.tag), String(row.down_sql));
           await runScript(ctx.transaction, String(row.down_sql));
           await ctx.transaction.execute({
             sql: `DELETE FROM ${SCHEMA_MIGRATIONS_TABLE} WHERE id = ?`,

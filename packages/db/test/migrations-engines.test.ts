@@ -2,7 +2,14 @@ import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { ConstraintViolationError, checkMigrations, createMigrator, type Database } from "../src/index.js";
+import {
+  type CheckableDatabase,
+  ConstraintViolationError,
+  checkMigrations,
+  createMigrator,
+  type Database,
+  MigrationError,
+} from "../src/index.js";
 import { engineDatabase, engines } from "./engines.js";
 import { authors, books } from "./fixtures/schema.js";
 import { migrationsDir, type TestSchema, tempDir } from "./helpers.js";
@@ -96,6 +103,74 @@ describe.each(engines)("migrations on %s", (engine) => {
     expect(report.safe).toBe(false);
     expect(report.pending).toEqual(["0004_delete_author"]);
     expect(report.problems[0]).toMatch(/^migrate up failed at 0004_delete_author: foreign key check failed/);
+    expect(await contents(db)).toEqual(seeded);
+  });
+});
+
+/**
+ * `db` as an engine that cannot switch foreign keys off for a migration would be: its write units ignore
+ * `foreignKeys: "check-at-commit"` and run with enforcement on.
+ */
+function withForeignKeysOn(db: Database<TestSchema>): CheckableDatabase {
+  return {
+    mode: db.mode,
+    read: (fn, options) => db.read(fn, options),
+    write: (fn, options) => db.write(fn, { ...options, foreignKeys: "immediate" }),
+    exclusive: (fn, options) => db.exclusive(fn, options),
+  };
+}
+
+describe.each(engines)("on %s, where foreign keys stayed on during a migration", (engine) => {
+  it("a rebuild of a referenced table is refused before it runs, naming the migration and the table", async () => {
+    const { db } = await engineDatabase(engine);
+    await seed(db);
+    const migrator = createMigrator(withForeignKeysOn(db), { migrationsFolder: migrationsDir });
+
+    const failure = await migrator.down(1).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(MigrationError);
+    expect(failure).toMatchObject({ code: "MIGRATION_UNSAFE_ON_ENGINE", tag: "0003_authors_name_length" });
+    expect(String((failure as Error).message)).toMatch(/drops table authors, which books reference/);
+    expect(await contents(db)).toEqual(seeded);
+    expect((await migrator.status()).map((m) => m.state)).toEqual([
+      "applied",
+      "applied",
+      "applied",
+      "applied",
+    ]);
+  });
+
+  it("dropping a table that nothing references still runs", async () => {
+    const folder = migrationsWith("drop_reviews", "DROP TABLE `reviews`;");
+    const { db } = await engineDatabase(engine);
+    await seed(db);
+    const migrator = createMigrator(withForeignKeysOn(db), { migrationsFolder: folder });
+    expect(await migrator.up()).toEqual(["0004_drop_reviews"]);
+    const left = await db.read((tx) => tx.all(sql`SELECT name FROM sqlite_master WHERE name = 'reviews'`));
+    expect(left).toEqual([]);
+    expect(await db.read((tx) => tx.all(sql`SELECT id FROM books ORDER BY id`))).toEqual([
+      { id: 10 },
+      { id: 11 },
+    ]);
+  });
+
+  it("the migration check reports such a rebuild unsafe", async () => {
+    const folder = migrationsWith(
+      "rebuild_books",
+      [
+        "CREATE TABLE `__new_books` (`id` integer PRIMARY KEY NOT NULL, `author_id` integer NOT NULL REFERENCES `authors`(`id`) ON DELETE cascade, `title` text NOT NULL, `isbn` text, `price_cents` integer DEFAULT 0 NOT NULL, `pages` integer);",
+        "INSERT INTO `__new_books` SELECT `id`, `author_id`, `title`, `isbn`, `price_cents`, `pages` FROM `books`;",
+        "DROP TABLE `books`;",
+        "ALTER TABLE `__new_books` RENAME TO `books`;",
+      ].join("\n--> statement-breakpoint\n"),
+    );
+    const { db } = await engineDatabase(engine);
+    await seed(db);
+
+    const report = await checkMigrations(withForeignKeysOn(db), { migrationsFolder: folder, inPlace: true });
+    expect(report.safe).toBe(false);
+    expect(report.problems[0]).toMatch(
+      /^migrate up failed at 0004_rebuild_books: migration 0004_rebuild_books drops table books, which reviews reference/,
+    );
     expect(await contents(db)).toEqual(seeded);
   });
 });
