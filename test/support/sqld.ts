@@ -141,6 +141,12 @@ async function waitUntilAnswering(
   }
 }
 
+/** Servers not stopped yet: killed if the test process exits without stopping them (a crash, a bail-out). */
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 /** Starts an sqld of its own (see the module comment). The caller stops it; see {@link useSqld}. */
 export async function startSqld(options: SqldOptions = {}): Promise<SqldServer> {
   const binary = sqldBinary;
@@ -168,6 +174,8 @@ export async function startSqld(options: SqldOptions = {}): Promise<SqldServer> 
       // sqld's own tracing: warnings and errors only, without colours
       env: { ...process.env, RUST_LOG: process.env.SQLD_RUST_LOG ?? "warn", NO_COLOR: "1" },
     });
+    running.add(child);
+    child.once("exit", () => running.delete(child));
     let log = "";
     const keep = (chunk: Buffer) => {
       log = (log + chunk.toString()).slice(-20_000);
