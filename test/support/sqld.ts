@@ -37,6 +37,11 @@ export function findSqld(env: NodeJS.ProcessEnv = process.env): string | undefin
 
 export const sqldBinary: string | undefined = findSqld();
 export const hasSqld: boolean = sqldBinary !== undefined;
+/**
+ * Whether suites that need sqld are run: with a binary, and always under `CI=true` (where a missing binary
+ * must fail them, not drop them: {@link startSqld} throws). Without either they are registered as skipped.
+ */
+export const runSqldSuites: boolean = hasSqld || process.env.CI === "true";
 
 /**
  * `describe` for a suite that needs sqld: runs it when a binary is found; registers nothing that passes when

@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { onTestFinished } from "vitest";
-import { hasSqld, sqldForTest } from "../../../test/support/sqld.js";
+import { describe, onTestFinished } from "vitest";
+import { runSqldSuites, sqldForTest } from "../../../test/support/sqld.js";
 import { createDatabase, type Database, type DatabaseOptions, migrate } from "../src/index.js";
 import * as schema from "./fixtures/schema.js";
 import { migrationsDir, type TestSchema, tempDir } from "./helpers.js";
@@ -17,12 +17,22 @@ export interface EngineDatabase {
   options: DatabaseOptions<TestSchema>;
 }
 
+export const allEngines: readonly EngineName[] = ["file", "sqld", "replica"];
+
 /**
- * Engines to run on: `file` always; `sqld` and `replica` when an sqld binary is found, and always under
- * `CI=true` (where a missing binary must fail those tests, not drop them; see test/support/sqld.ts).
+ * One `describe` per engine (`<title> on <engine>`), the suite written once. `sqld` and `replica` need an sqld
+ * binary: without one they are registered as skipped, and under `CI=true` they run and fail (see
+ * test/support/sqld.ts).
  */
-export const engines: readonly EngineName[] =
-  hasSqld || process.env.CI === "true" ? ["file", "sqld", "replica"] : ["file"];
+export function describeEngines(
+  title: string,
+  suite: (engine: EngineName) => void,
+  engines: readonly EngineName[] = allEngines,
+): void {
+  for (const engine of engines) {
+    describe.runIf(engine === "file" || runSqldSuites)(`${title} on ${engine}`, () => suite(engine));
+  }
+}
 
 /**
  * A fresh database on `engine` with the test schema, migrated with the fixture migrations unless `migrated`

@@ -1,7 +1,7 @@
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import {
   type CheckableDatabase,
   ConstraintViolationError,
@@ -10,7 +10,7 @@ import {
   type Database,
   MigrationError,
 } from "../src/index.js";
-import { engineDatabase, engines } from "./engines.js";
+import { describeEngines, engineDatabase } from "./engines.js";
 import { authors, books } from "./fixtures/schema.js";
 import { migrationsDir, type TestSchema, tempDir } from "./helpers.js";
 
@@ -57,7 +57,7 @@ const seeded = {
   reviews: [{ id: 100, book_id: 10 }],
 };
 
-describe.each(engines)("migrations on %s", (engine) => {
+describeEngines("migrations", (engine) => {
   it("rebuilding a parent table (down, then up of 0003_authors_name_length) keeps its children's rows", async () => {
     const { db } = await engineDatabase(engine);
     await seed(db);
@@ -120,7 +120,7 @@ function withForeignKeysOn(db: Database<TestSchema>): CheckableDatabase {
   };
 }
 
-describe.each(engines)("on %s, where foreign keys stayed on during a migration", (engine) => {
+describeEngines("where foreign keys stayed on during a migration", (engine) => {
   it("a rebuild of a referenced table is refused before it runs, naming the migration and the table", async () => {
     const { db } = await engineDatabase(engine);
     await seed(db);

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
-import { engineDatabase, engines } from "./engines.js";
+import { expect, it } from "vitest";
+import { describeEngines, engineDatabase } from "./engines.js";
 import { authors } from "./fixtures/schema.js";
 
 /** SQLITE_READONLY on the error itself or on its cause (drizzle wraps the driver's error). */
@@ -21,7 +21,7 @@ async function failure(run: Promise<unknown>): Promise<unknown> {
   throw new Error("expected the unit of work to fail");
 }
 
-describe.each(engines)("read units of work on %s", (engine) => {
+describeEngines("read units of work", (engine) => {
   it("fail on an INSERT, UPDATE or DELETE, and keep nothing of it", async () => {
     const { db } = await engineDatabase(engine);
     await db.write(async (tx) => tx.insert(authors).values({ id: 1, name: "Ursula" }));
