@@ -1,4 +1,13 @@
-import type { Transaction } from "@libsql/client";
+import type { Client, Transaction } from "@libsql/client";
+import {
+  createTableRelationsHelpers,
+  type ExtractTablesWithRelations,
+  extractTablesRelationalConfig,
+  type RelationalSchemaConfig,
+} from "drizzle-orm";
+import { LibSQLSession, LibSQLTransaction } from "drizzle-orm/libsql";
+import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
+import type { Tx } from "./database-types.js";
 
 /**
  * The libSQL transaction under each drizzle `Tx` handed to a unit of work, set by createDatabase when it
@@ -14,4 +23,45 @@ export function bindTransaction(tx: object, transaction: Transaction): void {
 
 export function unitTransaction(tx: object): Transaction | undefined {
   return transactions.get(tx);
+}
+
+/** Builds drizzle's transaction handle over a libSQL transaction we opened ourselves. */
+export type TxFactory<TSchema extends Record<string, unknown>> = (
+  client: Client,
+  libsqlTx: Transaction,
+) => Tx<TSchema>;
+
+export function createTxFactory<TSchema extends Record<string, unknown>>(
+  schema: TSchema | undefined,
+): TxFactory<TSchema> {
+  const dialect = new SQLiteAsyncDialect();
+  const relational = relationalConfig(schema);
+  return (client, libsqlTx) => {
+    const session = new LibSQLSession<TSchema, ExtractTablesWithRelations<TSchema>>(
+      client,
+      dialect,
+      relational,
+      {},
+      libsqlTx,
+    );
+    const tx = new LibSQLTransaction<TSchema, ExtractTablesWithRelations<TSchema>>(
+      "async",
+      dialect,
+      session,
+      relational,
+    );
+    bindTransaction(tx, libsqlTx);
+    return tx;
+  };
+}
+
+function relationalConfig<TSchema extends Record<string, unknown>>(
+  schema: TSchema | undefined,
+): RelationalSchemaConfig<ExtractTablesWithRelations<TSchema>> | undefined {
+  if (schema === undefined) return undefined;
+  const config = extractTablesRelationalConfig<ExtractTablesWithRelations<TSchema>>(
+    schema,
+    createTableRelationsHelpers,
+  );
+  return { fullSchema: schema, schema: config.tables, tableNamesMap: config.tableNamesMap };
 }

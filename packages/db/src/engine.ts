@@ -1,0 +1,135 @@
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { type Client, createClient } from "@libsql/client";
+import type { DatabaseMode, DatabaseOptions } from "./database-types.js";
+import { createLocalClient } from "./local-client.js";
+
+// The engine and client factory: which engine a URL names, and the clients a Database runs on for it.
+
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** Connections of the `file:` tooling client ({@link Database.client}): ad-hoc calls borrow one only briefly. */
+const TOOLING_CONCURRENCY = 2;
+
+export interface ParsedUrl {
+  mode: DatabaseMode;
+  /** Filesystem path for file/replica. */
+  path?: string;
+}
+
+export function parseDatabaseUrl(url: string, syncUrl: string | undefined): ParsedUrl {
+  const colon = url.indexOf(":");
+  const scheme = colon > 0 ? url.slice(0, colon).toLowerCase() : "";
+  if (scheme === "file") {
+    let rest = url.slice("file:".length);
+    const query = rest.indexOf("?");
+    if (query >= 0) rest = rest.slice(0, query);
+    // file:///abs and file://localhost/abs carry an (empty) authority before the path
+    if (rest.startsWith("//")) {
+      const slash = rest.indexOf("/", 2);
+      rest = slash >= 0 ? rest.slice(slash) : "";
+    }
+    const path = decodeURIComponent(rest);
+    if (path === "" || path.startsWith(":memory:")) {
+      // every pooled connection would open its own empty in-memory database
+      throw new Error(
+        `DATABASE_URL ${JSON.stringify(url)}: in-memory databases are not supported; use a file`,
+      );
+    }
+    return { mode: syncUrl ? "replica" : "file", path: resolve(path) };
+  }
+  if (scheme === "libsql" || scheme === "http" || scheme === "https") {
+    if (syncUrl) {
+      throw new Error("an embedded replica needs a file: url (the local copy) and syncUrl (the primary)");
+    }
+    return { mode: "remote" };
+  }
+  throw new Error(
+    `unsupported database URL scheme ${JSON.stringify(`${scheme}:`)}: use file:, libsql:, http: or https:`,
+  );
+}
+
+export interface EngineClients {
+  mode: DatabaseMode;
+  /** The local file (`file:`, an embedded replica's copy); "" for a remote engine. */
+  localPath: string;
+  /** SQLite's busy timeout for local connections. */
+  timeout: number;
+  /** The one writer: a single connection on `file:` and for a replica, the HTTP client on a remote engine. */
+  writer: Client;
+  /** {@link Database.client}: the tooling client on `file:`, the writer elsewhere. */
+  reader: Client;
+}
+
+/**
+ * Opens the clients of `options`' engine. `file:`: a writer with exactly one connection (so connection-level
+ * pragmas set once — synchronous=NORMAL, foreign_keys — stay set, and foreign-key toggling for migrations
+ * reaches the transaction's connection), in WAL mode, and a small tooling pool (read units of work have a
+ * read-only pool of their own, see read-pool.ts). Remote: one client. Embedded replica: one client with a
+ * single connection (libSQL's limit).
+ */
+export async function openEngine(options: DatabaseOptions<Record<string, unknown>>): Promise<EngineClients> {
+  const parsed = parseDatabaseUrl(options.url, options.syncUrl);
+  const localPath = parsed.path ?? "";
+  const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const engine = (writer: Client, reader: Client): EngineClients => ({
+    mode: parsed.mode,
+    localPath,
+    timeout,
+    writer,
+    reader,
+  });
+
+  if (parsed.mode === "remote") {
+    const client = createClient({ url: options.url, authToken: options.authToken });
+    return engine(client, client);
+  }
+  mkdirSync(dirname(localPath), { recursive: true });
+  if (parsed.mode === "replica") {
+    const client = createClient({
+      url: options.url,
+      authToken: options.authToken,
+      syncUrl: options.syncUrl,
+      syncInterval: options.syncIntervalMs === undefined ? undefined : options.syncIntervalMs / 1000,
+      encryptionKey: options.encryptionKey,
+      timeout,
+    });
+    return engine(client, client);
+  }
+  const writer = createLocalClient({
+    path: localPath,
+    timeout,
+    concurrency: 1,
+    encryptionKey: options.encryptionKey,
+  });
+  try {
+    // WAL persists in the file; it must be set before any transaction, and it is what lets readers
+    // run beside the writer.
+    await writer.execute("PRAGMA journal_mode=WAL");
+    await configureWriterConnection(writer);
+  } catch (err) {
+    writer.close();
+    if ((err as { code?: unknown }).code === "SQLITE_NOTADB") {
+      throw new Error(
+        `cannot open ${localPath}: not a database, or encrypted with another (or no) encryption key`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  // tooling only (Database.client, drizzle()); read units have their own read-only pool
+  const tooling = createLocalClient({
+    path: localPath,
+    timeout,
+    concurrency: TOOLING_CONCURRENCY,
+    encryptionKey: options.encryptionKey,
+  });
+  return engine(writer, tooling);
+}
+
+/** Per-connection settings of the single writer connection (WAL is a property of the file, set once). */
+export async function configureWriterConnection(writer: Client): Promise<void> {
+  // NORMAL is durable against process crashes in WAL (an OS crash may lose the last commits) and measured
+  // faster than FULL; it is a per-connection setting, which is one reason the writer has one connection.
+  await writer.execute("PRAGMA synchronous=NORMAL");
+  await writer.execute("PRAGMA foreign_keys=ON");
+}
