@@ -54,9 +54,12 @@ export {
   type WriteOptions,
 } from "./database.js";
 export {
+  CommitOutcomeUnknownError,
   type ConstraintKind,
   ConstraintViolationError,
+  classifyCommitError,
   classifyDatabaseError,
+  DatabaseAuthError,
   DatabaseClosedError,
   DatabaseError,
   DeadlineExceededError,

@@ -1,12 +1,14 @@
 import { LibsqlError } from "@libsql/client";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { testEngine } from "../../../test/support/engine.js";
 import {
   appendAudit,
   type ConstraintKind,
   ConstraintViolationError,
   classifyDatabaseError,
   type Database,
+  DatabaseAuthError,
   TransientDatabaseError,
 } from "../src/index.js";
 import { authors, books } from "./fixtures/schema.js";
@@ -79,7 +81,11 @@ describe("classification of real SQLite errors", () => {
       });
       const { error, runs } = await failingWrite(db, c.statement);
       expect(error).toBeInstanceOf(ConstraintViolationError);
-      expect(error).toMatchObject({ kind: c.kind, code: c.code });
+      // sqld sends no extended code, and SQLite's message for a PRIMARY KEY violation is a UNIQUE one's
+      const pkAsUnique = c.kind === "primary_key" && testEngine === "sqld";
+      expect(error).toMatchObject(
+        pkAsUnique ? { kind: "unique", code: "SQLITE_CONSTRAINT_UNIQUE" } : { kind: c.kind, code: c.code },
+      );
       if (c.detail !== undefined) expect((error as ConstraintViolationError).detail).toContain(c.detail);
       expect(runs).toBe(1);
     });
@@ -89,7 +95,10 @@ describe("classification of real SQLite errors", () => {
     const { db } = await testDatabase();
     await db.write(async (tx) => tx.insert(authors).values({ id: 1, name: "a" }));
     const { error } = await failingWrite(db, "INSERT INTO authors (id, name) VALUES (1, 'again')");
-    expect(error).toMatchObject({ kind: "primary_key", columns: ["authors.id"] });
+    expect(error).toMatchObject({
+      kind: testEngine === "sqld" ? "unique" : "primary_key",
+      columns: ["authors.id"],
+    });
     expect((error as Error).cause).toBeInstanceOf(Error); // the DrizzleQueryError, with LibsqlError below
   });
 
@@ -98,7 +107,9 @@ describe("classification of real SQLite errors", () => {
     const { error, runs } = await failingWrite(db, "SELECT * FROM no_such_table");
     expect(error).not.toBeInstanceOf(ConstraintViolationError);
     expect(error).not.toBeInstanceOf(TransientDatabaseError);
-    expect(error).toMatchObject({ cause: { code: "SQLITE_ERROR" } });
+    // SQLITE_ERROR on a file, SQLITE_UNKNOWN from sqld, a delegation error of a replica: all passed through
+    expect(classifyDatabaseError(error)).toBe(error);
+    expect(String((error as Error).cause)).toContain("no such table");
     expect(runs).toBe(1);
     const plain = new Error("bug");
     expect(classifyDatabaseError(plain)).toBe(plain);
@@ -118,7 +129,7 @@ describe("classification by code of errors that need a server or a broken networ
     }
   });
 
-  it("remote stream and network failures are transient, HTTP 4xx is not", () => {
+  it("remote stream and network failures are transient, HTTP 401/403 a refused token, other 4xx neither", () => {
     const hranaClosed = new LibsqlError("stream closed", "HRANA_CLOSED_ERROR");
     expect(classifyDatabaseError(hranaClosed)).toMatchObject({ reason: "network" });
 
@@ -143,11 +154,27 @@ describe("classification by code of errors that need a server or a broken networ
       undefined,
       Object.assign(new Error("401"), { status: 401 }),
     );
-    expect(classifyDatabaseError(unauthorized)).toBe(unauthorized);
+    expect(classifyDatabaseError(unauthorized)).toBeInstanceOf(DatabaseAuthError);
+    expect(classifyDatabaseError(unauthorized)).toMatchObject({ status: 401, code: "HTTP_401" });
+
+    const badRequest = new LibsqlError(
+      "HTTP 400",
+      "SERVER_ERROR",
+      undefined,
+      undefined,
+      Object.assign(new Error("400"), { status: 400 }),
+    );
+    expect(classifyDatabaseError(badRequest)).toBe(badRequest);
   });
 
-  it("a remote constraint error without an extended code is still a constraint violation", () => {
-    const remote = new LibsqlError("UNIQUE constraint failed: t.x", "SQLITE_CONSTRAINT");
-    expect(classifyDatabaseError(remote)).toMatchObject({ kind: "other", code: "SQLITE_CONSTRAINT" });
+  it("a remote constraint error without an extended code is classified by SQLite's message", () => {
+    const remote = new LibsqlError("SQLite error: UNIQUE constraint failed: t.x", "SQLITE_CONSTRAINT");
+    expect(classifyDatabaseError(remote)).toMatchObject({
+      kind: "unique",
+      code: "SQLITE_CONSTRAINT_UNIQUE",
+      columns: ["t.x"],
+    });
+    const unnamed = new LibsqlError("constraint failed", "SQLITE_CONSTRAINT");
+    expect(classifyDatabaseError(unnamed)).toMatchObject({ kind: "other", code: "SQLITE_CONSTRAINT" });
   });
 });
