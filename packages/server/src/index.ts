@@ -85,6 +85,7 @@ export {
   defaultPageMaxBytes,
   defaultPageSizeLimits,
   encodedItemSize,
+  encodedSizeBound,
   encodePageToken,
   filterDigest,
   type KeyPart,

@@ -80,6 +80,30 @@ export function encodedItemSize<D extends DescMessage>(schema: D): (item: Messag
   };
 }
 
+/**
+ * A cheap upper bound of the encoded size of a message in either encoding, without encoding it: a walk over the
+ * message object counting 6 bytes per UTF-16 unit of a string (JSON's worst case, `\\uXXXX`; UTF-8 needs at most
+ * 3), 2 per byte of a bytes field (base64 takes 4/3), and 64 per scalar and per field, list entry or map entry (a
+ * JSON name with its quotes and colon, a tag and length prefix, an int64 or enum name written as a string).
+ * Typical pages stay far below the cap by this bound, so they are never encoded twice; only a page whose bound
+ * reaches the cap is measured exactly.
+ */
+export function encodedSizeBound(value: unknown): number {
+  switch (typeof value) {
+    case "string":
+      return 64 + 6 * value.length;
+    case "object": {
+      if (value === null) return 64;
+      if (value instanceof Uint8Array) return 64 + 2 * value.byteLength;
+      let bytes = 64;
+      for (const v of Array.isArray(value) ? value : Object.values(value)) bytes += encodedSizeBound(v);
+      return bytes;
+    }
+    default:
+      return 64;
+  }
+}
+
 export interface CappedPageOptions<R, M> {
   /** The resolved page_size; `rows` holds up to `pageSize + 1` rows (the extra one says there is more). */
   readonly pageSize: number;
@@ -88,7 +112,7 @@ export interface CappedPageOptions<R, M> {
   readonly keyOf: (row: R) => readonly KeyPart[];
   /** Row -> response item, in the caller's view. */
   readonly toItem: (row: R) => M;
-  /** Encoded size of an item, e.g. `encodedItemSize(PromptSchema)`. */
+  /** Encoded size of an item, e.g. `encodedItemSize(PromptSchema)`; asked only once the page's bound reaches the cap. */
   readonly sizeOf: (item: M) => number;
   /** Default `defaultPageMaxBytes`. */
   readonly maxBytes?: number;
@@ -106,16 +130,28 @@ export function cappedKeysetPage<R, M>(
 ): { page: M[]; nextPageToken: string } {
   const { pageSize, digest, keyOf, toItem, sizeOf, maxBytes = defaultPageMaxBytes } = options;
   const page: M[] = [];
-  let bytes = 0;
+  /** The page's size by `encodedSizeBound` while that stays under the cap; then measured exactly (`exact`). */
+  let bound = 0;
+  let exact: number | undefined;
   let last: R | undefined;
   for (const row of rows.slice(0, pageSize)) {
     const item = toItem(row);
+    if (exact === undefined) {
+      const itemBound = encodedSizeBound(item);
+      if (bound + itemBound <= maxBytes) {
+        bound += itemBound;
+        page.push(item);
+        last = row;
+        continue;
+      }
+      exact = page.reduce((sum, earlier) => sum + sizeOf(earlier), 0);
+    }
     const size = sizeOf(item);
-    if (last !== undefined && bytes + size > maxBytes) {
+    if (last !== undefined && exact + size > maxBytes) {
       return { page, nextPageToken: encodePageToken(keyOf(last), digest) };
     }
     page.push(item);
-    bytes += size;
+    exact += size;
     last = row;
   }
   return {

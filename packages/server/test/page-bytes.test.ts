@@ -6,6 +6,7 @@ import {
   cappedKeysetPage,
   decodePageToken,
   encodedItemSize,
+  encodedSizeBound,
   filterDigest,
   listView,
 } from "../src/pagination.js";
@@ -27,6 +28,38 @@ function page(rows: readonly Prompt[], pageSize: number, maxBytes?: number) {
 }
 
 describe("pages capped by bytes", () => {
+  it("the cheap bound is at least an item's exact size, for every kind of field", () => {
+    const rich = create(PromptSchema, {
+      id: "0f8e4a52-3c1d-4b7a-9e2f-1a2b3c4d5e6f",
+      title: '"\u0001'.repeat(50),
+      content: "é漢🙂\n".repeat(200),
+      version: 2_000_000_000,
+      tags: Array.from({ length: 40 }, (_, i) => `t${i}`),
+      metadata: { nested: { list: [1, "two", true, null, { deep: "x".repeat(30) }] } },
+      createTime: { seconds: 1_764_700_000n, nanos: 123_456_789 },
+    });
+    for (const item of [rich, prompt(1, ""), prompt(2, "plain ".repeat(5000)), create(PromptSchema)]) {
+      expect(encodedSizeBound(item)).toBeGreaterThanOrEqual(promptSize(item));
+    }
+  });
+
+  it("a page far below the cap by the bound is never measured exactly", () => {
+    const rows = [0, 1, 2, 3].map((i) => prompt(i, "x".repeat(1000)));
+    let measured = 0;
+    const result = cappedKeysetPage(rows, {
+      pageSize: 3,
+      digest,
+      keyOf: (r) => [r.id],
+      toItem: (r) => r,
+      sizeOf: (item) => {
+        measured++;
+        return promptSize(item);
+      },
+    });
+    expect(result.page).toHaveLength(3);
+    expect(measured).toBe(0);
+  });
+
   it("an item's size bounds its share of the response in both encodings", () => {
     // quotes and control characters grow in JSON (\" and \u0001), multi-byte text does not
     for (const content of ["plain ".repeat(2000), '"\u0001\n'.repeat(3000), "é漢🙂".repeat(1000), ""]) {
