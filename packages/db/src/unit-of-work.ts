@@ -8,7 +8,12 @@ import type {
   WriteOptions,
 } from "./database-types.js";
 import { configureWriterConnection, type EngineClients } from "./engine.js";
-import { ConstraintViolationError, classifyDatabaseError, TransientDatabaseError } from "./errors.js";
+import {
+  ConstraintViolationError,
+  classifyCommitError,
+  classifyDatabaseError,
+  TransientDatabaseError,
+} from "./errors.js";
 import type { TxFactory } from "./unit-transaction.js";
 
 // What a unit of work runs on, and one attempt of a write unit of work on its own (not grouped) transaction.
@@ -149,7 +154,13 @@ export async function runWriteTransaction<TSchema extends Record<string, unknown
         );
       }
     }
-    await open.commit();
+    try {
+      await open.commit();
+    } catch (err) {
+      // remote: when the connection broke after COMMIT may have reached the server, the unit must not run
+      // again (CommitOutcomeUnknownError is not transient); a local file's COMMIT is always decided
+      throw engine.mode === "file" ? err : classifyCommitError(err);
+    }
     return result;
   } catch (err) {
     // Always roll back, SQLITE_BUSY included: libSQL may otherwise keep holding the write lock.
