@@ -3,6 +3,7 @@ import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import type { Database, DatabaseOptions, UnitOfWorkKind, UnitOfWorkOptions } from "./database-types.js";
 import { openEngine } from "./engine.js";
 import { DatabaseClosedError, DeadlineExceededError, TransientDatabaseError } from "./errors.js";
+import { createReadAhead } from "./pipelined-write.js";
 import { createReadPath, DEFAULT_READ_CONCURRENCY } from "./read-path.js";
 import { createRetryRunner } from "./retry.js";
 import { createSemaphore, type Release, type Semaphore } from "./semaphore.js";
@@ -62,6 +63,7 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     insideUnit: new AsyncLocalStorage<true>(),
     reportUnit: createUnitReporter(options.onUnitOfWork, logger),
     isClosed: () => closed,
+    readAhead: createReadAhead(),
   };
   const observing = options.onUnitOfWork !== undefined;
 

@@ -2,7 +2,11 @@ import type { Client, Transaction } from "@libsql/client";
 import type { UnitOfWork } from "./database-types.js";
 import { classifyDatabaseError, TransientDatabaseError } from "./errors.js";
 import { createLocalClient } from "./local-client.js";
-import { type GuardedReadTransaction, guardReadTransaction } from "./read-only-guard.js";
+import {
+  type GuardedReadTransaction,
+  guardReadTransaction,
+  type ReadNeedsTransaction,
+} from "./read-only-guard.js";
 import type { UnitRuntime } from "./unit-of-work.js";
 
 // The read path: one attempt of a read unit of work, and the read-only pool it runs on for `file:`.
@@ -108,7 +112,26 @@ export async function createReadPath<TSchema extends Record<string, unknown>>(
   async function run<T>(fn: UnitOfWork<TSchema, T>, attempt: number): Promise<T> {
     // file: read units run on the read pool, whose connections all have query_only=ON (see ReadPool): an
     // accidental write in a read unit fails instead of silently bypassing the writer queue (libSQL's
+  /** Remote engines: first statements of read units that turned out to run more than one (read-only-guard.ts). */
+  const multiStatement = new Set<string>();
+  const oneShot = engine.mode === "remote" ? { multiStatement } : undefined;
+
     // "BEGIN TRANSACTION READONLY" is not enforced on local files). The pragma is never reset: the pool
+    const seen: { retry?: ReadNeedsTransaction | undefined } = {};
+    try {
+      return await runOnce(fn, attempt, seen);
+    } catch (err) {
+      // a one-request read ran a second statement: the same attempt again, as an interactive transaction
+      if (seen.retry === undefined) throw err;
+      return runOnce(fn, attempt, {});
+    }
+  }
+
+  async function runOnce<T>(
+    fn: UnitOfWork<TSchema, T>,
+    attempt: number,
+    seen: { retry?: ReadNeedsTransaction | undefined },
+  ): Promise<T> {
     // serves read units only. Elsewhere (sqld, a replica) the pragma is refused: see read-only-guard.ts.
     const pool = readPool;
     const client = pool?.client ?? engine.reader;
@@ -118,7 +141,7 @@ export async function createReadPath<TSchema extends Record<string, unknown>>(
     let guarded: GuardedReadTransaction | undefined;
     try {
       const opened = await client.transaction("read");
-      if (pool === undefined) guarded = guardReadTransaction(opened);
+      if (pool === undefined) guarded = guardReadTransaction(opened, { oneShot });
       const open: Transaction = guarded ?? opened;
       libsqlTx = open;
       if (guardReadOnly) await open.execute("PRAGMA query_only=ON");
@@ -138,6 +161,7 @@ export async function createReadPath<TSchema extends Record<string, unknown>>(
       if (libsqlTx !== undefined && !libsqlTx.closed) {
         try {
           await libsqlTx.rollback();
+      seen.retry = guarded?.needsTransaction;
         } catch (rollbackError) {
           logger?.error?.({ err: rollbackError, kind: "read" }, "rollback failed");
           // the pool drops a connection it cannot roll back and may open an unguarded one in its place

@@ -14,6 +14,12 @@ import {
   classifyDatabaseError,
   TransientDatabaseError,
 } from "./errors.js";
+import {
+  type PipelinedTransaction,
+  pipelineWrites,
+  type ReadAhead,
+  type ReadAheadMiss,
+} from "./pipelined-write.js";
 import type { TxFactory } from "./unit-transaction.js";
 
 // What a unit of work runs on, and one attempt of a write unit of work on its own (not grouped) transaction.
@@ -36,6 +42,8 @@ export interface UnitRuntime<TSchema extends Record<string, unknown>> {
   /** Reports one attempt of a transaction to `onUnitOfWork`; a throwing observer never breaks the unit. */
   reportUnit: UnitReporter;
   isClosed(): boolean;
+  /** Remote engines: what write units read ahead (see pipelined-write.ts). */
+  readAhead: ReadAhead;
 }
 
 export function createUnitReporter(
@@ -122,13 +130,37 @@ export async function runWriteTransaction<TSchema extends Record<string, unknown
   attempt: number,
   foreignKeys: NonNullable<WriteOptions["foreignKeys"]>,
 ): Promise<T> {
+  const seen: { miss?: ReadAheadMiss | undefined } = {};
+  try {
+    return await runWriteTransactionOnce(runtime, fn, attempt, foreignKeys, runtime.readAhead, seen);
+  } catch (err) {
+    // rolled back already (whatever `fn` made of the miss): the same attempt again, without reading ahead
+    if (seen.miss === undefined) throw err;
+    runtime.logger?.debug?.({ sql: seen.miss.sql }, "read-ahead missed; the write unit runs again");
+    return runWriteTransactionOnce(runtime, fn, attempt, foreignKeys, undefined, {});
+  }
+}
+
+async function runWriteTransactionOnce<TSchema extends Record<string, unknown>, T>(
+  runtime: UnitRuntime<TSchema>,
+  fn: UnitOfWork<TSchema, T>,
+  attempt: number,
+  foreignKeys: NonNullable<WriteOptions["foreignKeys"]>,
+  readAhead: ReadAhead | undefined,
+  seen: { miss?: ReadAheadMiss | undefined },
+): Promise<T> {
   const { engine, logger } = runtime;
   const client = engine.writer;
   const fkOffOutside = foreignKeys === "check-at-commit" && engine.mode !== "remote";
   let libsqlTx: Transaction | undefined;
+  let pipelined: PipelinedTransaction | undefined;
   try {
     if (fkOffOutside) await client.execute("PRAGMA foreign_keys=OFF");
-    libsqlTx = await client.transaction("write");
+    const opened = await client.transaction("write");
+    // remote: INSERTs wait for the next statement or the COMMIT, in one request (see pipelined-write.ts)
+    pipelined =
+      engine.mode === "remote" && foreignKeys === "immediate" ? pipelineWrites(opened, readAhead) : undefined;
+    libsqlTx = pipelined ?? opened;
     if (foreignKeys === "check-at-commit" && !fkOffOutside) {
       // Remote: there is no statement before BEGIN on the transaction's own connection (one Hrana stream),
       // so end the empty transaction just begun, switch enforcement off there, and begin again: `fn` runs
@@ -159,10 +191,11 @@ export async function runWriteTransaction<TSchema extends Record<string, unknown
     } catch (err) {
       // remote: when the connection broke after COMMIT may have reached the server, the unit must not run
       // again (CommitOutcomeUnknownError is not transient); a local file's COMMIT is always decided
-      throw engine.mode === "file" ? err : classifyCommitError(err);
+      throw engine.mode === "file" || pipelined?.miss !== undefined ? err : classifyCommitError(err);
     }
     return result;
   } catch (err) {
+    seen.miss = pipelined?.miss;
     // Always roll back, SQLITE_BUSY included: libSQL may otherwise keep holding the write lock.
     if (libsqlTx !== undefined && !libsqlTx.closed) {
       try {
