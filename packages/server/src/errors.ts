@@ -150,7 +150,10 @@ export interface MappedError {
   readonly message: string;
   /** The google.rpc details sent with the status, ErrorInfo always among them (see error-details.ts). */
   readonly details: readonly WireDetail[];
-  /** Set for INTERNAL (and UNKNOWN) errors: log it, never send it. */
+  /**
+   * Set where an operator must see the cause: INTERNAL (and UNKNOWN) errors, and a database refusing the
+   * service's credentials (UNAVAILABLE). Log it, never send it.
+   */
   readonly cause?: unknown;
 }
 
@@ -171,7 +174,7 @@ const constraintCodes: Record<ConstraintKind, Code> = {
   unique: Code.AlreadyExists,
   primary_key: Code.AlreadyExists,
   foreign_key: Code.FailedPrecondition,
-  // A remote server that reports a bare SQLITE_CONSTRAINT: the kind is unknown, the input broke a rule.
+  // A constraint SQLite named neither by code nor by message: the input broke a rule.
   other: Code.InvalidArgument,
 };
 
@@ -208,6 +211,16 @@ function isTransientDatabaseError(e: unknown): e is Error {
   return e instanceof Error && (e.name === "TransientDatabaseError" || e.name === "DatabaseClosedError");
 }
 
+/** `@autoforge/db`'s DatabaseAuthError: the database refused the service's own token (HTTP 401/403). */
+function isDatabaseAuthError(e: unknown): e is Error {
+  return e instanceof Error && e.name === "DatabaseAuthError";
+}
+
+/** `@autoforge/db`'s CommitOutcomeUnknownError: the connection broke while a COMMIT was on its way. */
+function isCommitOutcomeUnknown(e: unknown): e is Error {
+  return e instanceof Error && e.name === "CommitOutcomeUnknownError";
+}
+
 function isDatabaseDeadline(e: unknown): boolean {
   return (
     e instanceof Error &&
@@ -226,8 +239,10 @@ function isDatabaseDeadline(e: unknown): boolean {
  * | ConstraintViolationError check / not_null / trigger | INVALID_ARGUMENT |
  * | ConstraintViolationError unique / primary_key | ALREADY_EXISTS |
  * | ConstraintViolationError foreign_key | FAILED_PRECONDITION |
- * | ConstraintViolationError other (kind not reported, e.g. sqld over HTTP) | INVALID_ARGUMENT |
+ * | ConstraintViolationError other (kind named neither by code nor by message) | INVALID_ARGUMENT |
  * | TransientDatabaseError (retries exhausted), DatabaseClosedError | UNAVAILABLE (with RetryInfo) |
+ * | DatabaseAuthError (the database refused the service's token) | UNAVAILABLE (cause returned for logging) |
+ * | CommitOutcomeUnknownError (connection broke during COMMIT) | UNAVAILABLE, reason COMMIT_OUTCOME_UNKNOWN |
  * | the database's DeadlineExceededError; anything else once the deadline passed | DEADLINE_EXCEEDED |
  * | anything else | INTERNAL ("internal error"; the cause is returned for logging) |
  *
@@ -249,6 +264,25 @@ export function mapError(e: unknown, deadline?: number): MappedError {
       code,
       message: constraintMessages[e.kind],
       details: wireDetails(code, { reason: constraintReasons[e.kind] }),
+    };
+  }
+  // Not the caller's fault, and not a bug of ours: another instance (with a valid token) may answer, and the
+  // readiness probe takes this one out of service. The cause is logged: an operator must renew the token.
+  if (isDatabaseAuthError(e)) {
+    return {
+      code: Code.Unavailable,
+      message: "the database is temporarily unavailable, retry later",
+      details: wireDetails(Code.Unavailable, { reason: "DATABASE_UNAVAILABLE" }),
+      cause: e,
+    };
+  }
+  // The write may have been applied: a retry is safe with the same request_id (AIP-155), else read first.
+  if (isCommitOutcomeUnknown(e)) {
+    return {
+      code: Code.Unavailable,
+      message:
+        "the connection to the database broke while committing: the change may or may not have been applied; retry with the same request_id, or read before writing again",
+      details: wireDetails(Code.Unavailable, { reason: "COMMIT_OUTCOME_UNKNOWN" }),
     };
   }
   // Transient before deadline: the database's retry budget ends before the RPC deadline, and "the database

@@ -1,6 +1,8 @@
 import {
+  CommitOutcomeUnknownError,
   type ConstraintKind,
   ConstraintViolationError,
+  DatabaseAuthError,
   DatabaseClosedError,
   DeadlineExceededError as DatabaseDeadlineExceededError,
   TransientDatabaseError,
@@ -71,6 +73,18 @@ describe("mapError: the one mapping to status codes", () => {
       Code.Unavailable,
     );
     expect(mapError(new Error("aborted"), Date.now() - 1).code).toBe(Code.DeadlineExceeded);
+  });
+
+  it("a refused database token -> UNAVAILABLE with its cause for the log; an unknown commit outcome says so", () => {
+    const refused = new DatabaseAuthError(401);
+    expect(mapError(refused)).toMatchObject({ code: Code.Unavailable, cause: refused });
+    expect(mapError(refused).message).not.toContain("TOKEN");
+    const unknown = mapError(new CommitOutcomeUnknownError());
+    expect(unknown).toMatchObject({ code: Code.Unavailable, cause: undefined });
+    expect(unknown.message).toContain("request_id");
+    expect(JSON.stringify(unknown.details, (_k, v) => (typeof v === "bigint" ? String(v) : v))).toContain(
+      "COMMIT_OUTCOME_UNKNOWN",
+    );
   });
 
   it("anything else -> INTERNAL with the cause kept for the log, never in the message", () => {
