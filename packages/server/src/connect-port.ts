@@ -226,8 +226,10 @@ export interface ConnectPortOptions {
 
 export interface ConnectPort {
   listen(host: string, port: number): Promise<number>;
-  /** /healthz: 200 while serving, 503 otherwise. */
+  /** /healthz (liveness): 200 while serving, 503 once draining. */
   setServing(serving: boolean): void;
+  /** /readyz (readiness): 200 while serving and ready (the database answers), 503 otherwise. */
+  setReady(ready: boolean): void;
   /** Send GOAWAY on HTTP/2, close idle HTTP/1 sockets; resolves when no request is active (still listening). */
   close(): Promise<void>;
   /** Stop listening and destroy every remaining connection. */
@@ -242,11 +244,18 @@ export interface ConnectPort {
 export function createConnectPort(options: ConnectPortOptions): ConnectPort {
   let serving = false;
   let draining = false;
+  let ready = false;
   const extraRoutes = options.routes ?? {};
   const adapter = rpcAdapter(options, (req, res) => {
     const path = req.url?.split("?", 1)[0] ?? "";
     if (req.method === "GET" && path === "/healthz") {
       const ok = serving && !draining;
+      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
+      res.end(ok ? "SERVING\n" : "NOT_SERVING\n");
+      return;
+    }
+    if (req.method === "GET" && path === "/readyz") {
+      const ok = serving && !draining && ready;
       res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
       res.end(ok ? "SERVING\n" : "NOT_SERVING\n");
       return;
@@ -339,6 +348,9 @@ export function createConnectPort(options: ConnectPortOptions): ConnectPort {
     setServing(value) {
       serving = value;
       if (!value) draining = true;
+    },
+    setReady(value) {
+      ready = value;
     },
     close() {
       // The listener stays open until the whole server has drained (forceClose): /healthz answers 503 and

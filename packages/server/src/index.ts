@@ -114,6 +114,12 @@ export {
   teamProjectPattern,
 } from "./projects.js";
 export {
+  databaseProbe,
+  defaultReadinessIntervalMs,
+  defaultReadinessTimeoutMs,
+  type ReadinessOptions,
+} from "./readiness.js";
+export {
   createRequestIds,
   type RequestIdScope,
   type RequestIdStore,

@@ -7,6 +7,7 @@ import type { DatabaseBinding } from "./context.js";
 import type { CorsOptions } from "./cors.js";
 import { createGrpcPort } from "./grpc-port.js";
 import { createRpcMetrics } from "./metrics.js";
+import { createReadiness, databaseProbe, type Readiness, type ReadinessOptions } from "./readiness.js";
 import type { RegisteredService } from "./service.js";
 
 export interface ServerLimits {
@@ -29,6 +30,11 @@ export interface ServerOptions<Tx> {
   readonly metrics?: Registry;
   /** CORS for browser clients on the Connect port (`corsOptionsFromEnv`); default: none (no CORS headers). */
   readonly cors?: CorsOptions | undefined;
+  /**
+   * Readiness (grpc.health.v1 and `GET /readyz`): a periodic probe, by default of `database` (a read unit of
+   * work). Without a database, or with `false`, the server is ready whenever it is serving.
+   */
+  readonly readiness?: ReadinessOptions | false | undefined;
 }
 
 export interface ListenOptions {
@@ -41,8 +47,8 @@ export interface ListenOptions {
 export interface Server {
   listen(options: ListenOptions): Promise<{ grpcPort: number; connectPort: number }>;
   /**
-   * Health -> NOT_SERVING (every name) and /healthz -> 503; new calls refused with UNAVAILABLE; streams end
-   * (UNAVAILABLE); in-flight unary calls get up to `graceMs` to finish; then every connection is closed.
+   * Health -> NOT_SERVING (every name), /healthz and /readyz -> 503; new calls refused with UNAVAILABLE; streams
+   * end (UNAVAILABLE); in-flight unary calls get up to `graceMs` to finish; then every connection is closed.
    */
   shutdown(options?: { graceMs?: number }): Promise<void>;
   /** Calls currently running through the chain. */
@@ -86,10 +92,34 @@ export function createServer<Tx>(options: ServerOptions<Tx>): Server {
     },
   });
 
+  // Liveness: /healthz, from listen until shutdown. Readiness: gRPC health and /readyz, also needing the probe.
+  let listening = false;
+  let stopping = false;
+  const readinessOptions = options.readiness === false ? undefined : options.readiness;
+  const probe =
+    readinessOptions?.probe ??
+    (options.database === undefined ? undefined : databaseProbe(options.database.db));
+  const readiness: Readiness | undefined =
+    options.readiness === false || probe === undefined
+      ? undefined
+      : createReadiness({
+          ...readinessOptions,
+          probe,
+          logger: options.logger,
+          onChange: (ready) => {
+            if (!listening || stopping) return;
+            grpcPort.setServing(ready);
+            connectPort.setReady(ready);
+          },
+        });
+
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = async (graceMs: number) => {
     const log = options.logger;
     log.info({ inFlight: tracker.inFlight, graceMs }, "shutting down");
+    stopping = true;
+    readiness?.stop();
+    connectPort.setReady(false);
     grpcPort.setServing(false);
     connectPort.setServing(false);
     tracker.drain();
@@ -112,8 +142,13 @@ export function createServer<Tx>(options: ServerOptions<Tx>): Server {
   return {
     async listen({ host = "127.0.0.1", grpcPort: gp, connectPort: cp }) {
       const [grpc, connect] = await Promise.all([grpcPort.listen(host, gp), connectPort.listen(host, cp)]);
-      grpcPort.setServing(true);
+      // the first probe decides the health the ports start with (bounded by its timeout)
+      const ready = readiness === undefined ? true : await readiness.check();
+      listening = true;
+      grpcPort.setServing(ready);
       connectPort.setServing(true);
+      connectPort.setReady(ready);
+      readiness?.start();
       options.logger.info({ host, grpcPort: grpc, connectPort: connect }, "listening");
       return { grpcPort: grpc, connectPort: connect };
     },
