@@ -171,7 +171,7 @@ describeEngines("database errors through the server kit", (engine: EngineName) =
 
   if (engine !== "sqld") return;
 
-  it("an expired database token: UNAVAILABLE (DATABASE_UNAVAILABLE), its cause logged at error", async () => {
+  it("an expired database token: UNAVAILABLE (DATABASE_UNAVAILABLE), its cause logged, readiness NOT_SERVING", async () => {
     const server = await sqldForTest({ auth: true });
     const db = await databaseOn(engine, server, server.token({ expiresInSeconds: -3600 }));
     const t = await serverOn(db);
@@ -183,5 +183,11 @@ describeEngines("database errors through the server kit", (engine: EngineName) =
     const logged = t.lines.filter((l) => l.level >= 50 && JSON.stringify(l).includes("HTTP 401"));
     expect(logged.length).toBeGreaterThanOrEqual(2);
     expect(JSON.stringify(logged[0])).toContain("DATABASE_AUTH_TOKEN is missing, invalid or expired");
+    // not ready either: load balancers take the instance out until the token works
+    const readyz = await fetch(`http://127.0.0.1:${t.connectPort}/readyz`);
+    expect(readyz.status).toBe(503);
+    const notReady = t.lines.filter((l) => l.msg.startsWith("not ready"));
+    expect(notReady).toHaveLength(1);
+    expect(JSON.stringify(notReady[0])).toContain("HTTP 401");
   });
 });
