@@ -20,15 +20,20 @@ import { type InStatement, LibsqlBatchError, type ResultSet, type Transaction } 
  *   have read there; otherwise its attempt starts again without read-ahead ({@link ReadAheadMiss}).
  */
 
-/** The statements a database's write units read ahead (learned; shared by its units). */
+/**
+ * The statements a database's write units read ahead (learned; shared by its units), each with how many units
+ * in a row read it ahead without using it: at {@link READ_AHEAD_UNUSED_MAX} it is forgotten, so a statement
+ * one unit ran once does not ride along with every later unit.
+ */
 export interface ReadAhead {
-  statements: Set<string>;
+  statements: Map<string, number>;
 }
 
 const READ_AHEAD_MAX = 4;
+const READ_AHEAD_UNUSED_MAX = 8;
 
 export function createReadAhead(): ReadAhead {
-  return { statements: new Set() };
+  return { statements: new Map() };
 }
 
 /** The attempt read ahead something that changed before it used it, or a read-ahead failed: run it again. */
@@ -65,7 +70,7 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
     if (failed !== undefined) throw failed;
     const sent = pending;
     pending = [];
-    const ahead = begun || readAhead === undefined ? [] : [...readAhead.statements];
+    const ahead = begun || readAhead === undefined ? [] : [...readAhead.statements.keys()];
     begun = true;
     if (sent.length === 0 && ahead.length === 0) return inner.batch(stmts);
     let results: ResultSet[];
@@ -96,7 +101,18 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
 
   const learn = (stmt: InStatement, result: ResultSet) => {
     if (readAhead === undefined || !isReadAheadCandidate(stmt, result)) return;
-    if (readAhead.statements.size < READ_AHEAD_MAX) readAhead.statements.add(sqlOf(stmt));
+    if (readAhead.statements.size < READ_AHEAD_MAX) readAhead.statements.set(sqlOf(stmt), 0);
+  };
+
+  /** At the unit's end: what it read ahead and did not use counts against the statement. */
+  const settle = () => {
+    if (readAhead === undefined) return;
+    for (const sql of prefetched.keys()) {
+      const unused = (readAhead.statements.get(sql) ?? 0) + 1;
+      if (unused >= READ_AHEAD_UNUSED_MAX) readAhead.statements.delete(sql);
+      else if (readAhead.statements.has(sql)) readAhead.statements.set(sql, unused);
+    }
+    prefetched.clear();
   };
 
   return {
@@ -109,6 +125,7 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
       const known = argumentFree(stmt) ? prefetched.get(sqlOf(stmt)) : undefined;
       if (known !== undefined) {
         prefetched.delete(sqlOf(stmt));
+        if (readAhead?.statements.has(sqlOf(stmt))) readAhead.statements.set(sqlOf(stmt), 0);
         pending.push({ stmt: readAheadCheck(sqlOf(stmt), known), check: sqlOf(stmt) });
         return known;
       }
@@ -124,6 +141,7 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
       return inner.executeMultiple(sql);
     },
     async commit() {
+      settle();
       if (failed !== undefined) throw failed;
       if (pending.length === 0) return inner.commit();
       const sent = pending;
@@ -155,6 +173,7 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
       }
     },
     rollback() {
+      settle();
       pending = [];
       return inner.rollback();
     },

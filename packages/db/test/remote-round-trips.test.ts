@@ -131,6 +131,32 @@ describeWithSqld("write units of work on sqld: read-ahead", () => {
     expect(rows).toEqual([10, 11, 12]);
   });
 
+  it("go on when a learned read fails (its table dropped), and forget it", async () => {
+    const { db, proxy } = await countedDatabase();
+    await db.client.execute("CREATE TABLE gone (n INTEGER)");
+    await db.write(async (tx) => {
+      await tx.all(sql`SELECT 1 AS first`);
+      await tx.all(sql.raw("SELECT count(*) AS n FROM gone"));
+    });
+    await db.client.execute("DROP TABLE gone");
+    expect(await advance(db, 1)).toBe(1);
+    proxy.reset();
+    expect(await advance(db, 2)).toBe(2);
+    expect(proxy.requests.flatMap((r) => r.sql).join("\n")).not.toContain("FROM gone");
+  });
+
+  it("stop reading ahead what units no longer use", async () => {
+    const { db, proxy } = await countedDatabase();
+    await db.write(async (tx) => {
+      await tx.all(sql`SELECT 1 AS first`);
+      await tx.all(sql.raw("SELECT count(*) AS n FROM t"));
+    });
+    for (let i = 1; i <= 8; i++) await advance(db, i);
+    proxy.reset();
+    await advance(db, 9);
+    expect(proxy.requests.flatMap((r) => r.sql).join("\n")).not.toContain("count(*) AS n FROM t");
+  });
+
   it("see a change another process committed between two units", async () => {
     const { db, url } = await countedDatabase();
     const other = await createDatabase({ url });

@@ -68,11 +68,9 @@ describeWithSqld("HTTP round trips to sqld per RPC", () => {
       client.createPrompt({ title: "Summarise", content: "Summarise {{text}}\n", tags: ["a"] }),
     );
     const prompt = must(create.result.prompt);
-    console.log(create.requests.join("\n"));
     expect(create.requests.length, create.requests.join("\n")).toBeLessThanOrEqual(2);
 
     const get = await counted(proxy, () => client.getPrompt({ id: prompt.id }));
-    console.log(get.requests.join("\n"));
     expect(must(get.result.prompt).title).toBe("Summarise");
     expect(get.requests.length, get.requests.join("\n")).toBeLessThanOrEqual(1);
   });
