@@ -434,8 +434,15 @@ export function classifyDatabaseError(err: unknown): DatabaseError | unknown {
     }
     if (code === undefined && message !== undefined) {
       const delegation = WRITE_DELEGATION.exec(message);
-      if (delegation !== null && DELEGATION_TRANSIENT_STATUSES.has(delegation[1] ?? "")) {
+      const delegationStatus = delegation?.[1];
+      if (delegationStatus !== undefined && DELEGATION_TRANSIENT_STATUSES.has(delegationStatus)) {
         return new TransientDatabaseError(message, "REPLICA_PRIMARY_UNAVAILABLE", "network", { cause: err });
+      }
+      // the primary refused the replica's token ("AuthError: The JWT has expired"), or a write with a read-only
+      // one ("Authorization forbidden: ..."); PermissionDenied also carries SQL errors ("no such table")
+      if (delegationStatus === "Unauthenticated") return new DatabaseAuthError(401, { cause: err });
+      if (delegationStatus === "PermissionDenied" && /message: "Authorization forbidden/.test(message)) {
+        return new DatabaseAuthError(403, { cause: err });
       }
       if (REPLICA_SYNC.test(message) && !CORRUPT.test(message)) {
         return new TransientDatabaseError(message, "REPLICA_SYNC_FAILED", "replica_sync", { cause: err });
