@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { Registry } from "prom-client";
+import { Gauge, Registry } from "prom-client";
 import { type AuthConfig, type Authenticator, createAuthenticator } from "./auth.js";
 import { createCallPipeline, createCallTracker } from "./chain.js";
 import { createConnectPort } from "./connect-port.js";
@@ -95,6 +95,16 @@ export function createServer<Tx>(options: ServerOptions<Tx>): Server {
   // Liveness: /healthz, from listen until shutdown. Readiness: gRPC health and /readyz, also needing the probe.
   let listening = false;
   let stopping = false;
+  const readyGauge = new Gauge({
+    name: "server_ready",
+    help: "1 while this instance is ready (serving, and its database probe passes), else 0",
+    registers: [registry],
+  });
+  const setReady = (ready: boolean) => {
+    grpcPort.setServing(ready);
+    connectPort.setReady(ready);
+    readyGauge.set(ready ? 1 : 0);
+  };
   const readinessOptions = options.readiness === false ? undefined : options.readiness;
   const probe =
     readinessOptions?.probe ??
@@ -107,9 +117,7 @@ export function createServer<Tx>(options: ServerOptions<Tx>): Server {
           probe,
           logger: options.logger,
           onChange: (ready) => {
-            if (!listening || stopping) return;
-            grpcPort.setServing(ready);
-            connectPort.setReady(ready);
+            if (listening && !stopping) setReady(ready);
           },
         });
 
@@ -119,8 +127,7 @@ export function createServer<Tx>(options: ServerOptions<Tx>): Server {
     log.info({ inFlight: tracker.inFlight, graceMs }, "shutting down");
     stopping = true;
     readiness?.stop();
-    connectPort.setReady(false);
-    grpcPort.setServing(false);
+    setReady(false);
     connectPort.setServing(false);
     tracker.drain();
     const closed = Promise.all([grpcPort.close(), connectPort.close(), tracker.idle()]);
@@ -145,9 +152,8 @@ export function createServer<Tx>(options: ServerOptions<Tx>): Server {
       // the first probe decides the health the ports start with (bounded by its timeout)
       const ready = readiness === undefined ? true : await readiness.check();
       listening = true;
-      grpcPort.setServing(ready);
       connectPort.setServing(true);
-      connectPort.setReady(ready);
+      setReady(ready);
       readiness?.start();
       options.logger.info({ host, grpcPort: grpc, connectPort: connect }, "listening");
       return { grpcPort: grpc, connectPort: connect };

@@ -34,6 +34,10 @@ async function httpStatus(t: TestServer, path: string): Promise<number> {
   return response.status;
 }
 
+async function metricsText(t: TestServer): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${t.connectPort}/metrics`)).text();
+}
+
 /** A database whose read units fail (`down`), hang (`stalled`) or pass, counting the probes it saw. */
 function switchableDatabase() {
   const state = { mode: "up" as "up" | "down" | "stalled", reads: 0 };
@@ -85,12 +89,14 @@ describe("readiness", () => {
     const notReady = t.lines.filter((l) => l.msg.startsWith("not ready"));
     expect(notReady).toHaveLength(1); // once, not once per probe
     expect(JSON.stringify(notReady[0])).toContain("connection refused");
+    expect(await metricsText(t)).toMatch(/^server_ready 0$/m);
 
     const readyLines = t.lines.filter((l) => l.msg.startsWith("ready")).length; // the one at start
     state.mode = "up";
     await pollUntil(() => t.lines.filter((l) => l.msg.startsWith("ready")).length > readyLines, 5_000);
     expect(await health()).toBe("SERVING");
     expect(await httpStatus(t, "/readyz")).toBe(200);
+    expect(await metricsText(t)).toMatch(/^server_ready 1$/m);
   });
 
   it("a database that never answers counts as failed after the probe's timeout, without piling up probes", async () => {
