@@ -102,7 +102,7 @@ function healthProbes(grpcPort: number, connectPort: number) {
 }
 
 describeWithSqld("primary outage", () => {
-  it("sqld SIGKILLed during writes and restarted: UNAVAILABLE meanwhile, readiness NOT_SERVING then SERVING, no acknowledged write lost", async () => {
+  it("sqld SIGKILLed during writes and restarted: writes and reads UNAVAILABLE meanwhile, readiness NOT_SERVING then SERVING, no acknowledged write lost", async () => {
     const sqld = sqldOn(await freePort());
     await sqld.start();
     const service = await startService("prompt-service", { DATABASE_URL: sqld.url });
@@ -138,6 +138,12 @@ describeWithSqld("primary outage", () => {
       expect(await health.grpc("autoforge.prompt.v1.PromptService")).toBe("NOT_SERVING");
       expect(await health.readyz()).toBe(503);
       expect(await health.healthz()).toBe(200); // alive: the process answers, it is not to be restarted
+      const [someId] = acknowledged.keys();
+      const read = await alice.getPrompt({ id: someId ?? "" }, { timeoutMs: 5_000 }).then(
+        () => "OK",
+        (e: unknown) => Code[ConnectError.from(e).code],
+      );
+      expect(read).toBe("Unavailable"); // reads too
 
       const before = acknowledged.size;
       await sqld.start();
