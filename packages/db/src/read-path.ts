@@ -109,14 +109,11 @@ export async function createReadPath<TSchema extends Record<string, unknown>>(
     return refreshingReadPool;
   }
 
-  async function run<T>(fn: UnitOfWork<TSchema, T>, attempt: number): Promise<T> {
-    // file: read units run on the read pool, whose connections all have query_only=ON (see ReadPool): an
-    // accidental write in a read unit fails instead of silently bypassing the writer queue (libSQL's
   /** Remote engines: first statements of read units that turned out to run more than one (read-only-guard.ts). */
   const multiStatement = new Set<string>();
   const oneShot = engine.mode === "remote" ? { multiStatement } : undefined;
 
-    // "BEGIN TRANSACTION READONLY" is not enforced on local files). The pragma is never reset: the pool
+  async function run<T>(fn: UnitOfWork<TSchema, T>, attempt: number): Promise<T> {
     const seen: { retry?: ReadNeedsTransaction | undefined } = {};
     try {
       return await runOnce(fn, attempt, seen);
@@ -132,6 +129,9 @@ export async function createReadPath<TSchema extends Record<string, unknown>>(
     attempt: number,
     seen: { retry?: ReadNeedsTransaction | undefined },
   ): Promise<T> {
+    // file: read units run on the read pool, whose connections all have query_only=ON (see ReadPool): an
+    // accidental write in a read unit fails instead of silently bypassing the writer queue (libSQL's
+    // "BEGIN TRANSACTION READONLY" is not enforced on local files). The pragma is never reset: the pool
     // serves read units only. Elsewhere (sqld, a replica) the pragma is refused: see read-only-guard.ts.
     const pool = readPool;
     const client = pool?.client ?? engine.reader;
@@ -158,10 +158,10 @@ export async function createReadPath<TSchema extends Record<string, unknown>>(
       }
       return result;
     } catch (err) {
+      seen.retry = guarded?.needsTransaction;
       if (libsqlTx !== undefined && !libsqlTx.closed) {
         try {
           await libsqlTx.rollback();
-      seen.retry = guarded?.needsTransaction;
         } catch (rollbackError) {
           logger?.error?.({ err: rollbackError, kind: "read" }, "rollback failed");
           // the pool drops a connection it cannot roll back and may open an unguarded one in its place
