@@ -76,8 +76,8 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     throw err;
   }
   const writeQueue = createWriteQueue(runtime);
-  // An embedded replica has one connection: a read transaction while the write holds it would fail.
-  const readGate: Semaphore = engine.mode === "replica" ? writeQueue.gate : createSemaphore(readConcurrency);
+  // reads never wait for the writer: a pool of local connections (file:, a replica), or HTTP streams (remote)
+  const readGate: Semaphore = createSemaphore(readConcurrency);
   const runWithRetry = createRetryRunner(options.retry);
   const inFlight = new Set<Promise<unknown>>();
 
@@ -208,6 +208,8 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       await readPath.close();
       if (reader !== writer) reader.close();
       writer.close();
+      // an embedded replica's worker: the file is the replicator's until it has exited
+      await (writer as { stopped?: Promise<void> }).stopped;
     },
   };
 }

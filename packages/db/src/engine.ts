@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import { type Client, createClient } from "@libsql/client";
 import type { DatabaseMode, DatabaseOptions } from "./database-types.js";
 import { createLocalClient } from "./local-client.js";
+import { openReplica } from "./replica-open.js";
 
 // The engine and client factory: which engine a URL names, and the clients a Database runs on for it.
 
@@ -85,14 +86,31 @@ export async function openEngine(options: DatabaseOptions<Record<string, unknown
   }
   mkdirSync(dirname(localPath), { recursive: true });
   if (parsed.mode === "replica") {
-    const client = createClient({
-      url: options.url,
-      authToken: options.authToken,
-      syncUrl: options.syncUrl,
-      syncInterval: options.syncIntervalMs === undefined ? undefined : options.syncIntervalMs / 1000,
-      encryptionKey: options.encryptionKey,
-      timeout,
-    });
+    // One replica connection for the life of the database, in a worker (replica-client.ts); read units of
+    // work read the local file through read-only connections of their own (read-path.ts).
+    let syncFailing = false;
+    const client = await openReplica(
+      {
+        path: localPath,
+        syncUrl: options.syncUrl ?? "",
+        authToken: options.authToken,
+        encryptionKey: options.encryptionKey,
+        syncIntervalMs: options.syncIntervalMs,
+        onSyncError: (err) => {
+          if (err === undefined) {
+            if (syncFailing) options.logger?.info?.({}, "embedded replica: syncing from the primary again");
+            syncFailing = false;
+          } else if (!syncFailing) {
+            syncFailing = true;
+            options.logger?.warn?.(
+              { err },
+              "embedded replica: sync from the primary failed; serving local data",
+            );
+          }
+        },
+      },
+      options.logger,
+    );
     return engine(client, client);
   }
   const writer = createLocalClient({

@@ -171,7 +171,7 @@ const VALUES = Symbol("values");
  * by index (not enumerable), plus a non-enumerable `length`. The index accessors and `length` live on one
  * prototype per statement instead of being defined on every row.
  */
-function rowMaker(columns: string[]): (values: unknown[]) => Row {
+export function rowMaker(columns: string[]): (values: unknown[]) => Row {
   const proto: Record<PropertyKey, unknown> = {};
   Object.defineProperty(proto, "length", { value: columns.length });
   for (let i = 0; i < columns.length; i++) {
@@ -227,7 +227,8 @@ function valueFromSql(value: unknown): Value {
     }
     return Number(value);
   }
-  if (value instanceof Buffer) {
+  // a Buffer, or a blob posted from another thread (structured clone makes it a plain Uint8Array)
+  if (value instanceof Uint8Array) {
     return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength
       ? (value.buffer as ArrayBuffer)
       : (value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) as ArrayBuffer);
@@ -257,7 +258,7 @@ function valueToSql(value: InValue): unknown {
   return value;
 }
 
-function bindArgs(args: InArgs | undefined): unknown[] | Record<string, unknown> {
+export function bindArgs(args: InArgs | undefined): unknown[] | Record<string, unknown> {
   if (args === undefined) return [];
   if (Array.isArray(args)) return args.map(valueToSql);
   const named: Record<string, unknown> = {};
@@ -303,12 +304,21 @@ const SQLITE_ERROR_CODES: Record<number, string> = {
 function mapSqliteError(err: unknown): unknown {
   if (err instanceof Database.SqliteError) {
     const e = err as Error & { code: string; rawCode?: number };
-    const base = e.rawCode === undefined ? undefined : e.rawCode & 0xff;
-    const code =
-      base === undefined ? "SQLITE_UNKNOWN" : (SQLITE_ERROR_CODES[base] ?? `SQLITE_UNKNOWN_${base}`);
-    return new LibsqlError(e.message, code, e.code, e.rawCode, e);
+    return libsqlErrorOf(e.message, e.code, e.rawCode, e);
   }
   return err;
+}
+
+/** A native driver error (message, its `code`, `rawCode`) as `@libsql/client` reports it. */
+export function libsqlErrorOf(
+  message: string,
+  extendedCode: string,
+  rawCode: number | undefined,
+  cause?: Error,
+): LibsqlError {
+  const base = rawCode === undefined ? undefined : rawCode & 0xff;
+  const code = base === undefined ? "SQLITE_UNKNOWN" : (SQLITE_ERROR_CODES[base] ?? `SQLITE_UNKNOWN_${base}`);
+  return new LibsqlError(message, code, extendedCode, rawCode, cause);
 }
 
 function batchError(err: unknown, index: number): unknown {

@@ -78,7 +78,10 @@ export async function createReadPath<TSchema extends Record<string, unknown>>(
     }
   }
 
-  let readPool: ReadPool | undefined = engine.mode === "file" ? await openReadPool() : undefined;
+  // An embedded replica's reads are local too: the same read-only pool on its local copy (they must not go
+  // through the replica connection, which sends transactions to the primary and blocks while it waits).
+  // query_only connections never write the file the replicator owns.
+  let readPool: ReadPool | undefined = engine.mode !== "remote" ? await openReadPool() : undefined;
   let refreshingReadPool: Promise<void> | undefined;
 
   /**
@@ -171,7 +174,7 @@ export async function createReadPath<TSchema extends Record<string, unknown>>(
           }
         }
       }
-      if (engine.mode === "file" && classifyDatabaseError(err) instanceof TransientDatabaseError) {
+      if (pool !== undefined && classifyDatabaseError(err) instanceof TransientDatabaseError) {
         libsqlTx?.close();
         await refreshReadPool();
       }
