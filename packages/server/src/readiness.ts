@@ -5,7 +5,7 @@ import type { UnitOfWork } from "./context.js";
  * Readiness: whether this instance can answer calls now, as opposed to liveness (the process answers at all).
  * A periodic probe of the database sets it; the server reports it as grpc.health.v1 (every name) on the gRPC
  * port and `GET /readyz` on the Connect port, while `GET /healthz` stays liveness. Load balancers and compose
- * take an instance out while its database is unreachable, refuses the service's token or is corrupt, and back
+ * take an instance out while its database is unreachable, refuses the service's token or cannot be read, and back
  * when the probe passes again — without a restart, which would not help.
  */
 export interface ReadinessOptions {
