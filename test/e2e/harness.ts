@@ -1,8 +1,9 @@
 /**
  * Both services as separate OS processes, run from their TypeScript sources (`node --conditions=source
  * --import tsx src/main.ts`: no build step, so the tests always run the code in the checkout). Each test gets
- * its own temp directory (databases), ports picked by the OS (GRPC_PORT=0, read back from the "listening" log
- * line) and is responsible for nothing else: every child is SIGKILLed after the test.
+ * its own temp directory, databases on the test engine (`TEST_DATABASE`: files there, or sqld servers it
+ * starts), ports picked by the OS (GRPC_PORT=0, read back from the "listening" log line) and is responsible for
+ * nothing else: every child is SIGKILLed after the test.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -17,6 +18,7 @@ import { type Client, Code, ConnectError, createClient, type Interceptor } from 
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { onTestFinished } from "vitest";
 import { pollUntil as pollUntilShared } from "../support/assertions.js";
+import { databaseEnv, engineLocation } from "../support/engine.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const secret = "e2e-test-secret-of-at-least-32-bytes-long";
@@ -122,9 +124,18 @@ export async function startService(
   };
 }
 
+/**
+ * A service's database on the test engine (`TEST_DATABASE`) as its environment: `DATABASE_URL` of a file in
+ * `dir`, or of an sqld this test starts (with `DATABASE_AUTH_TOKEN`), or an embedded replica in `dir` with its
+ * `DATABASE_SYNC_URL`. The same database again for the same `dir` and service in one test (a restart).
+ */
+export async function serviceDatabaseEnv(dir: string, name: ServiceName): Promise<Record<string, string>> {
+  return databaseEnv(await engineLocation(dir, name));
+}
+
 export async function startPromptService(dir: string, port = 0): Promise<ServiceProcess> {
   return startService("prompt-service", {
-    DATABASE_URL: `file:${join(dir, "prompt-service.db")}`,
+    ...(await serviceDatabaseEnv(dir, "prompt-service")),
     GRPC_PORT: String(port),
   });
 }
@@ -142,7 +153,7 @@ export const serviceClaims: TokenClaims = {
 
 export async function startEvaluationService(dir: string, promptServiceUrl: string): Promise<ServiceProcess> {
   return startService("evaluation-service", {
-    DATABASE_URL: `file:${join(dir, "evaluation-service.db")}`,
+    ...(await serviceDatabaseEnv(dir, "evaluation-service")),
     PROMPT_SERVICE_URL: promptServiceUrl,
     SERVICE_TOKEN: await signer.signToken(serviceClaims),
   });

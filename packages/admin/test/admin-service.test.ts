@@ -2,6 +2,7 @@ import { AdminService, GetDatabaseStatsRequestSchema } from "@autoforge/contract
 import type { CallContext } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { itWith } from "../../../test/support/engine.js";
 import { createAdminHandlers, createAdminService, createMaintenance } from "../src/index.js";
 import { pollUntil, testDatabase } from "./helpers.js";
 
@@ -11,24 +12,28 @@ import { pollUntil, testDatabase } from "./helpers.js";
 const ctx = { deadline: Date.now() + 60_000, signal: new AbortController().signal } as CallContext<never>;
 
 describe("maintenance", () => {
-  it("VACUUM waits behind the in-flight write on the writer connection, then runs", async () => {
-    const db = await testDatabase();
-    const maintenance = createMaintenance(db);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const holding = db.write(async (tx) => {
-      await tx.run("INSERT INTO notes (body) VALUES ('x')");
-      await held;
-    });
-    const vacuum = maintenance.run(["vacuum"]);
-    await pollUntil(() => db.writeQueueDepth === 1);
-    release();
-    await holding;
-    expect(await vacuum).toMatchObject([{ task: "vacuum", ok: true }]);
-    expect(maintenance.lastCompleted.has("vacuum")).toBe(true);
-  });
+  itWith(
+    "localMaintenance",
+    "VACUUM waits behind the in-flight write on the writer connection, then runs",
+    async () => {
+      const db = await testDatabase();
+      const maintenance = createMaintenance(db);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const holding = db.write(async (tx) => {
+        await tx.run("INSERT INTO notes (body) VALUES ('x')");
+        await held;
+      });
+      const vacuum = maintenance.run(["vacuum"]);
+      await pollUntil(() => db.writeQueueDepth === 1);
+      release();
+      await holding;
+      expect(await vacuum).toMatchObject([{ task: "vacuum", ok: true }]);
+      expect(maintenance.lastCompleted.has("vacuum")).toBe(true);
+    },
+  );
 });
 
 describe("AdminService", () => {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDatabase, type Database } from "@autoforge/db";
 import { onTestFinished } from "vitest";
+import { databaseOptions, engineLocation } from "../../../test/support/engine.js";
 
 /** The audit table as the services' migrations create it (drizzle-kit output of `auditLog`). */
 const auditLogDdl = `CREATE TABLE IF NOT EXISTS audit_log (
@@ -18,11 +19,13 @@ export function tempDir(): string {
 }
 
 /**
- * `dir/test.db` with a `notes` table and the audit table (created when missing), closed when the test finishes
- * (before its directory is removed: vitest runs onTestFinished callbacks in reverse).
+ * The database `test` of `dir` on the test engine (`TEST_DATABASE`: `dir/test.db`, an sqld, or an embedded replica
+ * in `dir`; the same one when opened again in the same test) with a `notes` table and the audit table (created
+ * when missing), closed when the test finishes (before its directory is removed and its sqld stopped: vitest
+ * runs onTestFinished callbacks in reverse).
  */
 export async function openDatabase(dir: string): Promise<Database> {
-  const db = await createDatabase({ url: `file:${join(dir, "test.db")}` });
+  const db = await createDatabase(databaseOptions(await engineLocation(dir, "test")));
   onTestFinished(() => db.close());
   await db.write(async (tx) => {
     await tx.run("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)");

@@ -3,6 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Client, createClient } from "@libsql/client";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
+import { peerOptions } from "../../../test/support/engine.js";
 import {
   type AuditCheckpointer,
   type AuditKeyring,
@@ -40,8 +41,8 @@ interface Fixture {
 
 /** The fixture schema predates `key_id`; add it as migration 0003_audit_key_id does in the services. */
 async function fixture(): Promise<Fixture> {
-  const { db, url } = await testDatabase();
-  const raw = createClient({ url });
+  const { db, location } = await testDatabase();
+  const raw = createClient(peerOptions(location));
   onTestFinished(() => raw.close());
   await raw.execute("ALTER TABLE audit_log ADD key_id text");
   let i = 0;

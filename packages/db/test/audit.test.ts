@@ -1,6 +1,7 @@
 import { type Client, createClient } from "@libsql/client";
 import { sql } from "drizzle-orm";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { itWith, peerOptions } from "../../../test/support/engine.js";
 import {
   AUDIT_GENESIS_HASH,
   appendAudit,
@@ -19,7 +20,7 @@ import { type TestSchema, testDatabase } from "./helpers.js";
 
 /** A database with `n` audit events, one per write unit of work, and a raw client to tamper below the triggers. */
 async function chain(n: number): Promise<{ db: Database<TestSchema>; raw: Client }> {
-  const { db, url } = await testDatabase();
+  const { db, location } = await testDatabase();
   for (let i = 1; i <= n; i++) {
     await db.write(async (tx) => {
       await tx.insert(authors).values({ id: i, name: `author ${i}` });
@@ -33,7 +34,7 @@ async function chain(n: number): Promise<{ db: Database<TestSchema>; raw: Client
       });
     });
   }
-  const raw = createClient({ url });
+  const raw = createClient(peerOptions(location));
   onTestFinished(() => raw.close());
   return { db, raw };
 }
@@ -63,21 +64,25 @@ describe("audit chain", () => {
     expect(await verifyAuditChain(db)).toMatchObject({ ok: true, count: 0 });
   });
 
-  it("refuses UPDATE and DELETE through SQL (trigger), whoever runs them", async () => {
-    const { db, raw } = await chain(2);
-    for (const statement of [
-      "UPDATE audit_log SET actor = 'mallory' WHERE seq = 1",
-      "DELETE FROM audit_log WHERE seq = 2",
-    ]) {
-      await expect(db.write(async (tx) => tx.run(sql.raw(statement)))).rejects.toMatchObject({
-        kind: "trigger",
-      });
-      await expect(raw.execute(statement)).rejects.toMatchObject({
-        extendedCode: "SQLITE_CONSTRAINT_TRIGGER",
-      });
-    }
-    expect(await verifyAuditChain(db)).toMatchObject({ ok: true, count: 2 });
-  });
+  itWith(
+    "sqliteErrorCodes",
+    "refuses UPDATE and DELETE through SQL (trigger), whoever runs them",
+    async () => {
+      const { db, raw } = await chain(2);
+      for (const statement of [
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 2",
+      ]) {
+        await expect(db.write(async (tx) => tx.run(sql.raw(statement)))).rejects.toMatchObject({
+          kind: "trigger",
+        });
+        await expect(raw.execute(statement)).rejects.toMatchObject({
+          extendedCode: "SQLITE_CONSTRAINT_TRIGGER",
+        });
+      }
+      expect(await verifyAuditChain(db)).toMatchObject({ ok: true, count: 2 });
+    },
+  );
 
   it("detects an edited row below the trigger", async () => {
     const { db, raw } = await chain(5);
@@ -137,8 +142,10 @@ describe("audit chain", () => {
       "occurred_at, actor, action, resource_type, resource_id, request_id, digest, prev_hash, hash";
     await raw.batch(
       [
-        `CREATE TEMP TABLE swap AS SELECT seq, ${columns} FROM audit_log WHERE seq IN (2, 3)`,
+        // a plain table, not TEMP: sqld refuses CREATE TEMP TABLE
+        `CREATE TABLE swap AS SELECT seq, ${columns} FROM audit_log WHERE seq IN (2, 3)`,
         `UPDATE audit_log SET (${columns}) = (SELECT ${columns} FROM swap WHERE swap.seq = 5 - audit_log.seq) WHERE seq IN (2, 3)`,
+        "DROP TABLE swap",
       ],
       "write",
     );

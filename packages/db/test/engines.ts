@@ -1,6 +1,6 @@
-import { join } from "node:path";
 import { describe, onTestFinished } from "vitest";
-import { runSqldSuites, sqldForTest } from "../../../test/support/sqld.js";
+import { type EngineName, engineLocation, testEngine } from "../../../test/support/engine.js";
+import { runSqldSuites } from "../../../test/support/sqld.js";
 import { createDatabase, type Database, type DatabaseOptions, migrate } from "../src/index.js";
 import * as schema from "./fixtures/schema.js";
 import { migrationsDir, type TestSchema, tempDir } from "./helpers.js";
@@ -9,7 +9,7 @@ import { migrationsDir, type TestSchema, tempDir } from "./helpers.js";
  * The engines a behaviour suite runs on: an embedded `file:` database, a real sqld over HTTP, and an embedded
  * replica (a local `file:` copy syncing from its own sqld primary).
  */
-export type EngineName = "file" | "sqld" | "replica";
+export type { EngineName };
 
 export interface EngineDatabase {
   db: Database<TestSchema>;
@@ -22,7 +22,7 @@ export const allEngines: readonly EngineName[] = ["file", "sqld", "replica"];
 /**
  * One `describe` per engine (`<title> on <engine>`), the suite written once. `sqld` and `replica` need an sqld
  * binary: without one they are registered as skipped, and under `CI=true` they run and fail (see
- * test/support/sqld.ts).
+ * test/support/sqld.ts). With `TEST_DATABASE=sqld|replica` only that engine's block is registered.
  */
 export function describeEngines(
   title: string,
@@ -30,6 +30,8 @@ export function describeEngines(
   engines: readonly EngineName[] = allEngines,
 ): void {
   for (const engine of engines) {
+    // the default run (file) covers every engine; an engine run (TEST_DATABASE=sqld|replica) only its own
+    if (testEngine !== "file" && engine !== testEngine) continue;
     describe.runIf(engine === "file" || runSqldSuites)(`${title} on ${engine}`, () => suite(engine));
   }
 }
@@ -44,27 +46,10 @@ export async function engineDatabase(
 ): Promise<EngineDatabase> {
   const { migrated = true, ...rest } = options;
   let db: Database<TestSchema> | undefined;
-  let url: string;
-  let syncUrl: string | undefined;
-  let authToken: string | undefined;
-  if (engine === "file") {
-    url = `file:${join(
-      tempDir(async () => db?.close()),
-      "test.db",
-    )}`;
-  } else {
-    // with JWT auth, as a hosted database always is (the harness test covers a server without it)
-    const server = await sqldForTest({ auth: true });
-    authToken = server.authToken;
-    if (engine === "sqld") {
-      url = server.url;
-    } else {
-      url = `file:${join(tempDir(), "replica.db")}`;
-      syncUrl = server.url;
-    }
-    // runs before the server's own stop and the dir's removal (hooks run in reverse order)
-    onTestFinished(async () => db?.close());
-  }
+  const location = await engineLocation(tempDir(), "test", engine);
+  // runs before the server's own stop and the dir's removal (hooks run in reverse order)
+  onTestFinished(async () => db?.close());
+  const { url, syncUrl, authToken } = location;
   const dbOptions: DatabaseOptions<TestSchema> = { url, syncUrl, authToken, schema, ...rest };
   db = await createDatabase(dbOptions);
   if (migrated) await migrate(db, migrationsDir);

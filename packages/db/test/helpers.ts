@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { onTestFinished } from "vitest";
+import { databaseOptions, type EngineLocation, engineLocation } from "../../../test/support/engine.js";
 import { createDatabase, type Database, type DatabaseOptions, migrate } from "../src/index.js";
 import * as schema from "./fixtures/schema.js";
 
@@ -22,20 +23,31 @@ export function tempDir(beforeRemove?: () => Promise<void>): string {
 export type TestSchema = typeof schema;
 
 /**
- * A real file database in its own temp dir, migrated with the fixture migrations, closed (before its
- * directory is removed) when the test finishes.
+ * A database on the test engine (`TEST_DATABASE`: a file in its own temp dir, sqld, or an embedded replica),
+ * migrated with the fixture migrations unless `migrated` is false, closed (before its directory is removed and
+ * its sqld stopped) when the test finishes. `path` is the local file: reading it on sqld throws, so a test that
+ * needs it must declare the `localFile` capability.
  */
 export async function testDatabase(
   options: Omit<DatabaseOptions<TestSchema>, "url" | "schema"> & { migrated?: boolean } = {},
-): Promise<{ db: Database<TestSchema>; url: string; path: string }> {
+): Promise<{ db: Database<TestSchema>; url: string; path: string; location: EngineLocation }> {
   let db: Database<TestSchema> | undefined;
-  const dir = tempDir(async () => db?.close());
-  const path = join(dir, "nested", "test.db");
-  const url = `file:${path}`;
+  const dir = tempDir();
+  const location = await engineLocation(dir, join("nested", "test"));
+  onTestFinished(async () => db?.close());
   const { migrated = true, ...rest } = options;
-  db = await createDatabase({ url, schema, ...rest });
+  db = await createDatabase({ ...databaseOptions(location), schema, ...rest });
   if (migrated) await migrate(db, migrationsDir);
-  return { db, url, path };
+  return {
+    db,
+    url: location.url,
+    get path(): string {
+      if (location.path === undefined)
+        throw new Error(`no local file on ${location.engine} (needs localFile)`);
+      return location.path;
+    },
+    location,
+  };
 }
 
 export interface Deferred<T = void> {

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { itWith } from "../../../test/support/engine.js";
 import { runMigrationCommand } from "../src/index.js";
 import { fixturesDir, migrationsDir, testDatabase } from "./helpers.js";
 
@@ -19,7 +20,7 @@ async function run(db: Parameters<typeof runMigrationCommand>[0], argv: string[]
 }
 
 describe("migrate command (the services' CLI)", () => {
-  it("status, check, up, down n: readable output and exit codes", async () => {
+  itWith("vacuumInto", "status, check, up, down n: readable output and exit codes", async () => {
     const { db } = await testDatabase({ migrated: false });
     expect(await run(db, ["status"])).toEqual({
       code: 0,
@@ -50,20 +51,24 @@ describe("migrate command (the services' CLI)", () => {
     expect((await run(db, ["status"])).out).toMatch(/^applied {2}0000_init {16}\d{4}-\d\d-\d\dT/);
   });
 
-  it("check exits 2 and lists the problems when a pending migration is unsafe", async () => {
-    const { db } = await testDatabase();
-    await db.write(async (_tx, ctx) => {
-      await ctx.transaction.executeMultiple(
-        "INSERT INTO authors (id, name) VALUES (1, 'a'); INSERT INTO books (id, author_id, title) VALUES (1, 1, 'b');" +
-          "INSERT INTO reviews (id, book_id, rating) VALUES (1, 1, 4);",
-      );
-    });
-    const { code, out } = await run(db, ["check"], join(fixturesDir, "migrations-broken"));
-    expect(code).toBe(2);
-    expect(out).toContain("pending:  0004_renumber_reviews");
-    expect(out).toContain("result:   UNSAFE (1 problem(s))");
-    expect(out).toContain("  - migrate up failed at 0004_renumber_reviews: foreign key check failed");
-  });
+  itWith(
+    "vacuumInto",
+    "check exits 2 and lists the problems when a pending migration is unsafe",
+    async () => {
+      const { db } = await testDatabase();
+      await db.write(async (_tx, ctx) => {
+        await ctx.transaction.executeMultiple(
+          "INSERT INTO authors (id, name) VALUES (1, 'a'); INSERT INTO books (id, author_id, title) VALUES (1, 1, 'b');" +
+            "INSERT INTO reviews (id, book_id, rating) VALUES (1, 1, 4);",
+        );
+      });
+      const { code, out } = await run(db, ["check"], join(fixturesDir, "migrations-broken"));
+      expect(code).toBe(2);
+      expect(out).toContain("pending:  0004_renumber_reviews");
+      expect(out).toContain("result:   UNSAFE (1 problem(s))");
+      expect(out).toContain("  - migrate up failed at 0004_renumber_reviews: foreign key check failed");
+    },
+  );
 
   it("refuses bad usage with exit 1 and the usage text", async () => {
     const { db } = await testDatabase();

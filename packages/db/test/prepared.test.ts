@@ -10,6 +10,7 @@ import {
   text,
 } from "drizzle-orm/sqlite-core";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { itWith } from "../../../test/support/engine.js";
 import { classifyDatabaseError, type Database, preparedQuery, type Tx } from "../src/index.js";
 import { pollUntil, testDatabase } from "./helpers.js";
 
@@ -288,26 +289,30 @@ describe("preparedQuery", () => {
     expect(rendered).toHaveBeenCalledTimes(5);
   });
 
-  it("fails as drizzle's builder does: a missing value, a failing statement", async () => {
-    const db = await seeded();
-    const one = preparedQuery((d: Queryable) => thingById(d, sql.placeholder("id")));
-    await expect(db.read((tx) => one.with(tx, {}).get())).rejects.toThrow('No value for placeholder "id"');
-    // abs() of the smallest integer overflows at run time
-    const overflow = (d: Queryable, id: Bind<number>) =>
-      d
-        .select({ n: sql<number>`abs(${id})` })
-        .from(things)
-        .where(eq(things.id, 1));
-    const failing = preparedQuery((d: Queryable) => overflow(d, sql.placeholder("id")));
-    const min = -9223372036854775808n;
-    const expected = await db
-      .read((tx) => overflow(tx, sql`${min}` as unknown as number).get())
-      .catch((err: unknown) => err);
-    const actual = await db.read((tx) => failing.with(tx, { id: min }).get()).catch((err: unknown) => err);
-    expect(actual).toBeInstanceOf(Error);
-    expect((actual as Error).constructor).toBe((expected as Error).constructor);
-    expect((actual as Error).message).toBe((expected as Error).message);
-    expect(classifyDatabaseError(actual)).toEqual(classifyDatabaseError(expected));
-    expect(((actual as Error).cause as { code?: string }).code).toBe("SQLITE_ERROR");
-  });
+  itWith(
+    "sqliteErrorCodes",
+    "fails as drizzle's builder does: a missing value, a failing statement",
+    async () => {
+      const db = await seeded();
+      const one = preparedQuery((d: Queryable) => thingById(d, sql.placeholder("id")));
+      await expect(db.read((tx) => one.with(tx, {}).get())).rejects.toThrow('No value for placeholder "id"');
+      // abs() of the smallest integer overflows at run time
+      const overflow = (d: Queryable, id: Bind<number>) =>
+        d
+          .select({ n: sql<number>`abs(${id})` })
+          .from(things)
+          .where(eq(things.id, 1));
+      const failing = preparedQuery((d: Queryable) => overflow(d, sql.placeholder("id")));
+      const min = -9223372036854775808n;
+      const expected = await db
+        .read((tx) => overflow(tx, sql`${min}` as unknown as number).get())
+        .catch((err: unknown) => err);
+      const actual = await db.read((tx) => failing.with(tx, { id: min }).get()).catch((err: unknown) => err);
+      expect(actual).toBeInstanceOf(Error);
+      expect((actual as Error).constructor).toBe((expected as Error).constructor);
+      expect((actual as Error).message).toBe((expected as Error).message);
+      expect(classifyDatabaseError(actual)).toEqual(classifyDatabaseError(expected));
+      expect(((actual as Error).cause as { code?: string }).code).toBe("SQLITE_ERROR");
+    },
+  );
 });

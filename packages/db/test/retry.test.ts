@@ -1,6 +1,7 @@
 import { createClient, LibsqlError } from "@libsql/client";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { itWith } from "../../../test/support/engine.js";
 import {
   ConstraintViolationError,
   DeadlineExceededError,
@@ -13,39 +14,43 @@ import { testDatabase } from "./helpers.js";
 const busy = () => new LibsqlError("database is locked", "SQLITE_BUSY", "SQLITE_BUSY", 5);
 
 describe("retry of transient errors", () => {
-  it("retries a real SQLITE_BUSY (another connection holds the write lock) and then succeeds", async () => {
-    // short busy timeout so the first attempt fails fast instead of waiting the lock out
-    const { db, url } = await testDatabase({ busyTimeoutMs: 20 });
-    const other = createClient({ url });
-    const held = await other.transaction("write");
-    await held.execute("INSERT INTO authors (name) VALUES ('other process')");
+  itWith(
+    "sqliteBusy",
+    "retries a real SQLITE_BUSY (another connection holds the write lock) and then succeeds",
+    async () => {
+      // short busy timeout so the first attempt fails fast instead of waiting the lock out
+      const { db, url } = await testDatabase({ busyTimeoutMs: 20 });
+      const other = createClient({ url });
+      const held = await other.transaction("write");
+      await held.execute("INSERT INTO authors (name) VALUES ('other process')");
 
-    const retries: RetryEvent[] = [];
-    let runs = 0;
-    const id = await db.write(
-      async (tx) => {
-        runs++;
-        const [row] = await tx.insert(authors).values({ name: "mine" }).returning();
-        return row?.id;
-      },
-      {
-        onRetry: (event) => {
-          retries.push(event);
-          // the lock goes away before the next attempt
-          if (retries.length === 1) void held.commit();
+      const retries: RetryEvent[] = [];
+      let runs = 0;
+      const id = await db.write(
+        async (tx) => {
+          runs++;
+          const [row] = await tx.insert(authors).values({ name: "mine" }).returning();
+          return row?.id;
         },
-      },
-    );
+        {
+          onRetry: (event) => {
+            retries.push(event);
+            // the lock goes away before the next attempt
+            if (retries.length === 1) void held.commit();
+          },
+        },
+      );
 
-    expect(retries).toHaveLength(1);
-    expect(retries[0]?.error).toBeInstanceOf(TransientDatabaseError);
-    expect(retries[0]?.error).toMatchObject({ code: "SQLITE_BUSY", reason: "busy" });
-    expect(runs).toBe(1); // BEGIN IMMEDIATE failed, so fn never ran on the failed attempt
-    expect(id).toBe(2);
-    other.close();
-  });
+      expect(retries).toHaveLength(1);
+      expect(retries[0]?.error).toBeInstanceOf(TransientDatabaseError);
+      expect(retries[0]?.error).toMatchObject({ code: "SQLITE_BUSY", reason: "busy" });
+      expect(runs).toBe(1); // BEGIN IMMEDIATE failed, so fn never ran on the failed attempt
+      expect(id).toBe(2);
+      other.close();
+    },
+  );
 
-  it("stops at max attempts and throws the last transient error", async () => {
+  itWith("sqliteBusy", "stops at max attempts and throws the last transient error", async () => {
     const { db, url } = await testDatabase({
       busyTimeoutMs: 5,
       retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 2 },

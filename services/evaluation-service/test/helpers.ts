@@ -12,6 +12,7 @@ import { createConnectTransport, createGrpcTransport, Http2SessionManager } from
 import { pino } from "pino";
 import { onTestFinished } from "vitest";
 import { must } from "../../../test/support/assertions.js";
+import { databaseOptions, type EngineLocation, engineLocation } from "../../../test/support/engine.js";
 import { createPromptEventConsumer, type PromptEventConsumer } from "../src/consumer.js";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import { type Schema, schema } from "../src/db/schema.js";
@@ -34,17 +35,23 @@ export function feedToken(): Promise<string> {
   return signer.signToken({ sub: "evaluation-service", roles: ["service"], projects: allProjects });
 }
 
-/** A temp-file database with every migration applied; removed when the test finishes. */
-export async function openTestDatabase(): Promise<{ db: Database<Schema>; url: string; dir: string }> {
+/**
+ * A database on the test engine (`TEST_DATABASE`: a temp file, sqld, or an embedded replica) with every migration
+ * applied; closed and removed when the test finishes. `location` says where it lives (`path`: its local file).
+ */
+export async function openTestDatabase(): Promise<{
+  db: Database<Schema>;
+  url: string;
+  dir: string;
+  location: EngineLocation;
+}> {
   const dir = mkdtempSync(join(tmpdir(), "evaluation-service-"));
-  const url = `file:${join(dir, "evaluation-service.db")}`;
-  const db = await createDatabase({ url, schema });
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const location = await engineLocation(dir, "evaluation-service");
+  const db = await createDatabase({ ...databaseOptions(location), schema });
+  onTestFinished(() => db.close());
   await migrate(db, migrationsFolder);
-  onTestFinished(async () => {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { db, url, dir };
+  return { db, url: location.url, dir, location };
 }
 
 export type EvalClient = Client<typeof EvaluationService>;

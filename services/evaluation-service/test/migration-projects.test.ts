@@ -1,6 +1,7 @@
 import { checkMigrations, createMigrator, type Database } from "@autoforge/db";
 import { uuidv7 } from "uuidv7";
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
+import { itWith } from "../../../test/support/engine.js";
 import { evaluationInvariants } from "../src/db/invariants.js";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import type { Schema } from "../src/db/schema.js";
@@ -68,119 +69,123 @@ async function view(client: EvalClient) {
 }
 
 describe("migration 0002_projects", () => {
-  it("up -> down -> up with rows of two owners: each row reachable by its old owner's personal token, only by it", async () => {
-    const { db } = await openTestDatabase();
-    const promptOf = { alice: uuidv7(), bob: uuidv7() } as const;
-    const prompts = stubPromptClient(
-      new Map([
-        [promptOf.alice, { project: "user:alice" }],
-        [promptOf.bob, { project: "user:bob" }],
-      ]),
-    );
-    const svc = await startEvaluationService(db, prompts);
-    const clients = {
-      alice: await svc.clients.evaluations("alice"),
-      bob: await svc.clients.evaluations("bob"),
-    };
-    // Rows written through the API (with 0002 applied), incl. a request_id to replay later.
-    const created: Record<string, string[]> = { alice: [], bob: [] };
-    for (const owner of ["alice", "bob"] as const) {
-      const c = clients[owner];
-      const req = { promptId: promptOf[owner], provider: "p", model: "m", requestId: `${owner}-1` };
-      const e = must((await c.createEvaluation(req)).evaluation);
-      await c.startEvaluation({ id: e.id });
-      await c.recordTestResults({ evaluationId: e.id, results: [result(1), result(2), result(3)] });
-      await c.completeEvaluation({ id: e.id });
-      created[owner]?.push(e.id);
-    }
-    const migrator = createMigrator(db, { migrationsFolder });
-    const withProjects = await columns(db);
-    expect(withProjects).toContain("project_id");
-    expect(await evaluationIndexes(db)).toEqual([
-      "evaluations_project_created_idx",
-      "evaluations_project_status_created_idx",
-      "evaluations_prompt_created_idx",
-      "evaluations_prompt_version_idx",
-      "evaluations_running_idx",
-    ]);
-
-    // down: the schema of before projects, every row kept
-    const counts = await tableCounts(db);
-    expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
-    expect(await columns(db)).toEqual(withProjects.filter((c) => c !== "project_id"));
-    expect(await evaluationIndexes(db)).toEqual([
-      "evaluations_owner_created_idx",
-      "evaluations_owner_status_created_idx",
-      "evaluations_prompt_created_idx",
-      "evaluations_prompt_version_idx",
-      "evaluations_running_idx",
-    ]);
-    expect(await tableCounts(db)).toEqual(counts);
-    // rows written by the previous release
-    for (const owner of ["alice", "bob"] as const) {
-      created[owner]?.push(await seedLegacy(db, owner, promptOf[owner], 4));
-      created[owner]?.push(await seedLegacy(db, owner, promptOf[owner], 0));
-    }
-    const legacyCounts = await tableCounts(db);
-    expect(legacyCounts.evaluations).toBe(6);
-    expect(legacyCounts.test_results).toBe(6 + 8);
-
-    // `migrate check` on a copy of these rows: up, integrity + foreign keys + invariants, down and up again
-    expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
-      safe: true,
-      pending: ["0002_projects", "0003_audit_key_id"],
-      problems: [],
-    });
-    expect(await tableCounts(db)).toEqual(legacyCounts);
-
-    const seen: Record<string, unknown>[] = [];
-    for (const round of [1, 2]) {
-      expect(await migrator.up(), `round ${round}`).toEqual(["0002_projects", "0003_audit_key_id"]);
-      expect(await tableCounts(db)).toEqual(legacyCounts);
-      const projects = await db.client.execute(
-        "SELECT count(*) AS n FROM evaluations WHERE project_id <> 'user:' || owner_id",
+  itWith(
+    "vacuumInto",
+    "up -> down -> up with rows of two owners: each row reachable by its old owner's personal token, only by it",
+    async () => {
+      const { db } = await openTestDatabase();
+      const promptOf = { alice: uuidv7(), bob: uuidv7() } as const;
+      const prompts = stubPromptClient(
+        new Map([
+          [promptOf.alice, { project: "user:alice" }],
+          [promptOf.bob, { project: "user:bob" }],
+        ]),
       );
-      expect(Number(projects.rows[0]?.n)).toBe(0);
-      const views: Record<string, unknown> = {};
+      const svc = await startEvaluationService(db, prompts);
+      const clients = {
+        alice: await svc.clients.evaluations("alice"),
+        bob: await svc.clients.evaluations("bob"),
+      };
+      // Rows written through the API (with 0002 applied), incl. a request_id to replay later.
+      const created: Record<string, string[]> = { alice: [], bob: [] };
       for (const owner of ["alice", "bob"] as const) {
-        const other = owner === "alice" ? "bob" : "alice";
-        const mine = await view(clients[owner]);
-        expect(Object.keys(mine).sort(), owner).toEqual([...(created[owner] ?? [])].sort());
-        for (const v of Object.values(mine)) {
-          expect(v).toMatchObject({ evaluation: { ownerId: owner, project: `user:${owner}` } });
-        }
-        const first = must(created[owner]?.[0]);
-        expect((mine[first] as { results: string[] }).results).toHaveLength(3);
-        expect((mine[must(created[owner]?.[1])] as { results: string[] }).results).toHaveLength(4);
-        // the other owner's rows stay out of reach
-        for (const id of created[other] ?? []) {
-          await expectCode(clients[owner].getEvaluation({ id }), Code.NotFound);
-          await expectCode(clients[owner].listTestResults({ evaluationId: id }), Code.NotFound);
-        }
-        // a request_id stored before the migrations replays (personal-project keys keep their form)
-        const replay = await clients[owner].createEvaluation({
-          promptId: promptOf[owner],
-          provider: "p",
-          model: "m",
-          requestId: `${owner}-1`,
-        });
-        expect(replay.evaluation?.id).toBe(first);
-        views[owner] = mine;
+        const c = clients[owner];
+        const req = { promptId: promptOf[owner], provider: "p", model: "m", requestId: `${owner}-1` };
+        const e = must((await c.createEvaluation(req)).evaluation);
+        await c.startEvaluation({ id: e.id });
+        await c.recordTestResults({ evaluationId: e.id, results: [result(1), result(2), result(3)] });
+        await c.completeEvaluation({ id: e.id });
+        created[owner]?.push(e.id);
       }
+      const migrator = createMigrator(db, { migrationsFolder });
+      const withProjects = await columns(db);
+      expect(withProjects).toContain("project_id");
+      expect(await evaluationIndexes(db)).toEqual([
+        "evaluations_project_created_idx",
+        "evaluations_project_status_created_idx",
+        "evaluations_prompt_created_idx",
+        "evaluations_prompt_version_idx",
+        "evaluations_running_idx",
+      ]);
+
+      // down: the schema of before projects, every row kept
+      const counts = await tableCounts(db);
+      expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
+      expect(await columns(db)).toEqual(withProjects.filter((c) => c !== "project_id"));
+      expect(await evaluationIndexes(db)).toEqual([
+        "evaluations_owner_created_idx",
+        "evaluations_owner_status_created_idx",
+        "evaluations_prompt_created_idx",
+        "evaluations_prompt_version_idx",
+        "evaluations_running_idx",
+      ]);
+      expect(await tableCounts(db)).toEqual(counts);
+      // rows written by the previous release
+      for (const owner of ["alice", "bob"] as const) {
+        created[owner]?.push(await seedLegacy(db, owner, promptOf[owner], 4));
+        created[owner]?.push(await seedLegacy(db, owner, promptOf[owner], 0));
+      }
+      const legacyCounts = await tableCounts(db);
+      expect(legacyCounts.evaluations).toBe(6);
+      expect(legacyCounts.test_results).toBe(6 + 8);
+
+      // `migrate check` on a copy of these rows: up, integrity + foreign keys + invariants, down and up again
+      expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
+        safe: true,
+        pending: ["0002_projects", "0003_audit_key_id"],
+        problems: [],
+      });
       expect(await tableCounts(db)).toEqual(legacyCounts);
-      seen.push(views);
-      if (round === 1) {
-        expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
+
+      const seen: Record<string, unknown>[] = [];
+      for (const round of [1, 2]) {
+        expect(await migrator.up(), `round ${round}`).toEqual(["0002_projects", "0003_audit_key_id"]);
         expect(await tableCounts(db)).toEqual(legacyCounts);
+        const projects = await db.client.execute(
+          "SELECT count(*) AS n FROM evaluations WHERE project_id <> 'user:' || owner_id",
+        );
+        expect(Number(projects.rows[0]?.n)).toBe(0);
+        const views: Record<string, unknown> = {};
+        for (const owner of ["alice", "bob"] as const) {
+          const other = owner === "alice" ? "bob" : "alice";
+          const mine = await view(clients[owner]);
+          expect(Object.keys(mine).sort(), owner).toEqual([...(created[owner] ?? [])].sort());
+          for (const v of Object.values(mine)) {
+            expect(v).toMatchObject({ evaluation: { ownerId: owner, project: `user:${owner}` } });
+          }
+          const first = must(created[owner]?.[0]);
+          expect((mine[first] as { results: string[] }).results).toHaveLength(3);
+          expect((mine[must(created[owner]?.[1])] as { results: string[] }).results).toHaveLength(4);
+          // the other owner's rows stay out of reach
+          for (const id of created[other] ?? []) {
+            await expectCode(clients[owner].getEvaluation({ id }), Code.NotFound);
+            await expectCode(clients[owner].listTestResults({ evaluationId: id }), Code.NotFound);
+          }
+          // a request_id stored before the migrations replays (personal-project keys keep their form)
+          const replay = await clients[owner].createEvaluation({
+            promptId: promptOf[owner],
+            provider: "p",
+            model: "m",
+            requestId: `${owner}-1`,
+          });
+          expect(replay.evaluation?.id).toBe(first);
+          views[owner] = mine;
+        }
+        expect(await tableCounts(db)).toEqual(legacyCounts);
+        seen.push(views);
+        if (round === 1) {
+          expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
+          expect(await tableCounts(db)).toEqual(legacyCounts);
+        }
       }
-    }
-    expect(seen[1]).toEqual(seen[0]);
-    const status = await migrator.status();
-    expect(status.map((m) => [m.tag, m.state])).toEqual([
-      ["0000_init", "applied"],
-      ["0001_triggers", "applied"],
-      ["0002_projects", "applied"],
-      ["0003_audit_key_id", "applied"],
-    ]);
-  });
+      expect(seen[1]).toEqual(seen[0]);
+      const status = await migrator.status();
+      expect(status.map((m) => [m.tag, m.state])).toEqual([
+        ["0000_init", "applied"],
+        ["0001_triggers", "applied"],
+        ["0002_projects", "applied"],
+        ["0003_audit_key_id", "applied"],
+      ]);
+    },
+  );
 });

@@ -1,5 +1,6 @@
 /**
- * A REAL prompt-service for this service's tests, in process on port 0 with a temp-file database.
+ * A REAL prompt-service for this service's tests, in process on port 0 with a database of its own on the test
+ * engine (a temp file, sqld or an embedded replica: `TEST_DATABASE`).
  *
  * This is the only place evaluation-service code touches prompt-service code, and it is test-only: production
  * code talks to PromptService over gRPC exclusively. (The cross-service tests in test/e2e/ run both services as
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { createDatabase, type Database, migrate } from "@autoforge/db";
 import { pino } from "pino";
 import { onTestFinished } from "vitest";
+import { databaseOptions, engineLocation } from "../../../test/support/engine.js";
 import { migrationsFolder } from "../../prompt-service/src/db/migrations-folder.js";
 import { schema } from "../../prompt-service/src/db/schema.js";
 import { createPromptServer } from "../../prompt-service/src/server.js";
@@ -29,7 +31,11 @@ export async function startPromptServiceFixture(
   options: { port?: number; dir?: string } = {},
 ): Promise<PromptServiceFixture> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "eval-test-prompt-"));
-  const db = await createDatabase({ url: `file:${join(dir, "prompt-service.db")}`, schema });
+  // the test engine's database (`TEST_DATABASE`); the same one again for the same `dir` (a restart)
+  const db = await createDatabase({
+    ...databaseOptions(await engineLocation(dir, "prompt-service")),
+    schema,
+  });
   await migrate(db, migrationsFolder);
   const app = createPromptServer({
     db,

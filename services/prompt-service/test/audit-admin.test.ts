@@ -2,6 +2,7 @@ import { MaintenanceTask } from "@autoforge/contracts/admin/v1";
 import { PromptStatus } from "@autoforge/contracts/prompt/v1";
 import { FailedPreconditionError } from "@autoforge/server";
 import { describe, expect, it } from "vitest";
+import { itWith } from "../../../test/support/engine.js";
 import { Code, expectCode, must, startPromptService } from "./helpers.js";
 
 describe("audit", () => {
@@ -95,61 +96,73 @@ describe("AdminService", () => {
     await expectCode(svc.admin.listAuditEvents({ pageSize: 101 }), Code.InvalidArgument, /^page_size/);
   });
 
-  it("RunMaintenance runs every task (or the ones asked), and refuses a concurrent run", async () => {
-    const svc = await startPromptService();
-    await svc.alice.createPrompt({ title: "a", content: "c" });
-    const all = await svc.admin.runMaintenance({});
-    expect(all.results.map((r) => [r.task, r.ok])).toEqual([
-      [MaintenanceTask.ANALYZE, true],
-      [MaintenanceTask.OPTIMIZE, true],
-      [MaintenanceTask.VACUUM, true],
-      [MaintenanceTask.REINDEX, true],
-      [MaintenanceTask.INTEGRITY_CHECK, true],
-    ]);
-    expect(all.results[4]?.detail).toMatch(/ok/);
-    const some = await svc.admin.runMaintenance({
-      tasks: [MaintenanceTask.INTEGRITY_CHECK, MaintenanceTask.ANALYZE],
-    });
-    expect(some.results.map((r) => r.task)).toEqual([
-      MaintenanceTask.INTEGRITY_CHECK,
-      MaintenanceTask.ANALYZE,
-    ]);
-    await expectCode(
-      svc.admin.runMaintenance({ tasks: [99 as MaintenanceTask] }),
-      Code.InvalidArgument,
-      /^tasks/,
-    );
+  itWith(
+    "localMaintenance",
+    "RunMaintenance runs every task (or the ones asked), and refuses a concurrent run",
+    async () => {
+      const svc = await startPromptService();
+      await svc.alice.createPrompt({ title: "a", content: "c" });
+      const all = await svc.admin.runMaintenance({});
+      expect(all.results.map((r) => [r.task, r.ok])).toEqual([
+        [MaintenanceTask.ANALYZE, true],
+        [MaintenanceTask.OPTIMIZE, true],
+        [MaintenanceTask.VACUUM, true],
+        [MaintenanceTask.REINDEX, true],
+        [MaintenanceTask.INTEGRITY_CHECK, true],
+      ]);
+      expect(all.results[4]?.detail).toMatch(/ok/);
+      const some = await svc.admin.runMaintenance({
+        tasks: [MaintenanceTask.INTEGRITY_CHECK, MaintenanceTask.ANALYZE],
+      });
+      expect(some.results.map((r) => r.task)).toEqual([
+        MaintenanceTask.INTEGRITY_CHECK,
+        MaintenanceTask.ANALYZE,
+      ]);
+      await expectCode(
+        svc.admin.runMaintenance({ tasks: [99 as MaintenanceTask] }),
+        Code.InvalidArgument,
+        /^tasks/,
+      );
 
-    // hold the writer so a run (its ANALYZE queues behind) stays in progress, then ask for a second one
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const holding = svc.db.write(() => held);
-    const running = svc.app.maintenance.run(["analyze"]);
-    await expectCode(
-      svc.admin.runMaintenance({ tasks: [MaintenanceTask.INTEGRITY_CHECK] }),
-      Code.FailedPrecondition,
-      /in progress/,
-    );
-    await expect(svc.app.maintenance.run(["analyze"])).rejects.toBeInstanceOf(FailedPreconditionError);
-    release();
-    await holding;
-    expect((await running)[0]?.ok).toBe(true);
-    expect((await svc.admin.runMaintenance({ tasks: [MaintenanceTask.OPTIMIZE] })).results[0]?.ok).toBe(true);
-  });
+      // hold the writer so a run (its ANALYZE queues behind) stays in progress, then ask for a second one
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const holding = svc.db.write(() => held);
+      const running = svc.app.maintenance.run(["analyze"]);
+      await expectCode(
+        svc.admin.runMaintenance({ tasks: [MaintenanceTask.INTEGRITY_CHECK] }),
+        Code.FailedPrecondition,
+        /in progress/,
+      );
+      await expect(svc.app.maintenance.run(["analyze"])).rejects.toBeInstanceOf(FailedPreconditionError);
+      release();
+      await holding;
+      expect((await running)[0]?.ok).toBe(true);
+      expect((await svc.admin.runMaintenance({ tasks: [MaintenanceTask.OPTIMIZE] })).results[0]?.ok).toBe(
+        true,
+      );
+    },
+  );
 
-  it("GetDatabaseStats reports pages, journal mode, tables with row counts, and maintenance times", async () => {
-    const svc = await startPromptService();
-    await svc.alice.createPrompt({ title: "a", content: "c" });
-    await svc.admin.runMaintenance({ tasks: [MaintenanceTask.ANALYZE] });
-    const stats = await svc.admin.getDatabaseStats({});
-    expect(stats.pageSize).toBeGreaterThan(0n);
-    expect(stats.sizeBytes).toBe(stats.pageSize * stats.pageCount);
-    expect(stats.journalMode).toBe("wal");
-    const prompts = stats.objects.find((o) => o.name === "prompts");
-    expect(prompts).toMatchObject({ type: "table", rowCount: 1n });
-    expect(stats.objects.some((o) => o.name === "prompts_project_live_idx" && o.type === "index")).toBe(true);
-    expect(Object.keys(stats.lastMaintenanceTimes)).toEqual(["analyze"]);
-  });
+  itWith(
+    "localMaintenance",
+    "GetDatabaseStats reports pages, journal mode, tables with row counts, and maintenance times",
+    async () => {
+      const svc = await startPromptService();
+      await svc.alice.createPrompt({ title: "a", content: "c" });
+      await svc.admin.runMaintenance({ tasks: [MaintenanceTask.ANALYZE] });
+      const stats = await svc.admin.getDatabaseStats({});
+      expect(stats.pageSize).toBeGreaterThan(0n);
+      expect(stats.sizeBytes).toBe(stats.pageSize * stats.pageCount);
+      expect(stats.journalMode).toBe("wal");
+      const prompts = stats.objects.find((o) => o.name === "prompts");
+      expect(prompts).toMatchObject({ type: "table", rowCount: 1n });
+      expect(stats.objects.some((o) => o.name === "prompts_project_live_idx" && o.type === "index")).toBe(
+        true,
+      );
+      expect(Object.keys(stats.lastMaintenanceTimes)).toEqual(["analyze"]);
+    },
+  );
 });

@@ -9,6 +9,7 @@ import { type Client, Code, createClient, type Interceptor } from "@connectrpc/c
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { onTestFinished } from "vitest";
+import { databaseOptions, type EngineLocation, engineLocation } from "../../../test/support/engine.js";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import { type Schema, schema } from "../src/db/schema.js";
 import { createPromptServer, type PromptServer } from "../src/server.js";
@@ -16,17 +17,23 @@ import { createPromptServer, type PromptServer } from "../src/server.js";
 export const secret = "prompt-service-test-secret-of-32-bytes-or-more";
 const signer = createTokenSigner(secret);
 
-/** A temp-file database with every migration applied; removed when the test finishes. */
-export async function openTestDatabase(): Promise<{ db: Database<Schema>; url: string; dir: string }> {
+/**
+ * A database on the test engine (`TEST_DATABASE`: a temp file, sqld, or an embedded replica) with every migration
+ * applied; closed and removed when the test finishes. `location` says where it lives (`path`: its local file).
+ */
+export async function openTestDatabase(): Promise<{
+  db: Database<Schema>;
+  url: string;
+  dir: string;
+  location: EngineLocation;
+}> {
   const dir = mkdtempSync(join(tmpdir(), "prompt-service-"));
-  const url = `file:${join(dir, "prompt-service.db")}`;
-  const db = await createDatabase({ url, schema });
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const location = await engineLocation(dir, "prompt-service");
+  const db = await createDatabase({ ...databaseOptions(location), schema });
+  onTestFinished(() => db.close());
   await migrate(db, migrationsFolder);
-  onTestFinished(async () => {
-    await db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { db, url, dir };
+  return { db, url: location.url, dir, location };
 }
 
 export type PromptClient = Client<typeof PromptService>;
@@ -37,6 +44,8 @@ export type AdminClient = Client<typeof AdminService>;
 export interface PromptServiceHarness {
   db: Database<Schema>;
   url: string;
+  /** Where the database lives on the test engine (`peerOptions(location)`: a second handle, as another process). */
+  location: EngineLocation;
   app: PromptServer;
   grpcPort: number;
   connectPort: number;
@@ -67,11 +76,11 @@ export interface PromptServiceHarness {
 export async function startPromptService(
   options: { watchPollIntervalMs?: number } = {},
 ): Promise<PromptServiceHarness> {
-  const { db, url } = await openTestDatabase();
+  const { db, url, location } = await openTestDatabase();
   const app = createPromptServer({
     db,
     auth: { secret },
-    logger: pino({ level: "silent" }),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
     watchPollIntervalMs: options.watchPollIntervalMs ?? 250,
   });
   const { grpcPort, connectPort } = await app.server.listen({
@@ -99,6 +108,7 @@ export async function startPromptService(
   return {
     db,
     url,
+    location,
     app,
     grpcPort,
     connectPort,

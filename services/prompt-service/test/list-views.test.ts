@@ -6,6 +6,7 @@ import {
   PromptView,
 } from "@autoforge/contracts/prompt/v1";
 import { describe, expect, it } from "vitest";
+import { itWith } from "../../../test/support/engine.js";
 import { Code, expectCode, must, type PromptClient, startPromptService } from "./helpers.js";
 
 /**
@@ -150,45 +151,49 @@ describe("ListPrompts: pages capped by bytes, BASIC and FULL views", () => {
 });
 
 describe("ListPromptVersions and ListPromptTemplates: pages capped by bytes, BASIC and FULL views", () => {
-  it("five 900 KB versions: short pages with tokens; BASIC leaves out content and diff and fits one page", async () => {
-    const svc = await startPromptService();
-    let p = must((await svc.alice.createPrompt({ title: "versions", content: bigText(0) })).prompt);
-    for (let v = 2; v <= 5; v++) {
-      p = must(
-        (
-          await svc.alice.updatePrompt({
-            id: p.id,
-            etag: p.etag,
-            updateMask: { paths: ["content"] },
-            content: bigText(v),
-            changeNote: `v${v}`,
-          })
-        ).prompt,
-      );
-    }
-    for (const [protocol, client] of await clientsOnBothPorts(svc)) {
-      const pages = await allPages(async (pageToken) => {
-        const res = await client.listPromptVersions({ promptId: p.id, pageSize: 10, pageToken });
-        return { items: res.versions, nextPageToken: res.nextPageToken };
-      });
-      expectShortPagesWithTokens(pages, 10);
-      const listed = pages.flatMap((page) => page.items);
-      expect(
-        listed.map((v) => v.version),
-        protocol,
-      ).toEqual([5, 4, 3, 2, 1]);
-      expect(listed.map((v) => v.content)).toEqual([5, 4, 3, 2, 0].map(bigText));
-      expect(listed.slice(0, 4).every((v) => v.diff.length > 0)).toBe(true);
+  itWith(
+    "responsesOver10MB",
+    "five 900 KB versions: short pages with tokens; BASIC leaves out content and diff and fits one page",
+    async () => {
+      const svc = await startPromptService();
+      let p = must((await svc.alice.createPrompt({ title: "versions", content: bigText(0) })).prompt);
+      for (let v = 2; v <= 5; v++) {
+        p = must(
+          (
+            await svc.alice.updatePrompt({
+              id: p.id,
+              etag: p.etag,
+              updateMask: { paths: ["content"] },
+              content: bigText(v),
+              changeNote: `v${v}`,
+            })
+          ).prompt,
+        );
+      }
+      for (const [protocol, client] of await clientsOnBothPorts(svc)) {
+        const pages = await allPages(async (pageToken) => {
+          const res = await client.listPromptVersions({ promptId: p.id, pageSize: 10, pageToken });
+          return { items: res.versions, nextPageToken: res.nextPageToken };
+        });
+        expectShortPagesWithTokens(pages, 10);
+        const listed = pages.flatMap((page) => page.items);
+        expect(
+          listed.map((v) => v.version),
+          protocol,
+        ).toEqual([5, 4, 3, 2, 1]);
+        expect(listed.map((v) => v.content)).toEqual([5, 4, 3, 2, 0].map(bigText));
+        expect(listed.slice(0, 4).every((v) => v.diff.length > 0)).toBe(true);
 
-      const basic = await client.listPromptVersions({
-        promptId: p.id,
-        pageSize: 10,
-        view: PromptVersionView.BASIC,
-      });
-      expect(basic.nextPageToken).toBe("");
-      expect(basic.versions).toEqual(listed.map((v) => ({ ...v, content: "", diff: "", messages: [] })));
-    }
-  });
+        const basic = await client.listPromptVersions({
+          promptId: p.id,
+          pageSize: 10,
+          view: PromptVersionView.BASIC,
+        });
+        expect(basic.nextPageToken).toBe("");
+        expect(basic.versions).toEqual(listed.map((v) => ({ ...v, content: "", diff: "", messages: [] })));
+      }
+    },
+  );
 
   it("six 900 KB templates: short pages with tokens; BASIC leaves out the body and fits one page", async () => {
     const svc = await startPromptService();

@@ -1,5 +1,6 @@
 import { MaintenanceTask } from "@autoforge/contracts/admin/v1";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
+import { describeWith } from "../../../test/support/engine.js";
 import { Code, expectCode, must, type PromptClient, pollUntil, startPromptService } from "./helpers.js";
 
 /** Runs `fn` over `items` with at most `limit` calls in flight. */
@@ -20,7 +21,7 @@ async function mapBounded<T, R>(
   return out;
 }
 
-describe("maintenance under load (AdminService.RunMaintenance)", () => {
+describeWith("localMaintenance", "maintenance under load (AdminService.RunMaintenance)", () => {
   it("a full run, VACUUM included, while 20 clients write and read: no client error; a second run is refused", async () => {
     const svc = await startPromptService();
     const users: PromptClient[] = await Promise.all(

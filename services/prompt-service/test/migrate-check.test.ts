@@ -2,7 +2,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkMigrations } from "@autoforge/db";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { expect, it, onTestFinished } from "vitest";
+import { describeWith } from "../../../test/support/engine.js";
 import { promptInvariants } from "../src/db/invariants.js";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import { must, startPromptService } from "./helpers.js";
@@ -27,7 +28,7 @@ function migrationsWith(tag: string, up: string, down: string): string {
   return dir;
 }
 
-describe("migrate check with prompt-service's invariants", () => {
+describeWith("vacuumInto", "migrate check with prompt-service's invariants", () => {
   it("a database written through the API satisfies every invariant", async () => {
     const svc = await startPromptService();
     const p = must((await svc.alice.createPrompt({ title: "t", content: "v1", tags: ["a", "b"] })).prompt);
