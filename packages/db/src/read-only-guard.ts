@@ -147,8 +147,15 @@ export function guardReadTransaction(inner: Transaction, options: GuardOptions =
       // nothing ran: nothing can have been written
       if (baseline === undefined) return inner.rollback();
       const before = await baseline;
-      const [probe] = await inner.batch([PROBE, "ROLLBACK"]);
-      inner.close();
+      const probed = inner.batch([PROBE]);
+      probed.catch(() => undefined);
+      // ROLLBACK and the stream's close go in the probe's request: queued one tick later, behind the batch,
+      // which @libsql/client queues after awaiting its BEGIN (see pipelined-write.ts)
+      await Promise.resolve();
+      const rolledBack = inner.rollback();
+      rolledBack.catch(() => undefined);
+      const [probe] = await probed;
+      await rolledBack;
       const after = probeOf(probe);
       if (after.changes !== before.changes || after.schema !== before.schema) throw readOnlyViolation();
     },

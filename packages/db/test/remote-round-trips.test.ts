@@ -183,6 +183,16 @@ describeWithSqld("read units of work on sqld", () => {
     expect(await ids(db)).toEqual([]);
   });
 
+  it("cost a request per statement and one more for a read of several", async () => {
+    const { db, proxy } = await countedDatabase();
+    const twoReads = () =>
+      db.read(async (tx) => [await tx.all(sql`SELECT n FROM head`), await tx.all(sql`SELECT id FROM t`)]);
+    await twoReads(); // learns that units starting this way read more than once
+    const { result, count } = await requestsOf(proxy, twoReads);
+    expect(result).toEqual([[{ n: 0 }], []]);
+    expect(count).toBe(3);
+  });
+
   it("run a read of several statements in one transaction: one snapshot", async () => {
     const { db, url } = await countedDatabase();
     const other = await createDatabase({ url });
