@@ -1,7 +1,7 @@
-import { type Client, createClient } from "@libsql/client";
+import type { Client } from "@libsql/client";
 import { sql } from "drizzle-orm";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { itWith, peerOptions } from "../../../test/support/engine.js";
+import { itWith } from "../../../test/support/engine.js";
 import {
   AUDIT_GENESIS_HASH,
   appendAudit,
@@ -16,7 +16,7 @@ import {
   verifyAuditChain,
 } from "../src/index.js";
 import { authors } from "./fixtures/schema.js";
-import { type TestSchema, testDatabase } from "./helpers.js";
+import { rawClient, type TestSchema, testDatabase } from "./helpers.js";
 
 /** A database with `n` audit events, one per write unit of work, and a raw client to tamper below the triggers. */
 async function chain(n: number): Promise<{ db: Database<TestSchema>; raw: Client }> {
@@ -34,7 +34,7 @@ async function chain(n: number): Promise<{ db: Database<TestSchema>; raw: Client
       });
     });
   }
-  const raw = createClient(peerOptions(location));
+  const raw = rawClient(db, location);
   onTestFinished(() => raw.close());
   return { db, raw };
 }

@@ -2,8 +2,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type Client, createClient } from "@libsql/client";
 import { onTestFinished } from "vitest";
-import { databaseOptions, type EngineLocation, engineLocation } from "../../../test/support/engine.js";
+import {
+  databaseOptions,
+  type EngineLocation,
+  engineLocation,
+  peerOptions,
+} from "../../../test/support/engine.js";
 import { createDatabase, type Database, type DatabaseOptions, migrate } from "../src/index.js";
 import * as schema from "./fixtures/schema.js";
 
@@ -48,6 +54,36 @@ export async function testDatabase(
     },
     location,
   };
+}
+
+/**
+ * A raw client on `db`'s database, below the unit of work (to tamper with rows as someone with file access
+ * would): the same file or sqld, or a replica's primary. Its statements are pulled into a replica (`db.sync()`)
+ * before they return, so `db` sees them as on the other engines. The caller closes it.
+ */
+export function rawClient(db: Database<TestSchema>, location: EngineLocation): Client {
+  const client = createClient(peerOptions(location));
+  if (location.syncUrl === undefined) return client;
+  const synced =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const result = await call(...args);
+      await db.sync();
+      return result;
+    };
+  const wrapped: Record<PropertyKey, unknown> = {
+    execute: synced(client.execute.bind(client)),
+    batch: synced(client.batch.bind(client)),
+    executeMultiple: synced(client.executeMultiple.bind(client)),
+  };
+  // a Proxy, not a subclass: the client keeps private fields, so everything else is called on the client itself
+  return new Proxy(client, {
+    get(target, property) {
+      if (property in wrapped) return wrapped[property];
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 export interface Deferred<T = void> {
