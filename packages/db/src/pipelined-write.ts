@@ -123,7 +123,8 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
         return deferredResult();
       }
       const known = argumentFree(stmt) ? prefetched.get(sqlOf(stmt)) : undefined;
-      if (known !== undefined) {
+      // more than one row now: not checkable, so read the ordinary way (and counted unused, see settle)
+      if (known !== undefined && known.rows.length <= 1) {
         prefetched.delete(sqlOf(stmt));
         if (readAhead?.statements.has(sqlOf(stmt))) readAhead.statements.set(sqlOf(stmt), 0);
         pending.push({ stmt: readAheadCheck(sqlOf(stmt), known), check: sqlOf(stmt) });

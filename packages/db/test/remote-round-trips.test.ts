@@ -145,6 +145,22 @@ describeWithSqld("write units of work on sqld: read-ahead", () => {
     expect(proxy.requests.flatMap((r) => r.sql).join("\n")).not.toContain("FROM gone");
   });
 
+  it("read the ordinary way a learned read that now answers more than one row", async () => {
+    const { db, proxy } = await countedDatabase();
+    const unit = () =>
+      db.write(async (tx) => {
+        await tx.all(sql`SELECT 1 AS first`);
+        const rows = await tx.all<{ n: number }>(sql.raw("SELECT n FROM head ORDER BY n"));
+        await tx.run(sql`INSERT INTO t (id, v) VALUES (${rows.length}, 'x')`);
+        return rows.map((r) => Number(r.n));
+      });
+    expect(await unit()).toEqual([0]);
+    await db.client.execute("INSERT INTO head (n) VALUES (5)");
+    const { result, count } = await requestsOf(proxy, unit);
+    expect(result).toEqual([0, 5]);
+    expect(count).toBe(3);
+  });
+
   it("stop reading ahead what units no longer use", async () => {
     const { db, proxy } = await countedDatabase();
     await db.write(async (tx) => {
