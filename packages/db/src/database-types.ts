@@ -36,7 +36,10 @@ export interface DatabaseOptions<TSchema extends Record<string, unknown> = Recor
   authToken?: string | undefined;
   /** Embedded replica: `url` is the local `file:` copy, this is the primary it syncs from. */
   syncUrl?: string | undefined;
-  /** Embedded replica: background sync period. */
+  /**
+   * Embedded replica: how often it pulls the primary's changes (its own writes it has at once). Reads are
+   * answered from the local copy, so this bounds how stale they can be. Default 1,000 ms.
+   */
   syncIntervalMs?: number | undefined;
   /**
    * Encrypts a `file:` database (and an embedded replica's local copy) at rest with libSQL's own page

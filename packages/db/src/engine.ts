@@ -8,6 +8,8 @@ import { openReplica } from "./replica-open.js";
 // The engine and client factory: which engine a URL names, and the clients a Database runs on for it.
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** An embedded replica's reads are local: without a sync of its own it would never see other writers'. */
+export const DEFAULT_REPLICA_SYNC_INTERVAL_MS = 1_000;
 /** Connections of the `file:` tooling client ({@link Database.client}): ad-hoc calls borrow one only briefly. */
 const TOOLING_CONCURRENCY = 2;
 
@@ -95,7 +97,7 @@ export async function openEngine(options: DatabaseOptions<Record<string, unknown
         syncUrl: options.syncUrl ?? "",
         authToken: options.authToken,
         encryptionKey: options.encryptionKey,
-        syncIntervalMs: options.syncIntervalMs,
+        syncIntervalMs: options.syncIntervalMs ?? DEFAULT_REPLICA_SYNC_INTERVAL_MS,
         onSyncError: (err) => {
           if (err === undefined) {
             if (syncFailing) options.logger?.info?.({}, "embedded replica: syncing from the primary again");

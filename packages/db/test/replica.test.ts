@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import Database from "libsql";
 import { expect, it, onTestFinished } from "vitest";
+import { pollUntil } from "../../../test/support/assertions.js";
 import { describeWithSqld } from "../../../test/support/sqld.js";
 import { createDatabase, type DatabaseOptions, type Database as Db, migrate } from "../src/index.js";
 import * as schema from "./fixtures/schema.js";
@@ -55,7 +56,8 @@ function integrityOf(path: string): string {
 
 async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  for (;;) {
+    if (condition()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -164,6 +166,20 @@ describeWithSqld("embedded replica", () => {
       const rows = await db.read((tx) => tx.select().from(authors).where(eq(authors.id, id)));
       expect(rows).toEqual([{ id, name: `author ${id}` }]);
     }
+  }, 60_000);
+
+  it("reads see another writer's changes within the sync interval (default: 1 s), without a write of their own", async () => {
+    const primary = await restartablePrimary();
+    const { db } = await openReplica(primary);
+    await migrate(db, migrationsDir);
+    const elsewhere = await createDatabase({ url: primary.url, schema });
+    onTestFinished(() => elsewhere.close());
+    await elsewhere.write((tx) => tx.insert(authors).values({ id: 7, name: "written elsewhere" }));
+    await pollUntil(
+      async () => (await db.read((tx) => tx.select().from(authors).where(eq(authors.id, 7)))).length === 1,
+      10_000,
+      "the replica's reads to see the other writer's row",
+    );
   }, 60_000);
 
   it("a local copy found corrupt at start is moved aside (and logged) and bootstrapped again from the primary", async () => {
