@@ -69,6 +69,13 @@ export async function openReplica(
     client.close();
     await client.stopped;
     const message = String((err as Error).message);
+    if (/file is not a database/.test(message)) {
+      // not corruption: the wrong (or no) key; moving the copy aside would hide the misconfiguration
+      throw new Error(
+        `cannot open ${options.path}: not a database, or encrypted with another (or no) encryption key`,
+        { cause: err },
+      );
+    }
     if (!CORRUPT.test(message)) throw err;
     recover(message);
   }

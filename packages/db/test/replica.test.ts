@@ -182,6 +182,21 @@ describeWithSqld("embedded replica", () => {
     );
   }, 60_000);
 
+  it("a local copy encrypted with another key fails at start, naming the file, and stays where it is", async () => {
+    const primary = await restartablePrimary();
+    const dir = tempDir();
+    const first = await openReplica(primary, { encryptionKey: "the-first-key" }, dir);
+    await migrate(first.db, migrationsDir);
+    await first.db.write((tx) => tx.insert(authors).values({ id: 1, name: "encrypted" }));
+    await first.db.close();
+    await expect(createDatabase({ ...first.options, encryptionKey: "another-key" })).rejects.toThrow(
+      `cannot open ${first.path}: not a database, or encrypted with another (or no) encryption key`,
+    );
+    expect(readdirSync(dir).filter((entry) => entry.includes(".corrupt-"))).toEqual([]);
+    const again = await openReplica(primary, { encryptionKey: "the-first-key" }, dir);
+    expect(await again.db.read((tx) => tx.select().from(authors))).toEqual([{ id: 1, name: "encrypted" }]);
+  }, 60_000);
+
   it("a local copy found corrupt at start is moved aside (and logged) and bootstrapped again from the primary", async () => {
     const primary = await restartablePrimary();
     const dir = tempDir();
