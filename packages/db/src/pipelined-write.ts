@@ -27,13 +27,15 @@ import { type InStatement, LibsqlBatchError, type ResultSet, type Transaction } 
  */
 export interface ReadAhead {
   statements: Map<string, number>;
+  /** Statements that missed once (their answer moves within a unit): never read ahead again. */
+  refused: Set<string>;
 }
 
 const READ_AHEAD_MAX = 4;
 const READ_AHEAD_UNUSED_MAX = 8;
 
 export function createReadAhead(): ReadAhead {
-  return { statements: new Map() };
+  return { statements: new Map(), refused: new Set() };
 }
 
 /** The attempt read ahead something that changed before it used it, or a read-ahead failed: run it again. */
@@ -81,11 +83,11 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
       const before = index >= 0 && index < sent.length ? sent[index] : undefined;
       if (before?.check !== undefined) {
         failed = new ReadAheadMiss(before.check);
-        readAhead?.statements.delete(before.check);
+        refuse(readAhead, before.check);
       } else if (index >= sent.length + stmts.length) {
         // a read-ahead itself failed (a table gone?): `stmts` ran, but their results went with the batch
         const sql = ahead[index - sent.length - stmts.length] ?? "";
-        readAhead?.statements.delete(sql);
+        refuse(readAhead, sql);
         failed = new ReadAheadMiss(sql);
       } else if (before !== undefined || index < 0) {
         failed = err;
@@ -101,6 +103,7 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
 
   const learn = (stmt: InStatement, result: ResultSet) => {
     if (readAhead === undefined || !isReadAheadCandidate(stmt, result)) return;
+    if (readAhead.refused.has(sqlOf(stmt))) return;
     if (readAhead.statements.size < READ_AHEAD_MAX) readAhead.statements.set(sqlOf(stmt), 0);
   };
 
@@ -164,7 +167,7 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
         const index = err instanceof LibsqlBatchError ? err.statementIndex : -1;
         const check = sent[index]?.check;
         if (check !== undefined) {
-          readAhead?.statements.delete(check);
+          refuse(readAhead, check);
           failed = new ReadAheadMiss(check);
           throw failed;
         }
@@ -189,6 +192,14 @@ export function pipelineWrites(inner: Transaction, readAhead?: ReadAhead): Pipel
       return failed instanceof ReadAheadMiss ? failed : undefined;
     },
   };
+}
+
+const REFUSED_MAX = 256;
+
+function refuse(readAhead: ReadAhead | undefined, sql: string): void {
+  if (readAhead === undefined) return;
+  readAhead.statements.delete(sql);
+  if (readAhead.refused.size < REFUSED_MAX) readAhead.refused.add(sql);
 }
 
 const sqlOf = (stmt: InStatement): string => (typeof stmt === "string" ? stmt : stmt.sql);

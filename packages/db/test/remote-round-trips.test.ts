@@ -161,6 +161,25 @@ describeWithSqld("write units of work on sqld: read-ahead", () => {
     expect(count).toBe(3);
   });
 
+  it("never read ahead again a statement that missed once (its answer moves within units)", async () => {
+    const { db, proxy } = await countedDatabase();
+    const unit = (id: number) =>
+      db.write(async (tx) => {
+        await tx.all(sql`SELECT 1 AS first`);
+        await tx.run(sql`INSERT INTO t (id, v) VALUES (${id}, 'x')`);
+        const [row] = await tx.all<{ n: number }>(sql.raw("SELECT count(*) AS n FROM t"));
+        return Number(row?.n);
+      });
+    expect(await unit(1)).toBe(1); // learned
+    expect(await unit(2)).toBe(2); // read ahead before its INSERT: missed, run again
+    const { result, count } = await requestsOf(proxy, () => unit(3));
+    expect(result).toBe(3);
+    expect(count).toBe(3);
+    proxy.reset();
+    expect(await unit(4)).toBe(4);
+    expect(proxy.requests.flatMap((r) => r.sql).join("\n")).not.toContain("read-ahead changed");
+  });
+
   it("stop reading ahead what units no longer use", async () => {
     const { db, proxy } = await countedDatabase();
     await db.write(async (tx) => {
