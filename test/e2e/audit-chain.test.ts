@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient as createLibsqlClient } from "@libsql/client";
 import { describe, expect, it } from "vitest";
-import { clients, must, type ServiceProcess, startService, tempDir } from "./harness.js";
+import { engineLocation, peerOptions } from "../support/engine.js";
+import { clients, must, type ServiceProcess, serviceDatabaseEnv, startService, tempDir } from "./harness.js";
 
 const checkpointKey = generateKeyPairSync("ed25519")
   .privateKey.export({ type: "pkcs8", format: "pem" })
@@ -16,9 +17,9 @@ const checkpointKey = generateKeyPairSync("ed25519")
 const keyA = randomBytes(32).toString("base64");
 const keyB = randomBytes(32).toString("base64");
 
-function promptService(dir: string, env: Record<string, string>): Promise<ServiceProcess> {
+async function promptService(dir: string, env: Record<string, string>): Promise<ServiceProcess> {
   return startService("prompt-service", {
-    DATABASE_URL: `file:${join(dir, "prompt-service.db")}`,
+    ...(await serviceDatabaseEnv(dir, "prompt-service")),
     AUDIT_CHECKPOINT_DIR: join(dir, "checkpoints"),
     AUDIT_CHECKPOINT_KEY: checkpointKey,
     AUDIT_CHECKPOINT_EVERY_ROWS: "1",
@@ -36,8 +37,13 @@ async function verify(service: ServiceProcess) {
   return (await clients(service.url).admin()).verifyAuditChain({});
 }
 
+/** A raw client on the service's database (as an attacker with write access has): the file, sqld, a primary. */
+async function rawClient(dir: string) {
+  return createLibsqlClient(peerOptions(await engineLocation(dir, "prompt-service")));
+}
+
 async function sql(dir: string, statements: string[]): Promise<void> {
-  const db = createLibsqlClient({ url: `file:${join(dir, "prompt-service.db")}` });
+  const db = await rawClient(dir);
   try {
     await db.executeMultiple(statements.join(";\n"));
   } finally {
@@ -46,7 +52,7 @@ async function sql(dir: string, statements: string[]): Promise<void> {
 }
 
 async function keyIds(dir: string): Promise<(string | null)[]> {
-  const db = createLibsqlClient({ url: `file:${join(dir, "prompt-service.db")}` });
+  const db = await rawClient(dir);
   try {
     const rs = await db.execute("SELECT key_id FROM audit_log ORDER BY seq");
     return rs.rows.map((r) => (r.key_id === null ? null : String(r.key_id)));

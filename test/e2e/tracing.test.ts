@@ -1,8 +1,15 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { clients, must, serviceClaims, signer, startService, tempDir } from "./harness.js";
+import {
+  clients,
+  must,
+  serviceClaims,
+  serviceDatabaseEnv,
+  signer,
+  startService,
+  tempDir,
+} from "./harness.js";
 
 /** A stand-in OTLP/HTTP collector: keeps every export request's body. */
 async function startCollector() {
@@ -34,12 +41,12 @@ describe("OpenTelemetry from the standard variables, as the services run", () =>
     };
     const prompt = await startService("prompt-service", {
       ...otel,
-      DATABASE_URL: `file:${join(dir, "prompt-service.db")}`,
+      ...(await serviceDatabaseEnv(dir, "prompt-service")),
     });
     const evaluation = await startService("evaluation-service", {
       ...otel,
       LOG_LEVEL: "debug",
-      DATABASE_URL: `file:${join(dir, "evaluation-service.db")}`,
+      ...(await serviceDatabaseEnv(dir, "evaluation-service")),
       PROMPT_SERVICE_URL: prompt.url,
       SERVICE_TOKEN: await signer.signToken(serviceClaims),
     });

@@ -35,16 +35,12 @@ export const testEngine: EngineName = engineFromEnv();
 export type Capability =
   /** The service's database is a file of this machine that the test may open, copy, corrupt or inspect. */
   | "localFile"
-  /** The database is served by a process of the test's own, over HTTP (sqld as primary). */
-  | "remoteServer"
-  /** `-wal` / `-shm` files beside the database, and `PRAGMA journal_mode` / `wal_checkpoint` on them. */
+  /** `-wal` / `-shm` files beside the database, and `PRAGMA journal_mode` answering `wal`. */
   | "wal"
-  /** `VACUUM INTO` a copy (the migration check, snapshots). */
+  /** `VACUUM INTO` a copy (`migrate check` on a copy; on sqld / Turso a branch is checked `--in-place`). */
   | "vacuumInto"
   /** Several OS processes open the same database file (SQLITE_BUSY between them, busy_timeout). */
   | "multiProcessFile"
-  /** libSQL page encryption of a local file (`DATABASE_ENCRYPTION_KEY`). */
-  | "encryption"
   /** ANALYZE, `PRAGMA optimize`, VACUUM and REINDEX run (sqld and replicas report them not applicable). */
   | "localMaintenance"
   /**
@@ -60,7 +56,7 @@ export type Capability =
   | "sqliteErrorCodes"
   /**
    * Write units queued behind the writer share one transaction (group commit), with one COMMIT for the group.
-   * Settled with the write path of #12 finding 8: remote units run one by one today.
+   * Settled with the write path of #12 finding 8: on sqld, units run one by one today.
    */
   | "groupCommit"
   /**
@@ -69,44 +65,36 @@ export type Capability =
    */
   | "responsesOver10MB"
   /**
-   * TEMPORARY, removed by the fix of #12 finding 3: constraint violations carry SQLite's extended code
-   * (`SQLITE_CONSTRAINT_UNIQUE`, `_PRIMARYKEY`, `_FOREIGNKEY`), so they map to ALREADY_EXISTS /
-   * FAILED_PRECONDITION. sqld sends only `SQLITE_CONSTRAINT`; a replica `RemoteSqliteFailure` with no code.
+   * TEMPORARY, removed by the fix of #12 finding 3: an error from a replica's primary carries its SQLite code (it
+   * arrives as `RemoteSqliteFailure(3, 275, ...)` with an empty `code`, so a CHECK violation is not classified).
    */
-  | "extendedConstraintCodes"
+  | "replicaErrorCodes"
   /**
    * TEMPORARY, removed by the fix of #12 finding 8: a unit of work costs few enough round trips that tests with
-   * many writes or a tight deadline finish on a remote engine as on a file.
+   * a thousand writes finish within their timeout on sqld as on a file.
    */
-  | "fewRoundTrips"
-  /**
-   * TEMPORARY, removed by the fix of #12 findings 1-2: reads in a unit of work see the replica's own writes and
-   * are answered locally.
-   */
-  | "localReplicaReads";
+  | "fewRoundTrips";
 
-const shared: readonly Capability[] = [];
-
-/** The capabilities of each engine. TEMPORARY ones are listed on the engines that have them today. */
+/**
+ * The capabilities of each engine. A TEMPORARY one is listed on the engines that have it today; its fix adds it
+ * to the others (and then it goes).
+ */
 export const engineCapabilities: Readonly<Record<EngineName, ReadonlySet<Capability>>> = {
   file: new Set<Capability>([
-    ...shared,
     "localFile",
     "wal",
     "vacuumInto",
     "multiProcessFile",
-    "encryption",
     "localMaintenance",
-    "responsesOver10MB",
     "sqliteBusy",
     "sqliteErrorCodes",
     "groupCommit",
-    "extendedConstraintCodes",
+    "responsesOver10MB",
+    "replicaErrorCodes",
     "fewRoundTrips",
-    "localReplicaReads",
   ]),
-  sqld: new Set<Capability>([...shared, "remoteServer", "localReplicaReads"]),
-  replica: new Set<Capability>([...shared, "localFile"]),
+  sqld: new Set<Capability>(["replicaErrorCodes"]),
+  replica: new Set<Capability>(["localFile", "responsesOver10MB"]),
 };
 
 /** Whether `engine` (default: this run's) has `capability`. */

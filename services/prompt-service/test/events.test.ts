@@ -179,6 +179,7 @@ describe("WatchPromptEvents", () => {
         occurredAt: Date.now(),
       }),
     );
+    await svc.db.sync(); // an embedded replica pulls the other process's write (a no-op elsewhere)
     await pollUntil(() => seen.length === 1);
     controller.abort();
     await watching;
