@@ -102,6 +102,8 @@ async function child(root: string, engine: string): Promise<Result> {
 
   const dir = mkdtempSync(join(tmpdir(), "rpc-round-trips-"));
   const sqld = engine === "sqld" ? await startSqld(dir) : undefined;
+  // a run that fails must not leave its sqld behind
+  process.once("exit", () => sqld?.child.kill("SIGKILL"));
   const url = sqld?.url ?? `file:${join(dir, "prompts.db")}`;
   const secret = "bench-secret-of-at-least-thirty-two-bytes";
   const token = await createTokenSigner(secret).signToken({ sub: "bench", roles: ["user"] });
