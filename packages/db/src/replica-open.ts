@@ -48,7 +48,34 @@ export function moveAside(path: string, now: Date = new Date()): string {
  * Opens the replica on `options.path`. A local copy that fails `quick_check`, or that the replicator reports
  * malformed while catching up, is moved aside (logged with where it went) and the replica bootstrapped afresh.
  */
+/**
+ * Local copies this process has open. Two replica connections on one file are two replicators injecting into it
+ * (what corrupted replicas: replica-client.ts), so a second open of the same file is refused while the first is
+ * open. Another process must not open it either; that is the deployment's to ensure (one volume per instance).
+ */
+const openCopies = new Set<string>();
+
 export async function openReplica(
+  options: ReplicaClientOptions,
+  logger: DatabaseLogger | undefined,
+): Promise<ReplicaClient> {
+  if (openCopies.has(options.path)) {
+    throw new Error(
+      `${options.path} is already open as an embedded replica in this process: close that database first (two replicators on one file corrupt it)`,
+    );
+  }
+  openCopies.add(options.path);
+  try {
+    const client = await openOnce(options, logger);
+    void client.stopped.then(() => openCopies.delete(options.path));
+    return client;
+  } catch (err) {
+    openCopies.delete(options.path);
+    throw err;
+  }
+}
+
+async function openOnce(
   options: ReplicaClientOptions,
   logger: DatabaseLogger | undefined,
 ): Promise<ReplicaClient> {
@@ -84,6 +111,7 @@ export async function openReplica(
     await fresh.ready;
   } catch (err) {
     fresh.close();
+    await fresh.stopped;
     throw err;
   }
   return fresh;

@@ -182,6 +182,20 @@ describeWithSqld("embedded replica", () => {
     );
   }, 60_000);
 
+  it("a second database on the same local copy is refused while the first is open (two replicators on one file corrupt it)", async () => {
+    const primary = await restartablePrimary();
+    const dir = tempDir();
+    const first = await openReplica(primary, {}, dir);
+    await expect(createDatabase(first.options)).rejects.toThrow(
+      `${first.path} is already open as an embedded replica in this process`,
+    );
+    await first.db.close();
+    // closed: the file may be opened again
+    const again = await openReplica(primary, {}, dir);
+    await migrate(again.db, migrationsDir);
+    expect(await again.db.read((tx) => tx.select().from(authors))).toEqual([]);
+  }, 60_000);
+
   it("a local copy encrypted with another key fails at start, naming the file, and stays where it is", async () => {
     const primary = await restartablePrimary();
     const dir = tempDir();
