@@ -86,7 +86,8 @@ describe("operations", () => {
     );
     await expectCode(evals.getEvaluation({ id: "0190f5a0-0000-7000-8000-000000000000" }), Code.NotFound);
     await evals.getEvaluation({ id: e.id });
-    await (await promptClients.admin()).runMaintenance({ tasks: [MaintenanceTask.ANALYZE] });
+    // the integrity check: the task that runs on every engine (sqld and replicas leave ANALYZE to the server)
+    await (await promptClients.admin()).runMaintenance({ tasks: [MaintenanceTask.INTEGRITY_CHECK] });
 
     const text = await scrape(prompt);
     // go-grpc-prometheus's names and labels, plus the protocol (these clients call the gRPC port)
@@ -125,8 +126,10 @@ describe("operations", () => {
     expect(sample(text, "process_cpu_seconds_total")).toBeGreaterThan(0);
     expect(sample(text, "nodejs_heap_size_used_bytes")).toBeGreaterThan(0);
     expect(sample(text, "nodejs_eventloop_lag_p99_seconds")).toBeGreaterThanOrEqual(0); // since the last scrape
-    expect(sample(text, "maintenance_runs_total", 'task="analyze",outcome="ok"')).toBe(1);
-    expect(sample(text, "maintenance_last_success_timestamp_seconds", 'task="analyze"')).toBeGreaterThan(0);
+    expect(sample(text, "maintenance_runs_total", 'task="integrity_check",outcome="ok"')).toBe(1);
+    expect(
+      sample(text, "maintenance_last_success_timestamp_seconds", 'task="integrity_check"'),
+    ).toBeGreaterThan(0);
 
     const evalText = await scrape(evaluation);
     expect(
