@@ -56,29 +56,17 @@ export type Capability =
   | "sqliteErrorCodes"
   /**
    * Write units queued behind the writer share one transaction (group commit), with one COMMIT for the group.
-   * Settled with the write path of #12 finding 8: on sqld, units run one by one today.
+   * On a file only: on sqld and replicas each unit is one batch of at most two round trips, and a group would
+   * need a SAVEPOINT round trip per unit while holding the primary's write lock (which sqld takes back after 5 s).
    */
   | "groupCommit"
   /**
    * One query may answer more than 10 MB (sqld's default `--max-response-size`, RESPONSE_TOO_LARGE beyond): a
    * list of versions with several 900 KB contents and diffs reads that much before the page's byte cap applies.
    */
-  | "responsesOver10MB"
-  /**
-   * TEMPORARY, removed by the fix of #12 finding 3: an error from a replica's primary carries its SQLite code (it
-   * arrives as `RemoteSqliteFailure(3, 275, ...)` with an empty `code`, so a CHECK violation is not classified).
-   */
-  | "replicaErrorCodes"
-  /**
-   * TEMPORARY, removed by the fix of #12 finding 8: a unit of work costs few enough round trips that tests with
-   * a thousand writes finish within their timeout on sqld as on a file.
-   */
-  | "fewRoundTrips";
+  | "responsesOver10MB";
 
-/**
- * The capabilities of each engine. A TEMPORARY one is listed on the engines that have it today; its fix adds it
- * to the others (and then it goes).
- */
+/** The capabilities of each engine: what each differs in by design, not a bug waiting for a fix. */
 export const engineCapabilities: Readonly<Record<EngineName, ReadonlySet<Capability>>> = {
   file: new Set<Capability>([
     "localFile",
@@ -90,10 +78,8 @@ export const engineCapabilities: Readonly<Record<EngineName, ReadonlySet<Capabil
     "sqliteErrorCodes",
     "groupCommit",
     "responsesOver10MB",
-    "replicaErrorCodes",
-    "fewRoundTrips",
   ]),
-  sqld: new Set<Capability>(["replicaErrorCodes"]),
+  sqld: new Set<Capability>([]),
   replica: new Set<Capability>(["localFile", "responsesOver10MB"]),
 };
 

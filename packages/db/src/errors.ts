@@ -172,7 +172,8 @@ const CONSTRAINT_KINDS_BY_RAW_CODE: Record<number, ConstraintKind> = {
   1811: "trigger",
 };
 
-const CONSTRAINT_CODE_NAMES: Record<number, string> = {
+/** The names of SQLite's extended constraint codes, as the local driver spells them. */
+export const CONSTRAINT_CODE_NAMES: Readonly<Record<number, string>> = {
   275: "SQLITE_CONSTRAINT_CHECK",
   2067: "SQLITE_CONSTRAINT_UNIQUE",
   787: "SQLITE_CONSTRAINT_FOREIGNKEY",
@@ -290,7 +291,9 @@ const REPLICA_SYNC = /^(?:Replication\(|replication error: |Sync\(|sync error: )
 const CORRUPT = /database disk image is malformed|file is not a database/;
 
 /** The parts of a native `RemoteSqliteFailure` message; undefined for any other message. */
-function remoteSqliteFailure(message: string | undefined): { rawCode: number; message: string } | undefined {
+export function remoteSqliteFailure(
+  message: string | undefined,
+): { rawCode: number; message: string } | undefined {
   const match = message === undefined ? null : REMOTE_SQLITE_FAILURE.exec(message);
   if (match === null) return undefined;
   const code = Number(match[1]);

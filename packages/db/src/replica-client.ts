@@ -12,6 +12,7 @@ import {
   type TransactionMode,
 } from "@libsql/client";
 import { ResultSetImpl } from "@libsql/core/util";
+import { CONSTRAINT_CODE_NAMES, remoteSqliteFailure } from "./errors.js";
 import { bindArgs, libsqlErrorOf, rowMaker } from "./local-client.js";
 import { createSemaphore, type Release } from "./semaphore.js";
 
@@ -258,6 +259,19 @@ parentPort.on("message", (msg) => {
  * `WriteDelegation(...)` / `RemoteSqliteFailure(...)` messages (their code is empty).
  */
 function toError(error: SerializedError, index?: number): Error {
+  const remote = error.sqlite ? undefined : remoteSqliteFailure(error.message);
+  if (remote !== undefined) {
+    // a statement the primary refused (a delegated write): its codes as the local driver would report them
+    return toError(
+      {
+        ...error,
+        sqlite: true,
+        code: CONSTRAINT_CODE_NAMES[remote.rawCode] ?? "",
+        rawCode: remote.rawCode,
+      },
+      index,
+    );
+  }
   if (!error.sqlite) {
     const plain = new Error(error.message);
     return index === undefined

@@ -1,6 +1,5 @@
 import { createMigrator, verifyAuditChain } from "@autoforge/db";
 import { describe, expect, it } from "vitest";
-import { itWith } from "../../../test/support/engine.js";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import { Code, expectCode, must, openTestDatabase, startPromptService, tableCounts } from "./helpers.js";
 
@@ -83,7 +82,7 @@ describe("schema rules enforced by the database itself", () => {
   const version = (v: number, extra = "") =>
     `INSERT INTO prompt_versions (prompt_id, version, content, created_by, created_at${extra ? ", diff" : ""}) VALUES ('${id}', ${v}, 'c', 'o', ${now}${extra ? `, '${extra}'` : ""})`;
 
-  itWith("replicaErrorCodes", "CHECK, UNIQUE, FK and trigger rules refuse bad rows", async () => {
+  it("CHECK, UNIQUE, FK and trigger rules refuse bad rows", async () => {
     const { db } = await openTestDatabase();
     const exec = (sql: string) => db.client.execute(sql);
     const refuse = (name: string, sql: string) =>
