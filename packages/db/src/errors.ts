@@ -210,6 +210,11 @@ const REMOTE_BUSY_CODES = new Set(["TRANSACTION_TIMEOUT", "TRANSACTION_BUSY"]);
 
 // gRPC statuses of the replica's write delegation to its primary that mean "the primary did not answer".
 const DELEGATION_TRANSIENT_STATUSES = new Set(["Unavailable", "DeadlineExceeded", "ResourceExhausted"]);
+// tonic reports a connection that broke under a call (reset, h2 GOAWAY, a body cut off) as Unknown or Cancelled
+// with the transport's message: the primary went away, as with Unavailable.
+const DELEGATION_TRANSPORT_STATUSES = new Set(["Unknown", "Cancelled"]);
+const TRANSPORT_FAILURE =
+  /transport error|connection reset|broken pipe|h2 protocol error|error reading a body|connection closed/i;
 
 // HTTP statuses of the remote protocol that a later attempt may not get: overload and gateway errors, and
 // sqld's own internal error (e.g. while it restarts).
@@ -438,7 +443,11 @@ export function classifyDatabaseError(err: unknown): DatabaseError | unknown {
     if (code === undefined && message !== undefined) {
       const delegation = WRITE_DELEGATION.exec(message);
       const delegationStatus = delegation?.[1];
-      if (delegationStatus !== undefined && DELEGATION_TRANSIENT_STATUSES.has(delegationStatus)) {
+      if (
+        delegationStatus !== undefined &&
+        (DELEGATION_TRANSIENT_STATUSES.has(delegationStatus) ||
+          (DELEGATION_TRANSPORT_STATUSES.has(delegationStatus) && TRANSPORT_FAILURE.test(message)))
+      ) {
         return new TransientDatabaseError(message, "REPLICA_PRIMARY_UNAVAILABLE", "network", { cause: err });
       }
       // the primary refused the replica's token ("AuthError: The JWT has expired"), or a write with a read-only

@@ -4,8 +4,10 @@ import { describe, expect, it } from "vitest";
 import { testEngine } from "../../../test/support/engine.js";
 import {
   appendAudit,
+  CommitOutcomeUnknownError,
   type ConstraintKind,
   ConstraintViolationError,
+  classifyCommitError,
   classifyDatabaseError,
   type Database,
   DatabaseAuthError,
@@ -165,6 +167,31 @@ describe("classification by code of errors that need a server or a broken networ
       Object.assign(new Error("400"), { status: 400 }),
     );
     expect(classifyDatabaseError(badRequest)).toBe(badRequest);
+  });
+
+  it("a replica's delegated write cut off by the transport is transient, its commit's outcome unknown", () => {
+    const native = (message: string) =>
+      new LibsqlError(message, "", undefined, undefined, Object.assign(new Error(message), { code: "" }));
+    for (const message of [
+      'WriteDelegation(status: Unavailable, message: "tcp connect error", details: [], metadata: MetadataMap { headers: {} })',
+      'WriteDelegation(status: Unknown, message: "transport error", details: [], metadata: MetadataMap { headers: {} })',
+      'WriteDelegation(status: Unknown, message: "error reading a body from connection: connection reset", details: [])',
+      'WriteDelegation(status: Cancelled, message: "h2 protocol error: http2 error: stream error received", details: [])',
+    ]) {
+      expect(classifyDatabaseError(native(message)), message).toMatchObject({
+        reason: "network",
+        code: "REPLICA_PRIMARY_UNAVAILABLE",
+      });
+      expect(classifyCommitError(native(message)), message).toBeInstanceOf(CommitOutcomeUnknownError);
+    }
+    // an Unknown status that is not the transport's is not dressed up as an outage
+    const other = native('WriteDelegation(status: Unknown, message: "something else", details: [])');
+    expect(classifyDatabaseError(other)).toBe(other);
+    // nothing left the replica: safe to retry
+    const neverConnected = native(
+      'WriteDelegation(status: Unknown, message: "transport error: error trying to connect: tcp connect error", details: [])',
+    );
+    expect(classifyCommitError(neverConnected)).toBeInstanceOf(TransientDatabaseError);
   });
 
   it("a remote constraint error without an extended code is classified by SQLite's message", () => {
