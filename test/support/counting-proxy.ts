@@ -12,6 +12,8 @@ export interface ProxiedRequest {
   path: string;
   /** The SQL the request carried (Hrana `execute`/`batch` steps, `sequence`), in order; empty for others. */
   sql: string[];
+  /** The request's `accept-encoding` header, if any. */
+  acceptEncoding: string | undefined;
 }
 
 export interface CountingProxy {
@@ -55,7 +57,12 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       const body = Buffer.concat(chunks);
-      requests.push({ method: req.method ?? "", path: req.url ?? "", sql: sqlOf(body.toString("utf8")) });
+      requests.push({
+        method: req.method ?? "",
+        path: req.url ?? "",
+        sql: sqlOf(body.toString("utf8")),
+        acceptEncoding: req.headers["accept-encoding"],
+      });
       const headers = { ...req.headers, host: upstream.host };
       const forward = httpRequest(
         {

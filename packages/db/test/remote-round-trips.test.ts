@@ -39,6 +39,18 @@ async function failure(run: Promise<unknown>): Promise<{ code?: unknown; message
 }
 
 describeWithSqld("write units of work on sqld: held-back INSERTs", () => {
+  it("ask sqld for uncompressed answers (a gunzip per response cost more CPU than the query)", async () => {
+    const { db, proxy } = await countedDatabase();
+    const { count } = await requestsOf(proxy, () =>
+      db.write(async (tx) => {
+        await tx.run(sql`INSERT INTO t (id, v) VALUES (1, 'x')`);
+      }),
+    );
+    await db.read(async (tx) => tx.all(sql`SELECT v FROM t`));
+    expect(count).toBeGreaterThan(0);
+    expect(new Set(proxy.requests.map((r) => r.acceptEncoding))).toEqual(new Set(["identity"]));
+  });
+
   it("send a unit's INSERTs with its COMMIT, in one request", async () => {
     const { db, proxy } = await countedDatabase();
     const { count } = await requestsOf(proxy, () =>
