@@ -33,6 +33,7 @@ import {
   cpuSeconds,
   exitedChildrenCpuSeconds,
   fdLimitFor,
+  findSqld,
   freePort,
   listenDrops,
   spawnWithLimit,
@@ -65,6 +66,8 @@ const usage = `usage: npm run bench -- [options]
   --profile / --no-profile   CPU-profile the read scenarios (node --cpu-prof on a restarted service; default on)
   --profile-scenarios reads   which scenarios to profile (same syntax as --scenarios)
   --profile-duration 15s
+  --engine file|sqld|replica   each service's database: a local file (default), its own sqld (libsql-server)
+                        over HTTP, or an embedded replica of its own sqld; sqld from SQLD_BIN or PATH
   --no-build            skip npm run build (use the current dist/)
   --service-env K=V     extra environment for both services (repeatable), e.g. LOG_LEVEL=info
   --node-arg FLAG       extra node flag for both services (repeatable), e.g. --node-arg=--trace-gc: the output
@@ -96,6 +99,7 @@ const { values: opt } = parseArgs({
     "no-profile": { type: "boolean", default: false },
     "profile-duration": { type: "string" },
     "no-build": { type: "boolean", default: false },
+    engine: { type: "string", default: "file" },
     keep: { type: "boolean", default: false },
     "service-env": { type: "string", multiple: true, default: [] },
     "node-arg": { type: "string", multiple: true, default: [] },
@@ -122,8 +126,11 @@ const int = (s, name) => {
 const quick = opt.quick;
 const mode = opt.mode ?? (opt["open-loop"] ? "open" : "closed");
 if (!["closed", "open", "both"].includes(mode)) throw new Error(`--mode must be closed, open or both`);
+if (!["file", "sqld", "replica"].includes(opt.engine))
+  throw new Error("--engine must be file, sqld or replica");
 const cfg = {
   mode,
+  engine: opt.engine,
   duration: seconds(opt.duration ?? (quick ? "3s" : "30s")),
   warmup: seconds(opt.warmup ?? (quick ? "1s" : "5s")),
   concurrency: int(opt.concurrency, "concurrency"),
@@ -228,6 +235,32 @@ const serviceToken = await signer.signToken({
 
 // ---------------------------------------------------------------------------------------------- processes
 const procs = {};
+/** The service's database as its environment on --engine (an sqld per service, started on first use). */
+async function databaseEnv(name) {
+  if (cfg.engine === "file") return { DATABASE_URL: `file:${join(work, `${name}.db`)}` };
+  const key = `${name}-sqld`;
+  procs[key] ??= await startSqld(name);
+  const { url } = procs[key];
+  return cfg.engine === "sqld"
+    ? { DATABASE_URL: url }
+    : { DATABASE_URL: `file:${join(work, `${name}-replica.db`)}`, DATABASE_SYNC_URL: url };
+}
+async function startSqld(name) {
+  const binary = findSqld();
+  if (binary === undefined)
+    throw new Error(`--engine ${cfg.engine} needs sqld: set SQLD_BIN or put sqld on PATH`);
+  const port = await freePort();
+  const child = spawnWithLimit(
+    binary,
+    ["--db-path", join(work, `${name}.sqld`), "--http-listen-addr", `127.0.0.1:${port}`, "--no-welcome"],
+    { cwd: work, env: { ...process.env, RUST_LOG: "error" }, stdio: ["ignore", "pipe", "pipe"] },
+    fd.limit,
+  );
+  const tail = captureTail(child, 50);
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttpOk(`${url}/health`, 30_000, child, tail);
+  return { name: `${name} sqld`, child, tail, url };
+}
 async function startService(name, { cpuProfDir } = {}) {
   const old = procs[name];
   const grpcPort = old?.grpcPort ?? (await freePort());
@@ -239,7 +272,7 @@ async function startService(name, { cpuProfDir } = {}) {
     HOST: "127.0.0.1",
     GRPC_PORT: String(grpcPort),
     CONNECT_PORT: String(connectPort),
-    DATABASE_URL: `file:${join(work, `${name}.db`)}`,
+    ...(await databaseEnv(name)),
     AUTH_JWT_SECRET: secret,
     LOG_LEVEL: "warn",
     SERVICE_TOKEN: serviceToken,
@@ -286,7 +319,13 @@ async function startEcho() {
   procs.echo = { name: "echo", child, tail: [], address: `127.0.0.1:${port}` };
 }
 async function stopAll() {
-  for (const name of ["evaluation-service", "prompt-service", "echo"]) {
+  for (const name of [
+    "evaluation-service",
+    "prompt-service",
+    "echo",
+    "evaluation-service-sqld",
+    "prompt-service-sqld",
+  ]) {
     if (procs[name]) await stopChild(procs[name].child);
   }
 }
@@ -432,6 +471,9 @@ try {
     const services = [procs["prompt-service"], procs["evaluation-service"]];
     const watched = [...services, procs.echo];
     const cpuBefore = watched.map((p) => cpuSeconds(p.child.pid));
+    // the services' sqld processes (--engine sqld | replica): the database's share of a request
+    const databases = ["prompt-service-sqld", "evaluation-service-sqld"].map((k) => procs[k]).filter(Boolean);
+    const databaseCpuBefore = databases.map((p) => cpuSeconds(p.child.pid));
     const clientCpuBefore = exitedChildrenCpuSeconds();
     const dropsBefore = listenDrops();
     // also resets each service's event-loop delay histogram: the scrape after the run covers the run
@@ -451,6 +493,7 @@ try {
       fdLimit: fd.limit,
     });
     const cpuAfter = watched.map((p) => cpuSeconds(p.child.pid));
+    const databaseCpu = databases.reduce((t, p, i) => t + cpuSeconds(p.child.pid) - databaseCpuBefore[i], 0);
     const clientCpu = exitedChildrenCpuSeconds() - clientCpuBefore;
     const drops = listenDrops();
     const metricsAfter = await Promise.all(services.map((p) => scrapeMetrics(p.connectPort)));
@@ -475,6 +518,8 @@ try {
       fixedRequests: x.consumes ? s.total : undefined,
       serverCpuPct: cpu,
       serverCpuMsPerRequest: perRequestMs(serviceCpu, sum.count),
+      databaseCpuMsPerRequest:
+        databases.length === 0 || x.service === "echo" ? undefined : perRequestMs(databaseCpu, sum.count),
       // ghz's CPU (warm-up excluded: it is a run of its own) — on a 2-core machine, the client's share matters
       clientCpuMsPerRequest: perRequestMs(clientCpu, sum.count),
       // what the target service measured itself: p95 of the handling time in its middleware chain (upper bound
@@ -672,7 +717,9 @@ function table(suite, title) {
     : ["RPS", "p50 ms", "p95 ms", "p99 ms"];
   columns.push("errors", "error rate");
   if (!open) columns.push("RPS / echo");
-  columns.push("server CPU ms/req", "ghz CPU ms/req", "in-service p95 ms", "event-loop delay p99 / max ms");
+  columns.push("server CPU ms/req");
+  if (cfg.engine !== "file") columns.push("sqld CPU ms/req");
+  columns.push("ghz CPU ms/req", "in-service p95 ms", "event-loop delay p99 / max ms");
   if (open) columns.push("SYNs dropped");
   const lines = [
     `### ${title}`,
@@ -684,14 +731,15 @@ function table(suite, title) {
     `| scenario | ${columns.join(" | ")} |`,
     `|---|${"---:|".repeat(columns.length)}`,
   ];
+  const sqldCpu = (r) => (cfg.engine === "file" ? "" : ` ${r.databaseCpuMsPerRequest ?? "-"} |`);
   const row = (r, frac) =>
     open
       ? `| ${r.name} | ${r.targetRps ?? "-"} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ` +
         `${r.timeline?.afterStart?.p95 ?? "-"} | ` +
-        `${r.errors}/${r.count} | ${(r.errorRate * 100).toFixed(2)} % | ${r.serverCpuMsPerRequest ?? "-"} | ` +
+        `${r.errors}/${r.count} | ${(r.errorRate * 100).toFixed(2)} % | ${r.serverCpuMsPerRequest ?? "-"} |${sqldCpu(r)} ` +
         `${r.clientCpuMsPerRequest ?? "-"} | ${inService(r)} | ${r.listenDrops ?? "-"} |`
       : `| ${r.name} | ${r.rps} | ${r.p50 ?? "-"} | ${r.p95 ?? "-"} | ${r.p99 ?? "-"} | ${r.errors}/${r.count} | ` +
-        `${(r.errorRate * 100).toFixed(2)} % | ${frac} | ${r.serverCpuMsPerRequest ?? "-"} | ${r.clientCpuMsPerRequest ?? "-"} | ` +
+        `${(r.errorRate * 100).toFixed(2)} % | ${frac} | ${r.serverCpuMsPerRequest ?? "-"} |${sqldCpu(r)} ${r.clientCpuMsPerRequest ?? "-"} | ` +
         `${inService(r)} |`;
   for (const r of suite.scenarios) lines.push(row(r, r.fractionOfEcho.toFixed(2)));
   for (const [i, e] of suite.echo.entries()) lines.push(row({ ...e, name: `${e.name} #${i + 1}` }, "1.00"));
@@ -706,7 +754,7 @@ function table(suite, title) {
   }
   return lines.join("\n");
 }
-const out = [`## Load run ${results.startedAt}`, ""];
+const out = [`## Load run ${results.startedAt} (engine: ${cfg.engine})`, ""];
 out.push(
   `Seed: ${results.seed?.prompts} prompts (${results.seed?.promptVersions} versions) of ${results.seed?.owners} owners, ` +
     `${results.seed?.evaluations} evaluations with ${results.seed?.testResults} results, in ${results.seed?.seconds} s. ` +

@@ -1,7 +1,27 @@
 // Child processes of the load run: free ports, a raised fd limit, health waits, clean stops.
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { delimiter, isAbsolute, join } from "node:path";
+
+/** The sqld (libsql-server) binary: `SQLD_BIN` (a path or a name), else `sqld` on PATH; undefined if none. */
+export function findSqld(env = process.env) {
+  const wanted = env.SQLD_BIN || "sqld";
+  const executable = (path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (isAbsolute(wanted) || wanted.includes("/")) return executable(wanted) ? wanted : undefined;
+  return (env.PATH ?? "")
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, wanted))
+    .find(executable);
+}
 
 /** A port the OS says is free now (closed again before returning; good enough on a test machine). */
 export function freePort() {
