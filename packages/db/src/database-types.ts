@@ -49,6 +49,13 @@ export interface DatabaseOptions<TSchema extends Record<string, unknown> = Recor
   encryptionKey?: string | undefined;
   /** How long a `file:` connection waits for another process's lock before SQLITE_BUSY. Default 5,000 ms. */
   busyTimeoutMs?: number | undefined;
+  /**
+   * Remote engines (sqld, Turso): how long one HTTP request may wait for the server's answer before it is
+   * abandoned (a transient network error; a COMMIT's outcome is then unknown). Without it a server that stops
+   * answering without closing its sockets (a stopped process, a dead route) keeps requests pending forever.
+   * Default 30,000 ms: above sqld's 5 s transaction limit and a long migration statement.
+   */
+  requestTimeoutMs?: number | undefined;
   /** The service's Drizzle schema; types `tx` (incl. `tx.query.<table>`). */
   schema?: TSchema | undefined;
   logger?: DatabaseLogger | undefined;

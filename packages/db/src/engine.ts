@@ -10,6 +10,7 @@ import { openReplica } from "./replica-open.js";
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 /** An embedded replica's reads are local: without a sync of its own it would never see other writers'. */
 export const DEFAULT_REPLICA_SYNC_INTERVAL_MS = 1_000;
+export const DEFAULT_REMOTE_REQUEST_TIMEOUT_MS = 30_000;
 /** Connections of the `file:` tooling client ({@link Database.client}): ad-hoc calls borrow one only briefly. */
 const TOOLING_CONCURRENCY = 2;
 
@@ -64,14 +65,18 @@ export interface EngineClients {
 }
 
 /**
- * `fetch` asking sqld for uncompressed responses. sqld gzips every Hrana response the client accepts gzip for
- * (fetch always does), and a gunzip stream per response was a fifth of prompt-service's CPU under GetPrompt on
- * sqld, plus sqld's own compression: Hrana answers are small JSON, and the database sits next to the service.
+ * The remote client's `fetch`: each request abandoned after `timeoutMs` (see `requestTimeoutMs`), and asking
+ * for uncompressed responses. sqld gzips every Hrana response the client accepts gzip for (fetch always does),
+ * and a gunzip stream per response was a fifth of prompt-service's CPU under GetPrompt on sqld, plus sqld's own
+ * compression: Hrana answers are small JSON, and the database sits next to the service.
  */
-function uncompressedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const request = new Request(input, init);
-  request.headers.set("accept-encoding", "identity");
-  return fetch(request);
+function remoteFetch(timeoutMs: number) {
+  return (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init);
+    request.headers.set("accept-encoding", "identity");
+    const timeout = AbortSignal.timeout(timeoutMs);
+    return fetch(request, { signal: AbortSignal.any([request.signal, timeout]) });
+  };
 }
 
 /**
@@ -94,7 +99,11 @@ export async function openEngine(options: DatabaseOptions<Record<string, unknown
   });
 
   if (parsed.mode === "remote") {
-    const client = createClient({ url: options.url, authToken: options.authToken, fetch: uncompressedFetch });
+    const client = createClient({
+      url: options.url,
+      authToken: options.authToken,
+      fetch: remoteFetch(options.requestTimeoutMs ?? DEFAULT_REMOTE_REQUEST_TIMEOUT_MS),
+    });
     return engine(client, client);
   }
   mkdirSync(dirname(localPath), { recursive: true });

@@ -256,6 +256,7 @@ const NETWORK_ERROR_CODES = new Set([
 ]);
 
 interface CodedError {
+  name?: unknown;
   code?: unknown;
   extendedCode?: unknown;
   rawCode?: unknown;
@@ -439,6 +440,12 @@ export function classifyDatabaseError(err: unknown): DatabaseError | unknown {
     }
     if (code !== undefined && NETWORK_ERROR_CODES.has(code)) {
       return new TransientDatabaseError(message ?? code, code, "network", { cause: err });
+    }
+    // the remote client's own request timeout (engine.ts): the server stopped answering
+    if (e.name === "TimeoutError") {
+      return new TransientDatabaseError(message ?? "request timed out", "REQUEST_TIMEOUT", "network", {
+        cause: err,
+      });
     }
     if (code === undefined && message !== undefined) {
       const delegation = WRITE_DELEGATION.exec(message);

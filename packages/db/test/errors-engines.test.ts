@@ -20,6 +20,7 @@ import {
 import { describeEngines } from "./engines.js";
 import * as schema from "./fixtures/schema.js";
 import { deferred, migrationsDir, type TestSchema, tempDir } from "./helpers.js";
+import { restartablePrimary } from "./replica-primary.js";
 
 /** A database on `server` (sqld, or a replica of it), migrated, closed when the test finishes. */
 async function databaseOn(
@@ -123,6 +124,40 @@ describeEngines(
       expect(error).toMatchObject({ reason: "network" });
       expect(runs).toBeLessThanOrEqual(3);
     });
+
+    if (engine === "sqld") {
+      it("a server that stops answering (SIGSTOP) fails reads and writes after requestTimeoutMs, not never", async () => {
+        const primary = await restartablePrimary();
+        const db = await createDatabase({
+          url: primary.url,
+          schema,
+          requestTimeoutMs: 300,
+          retry: { maxAttempts: 2, initialDelayMs: 5, maxDelayMs: 20 },
+        });
+        onTestFinished(() => db.close());
+        await migrate(db, migrationsDir);
+        await db.write(async (tx) => tx.run(sql`INSERT INTO authors (id, name) VALUES (1, 'before')`));
+        primary.pause();
+        try {
+          const read = await db
+            .read(async (tx) => tx.all(sql`SELECT * FROM authors`))
+            .catch((e: unknown) => e);
+          expect(read).toBeInstanceOf(TransientDatabaseError);
+          expect(read).toMatchObject({ reason: "network", code: "REQUEST_TIMEOUT" });
+          const write = await db
+            .write(async (tx) => tx.run(sql`INSERT INTO authors (id, name) VALUES (2, 'during')`))
+            .catch((e: unknown) => e);
+          // the request may have reached the server: a write's outcome is unknown, and it is not run again
+          expect(write).toBeInstanceOf(CommitOutcomeUnknownError);
+        } finally {
+          primary.resume();
+        }
+        const rows = await db.read(async (tx) =>
+          tx.all<{ id: number }>(sql`SELECT id FROM authors ORDER BY id`),
+        );
+        expect(rows.map((r) => Number(r.id))).toContain(1);
+      });
+    }
 
     it("a refused token (expired: 401, read-only on a write: 403) is a DatabaseAuthError, not retried", async () => {
       const server = await sqldForTest({ auth: true });
