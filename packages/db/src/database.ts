@@ -5,6 +5,7 @@ import { openEngine } from "./engine.js";
 import { DatabaseClosedError, DeadlineExceededError, TransientDatabaseError } from "./errors.js";
 import { createReadAhead } from "./pipelined-write.js";
 import { createReadPath, DEFAULT_READ_CONCURRENCY } from "./read-path.js";
+import { createSyncAfterWrite } from "./replica-sync.js";
 import { createRetryRunner } from "./retry.js";
 import { createSemaphore, type Release, type Semaphore } from "./semaphore.js";
 import {
@@ -44,7 +45,8 @@ export type {
  * against other processes: in-process writers queue instead (and queued writes share one transaction: group
  * commit).
  * Remote — one client; writes still go through the in-process queue so a process never competes with itself.
- * Embedded replica — one client with a single connection (libSQL's limit), so reads queue with writes.
+ * Embedded replica — reads on a read-only pool of the local copy, write units on the primary's HTTP API (as
+ * remote), each followed by a sync of the replica connection before it returns.
  */
 export async function createDatabase<TSchema extends Record<string, unknown> = Record<string, never>>(
   options: DatabaseOptions<TSchema>,
@@ -76,6 +78,9 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
     throw err;
   }
   const writeQueue = createWriteQueue(runtime);
+  const replica = engine.replica;
+  const syncAfterWrite =
+    replica === undefined ? undefined : createSyncAfterWrite(() => replica.sync(), logger);
   // reads never wait for the writer: a pool of local connections (file:, a replica), or HTTP streams (remote)
   const readGate: Semaphore = createSemaphore(readConcurrency);
   const runWithRetry = createRetryRunner(options.retry);
@@ -164,13 +169,20 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       if (writeQueue.grouping && foreignKeys === "immediate") {
         return runUnit("write", (attempt, stop) => writeQueue.submit(fn, attempt, stop), unitOptions);
       }
+      const solo = writeQueue.solo((attempt) =>
+        observed(runtime, observing, "write", attempt, () =>
+          runWriteTransaction(runtime, fn, attempt, foreignKeys),
+        ),
+      );
+      if (syncAfterWrite === undefined) return runUnit("write", solo, unitOptions);
+      // a replica: the unit returns once the local copy has the commit (the writer is free meanwhile)
       return runUnit(
         "write",
-        writeQueue.solo((attempt) =>
-          observed(runtime, observing, "write", attempt, () =>
-            runWriteTransaction(runtime, fn, attempt, foreignKeys),
-          ),
-        ),
+        async (attempt, stop) => {
+          const result = await solo(attempt, stop);
+          await syncAfterWrite();
+          return result;
+        },
         unitOptions,
       );
     },
@@ -187,9 +199,9 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       return readGate.waiting;
     },
     async sync() {
-      if (engine.mode !== "replica") return;
+      if (engine.replica === undefined) return;
       try {
-        await writer.sync();
+        await engine.replica.sync();
       } catch (err) {
         throw new TransientDatabaseError(
           "embedded replica sync failed",
@@ -209,7 +221,7 @@ export async function createDatabase<TSchema extends Record<string, unknown> = R
       if (reader !== writer) reader.close();
       writer.close();
       // an embedded replica's worker: the file is the replicator's until it has exited
-      await (writer as { stopped?: Promise<void> }).stopped;
+      await engine.replica?.stopped;
     },
   };
 }

@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import { type Client, createClient } from "@libsql/client";
 import type { DatabaseMode, DatabaseOptions } from "./database-types.js";
 import { createLocalClient } from "./local-client.js";
+import type { ReplicaClient } from "./replica-client.js";
 import { openReplica } from "./replica-open.js";
 
 // The engine and client factory: which engine a URL names, and the clients a Database runs on for it.
@@ -58,10 +59,17 @@ export interface EngineClients {
   localPath: string;
   /** SQLite's busy timeout for local connections. */
   timeout: number;
-  /** The one writer: a single connection on `file:` and for a replica, the HTTP client on a remote engine. */
+  /**
+   * The client write units of work run on: a single connection on `file:`; the HTTP (or WebSocket) client of
+   * the server on a remote engine, and of the primary for an embedded replica.
+   */
   writer: Client;
-  /** {@link Database.client}: the tooling client on `file:`, the writer elsewhere. */
+  /** {@link Database.client}: the tooling client on `file:`, the replica connection, the writer on remote. */
   reader: Client;
+  /** Whether write units go to a server over the network (remote, and a replica's primary). */
+  remoteWriter: boolean;
+  /** An embedded replica's own connection (its sync): {@link writer} commits on the primary, this pulls it. */
+  replica?: ReplicaClient | undefined;
 }
 
 /**
@@ -90,20 +98,24 @@ export async function openEngine(options: DatabaseOptions<Record<string, unknown
   const parsed = parseDatabaseUrl(options.url, options.syncUrl);
   const localPath = parsed.path ?? "";
   const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-  const engine = (writer: Client, reader: Client): EngineClients => ({
+  const engine = (writer: Client, reader: Client, replica?: ReplicaClient): EngineClients => ({
     mode: parsed.mode,
     localPath,
     timeout,
     writer,
     reader,
+    remoteWriter: parsed.mode !== "file",
+    replica,
   });
-
-  if (parsed.mode === "remote") {
-    const client = createClient({
-      url: options.url,
+  const serverClient = (url: string) =>
+    createClient({
+      url,
       authToken: options.authToken,
       fetch: remoteFetch(options.requestTimeoutMs ?? DEFAULT_REMOTE_REQUEST_TIMEOUT_MS),
     });
+
+  if (parsed.mode === "remote") {
+    const client = serverClient(options.url);
     return engine(client, client);
   }
   mkdirSync(dirname(localPath), { recursive: true });
@@ -133,7 +145,10 @@ export async function openEngine(options: DatabaseOptions<Record<string, unknown
       },
       options.logger,
     );
-    return engine(client, client);
+    // Write units go to the primary over its HTTP API, as on a remote engine (one batch, <= 2 round trips),
+    // and the replica then syncs before the unit returns (database.ts); the replica connection's own write
+    // delegation sends each statement separately and syncs after each. Database.client keeps that path.
+    return engine(serverClient(options.syncUrl ?? ""), client, client);
   }
   const writer = createLocalClient({
     path: localPath,

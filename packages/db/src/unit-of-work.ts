@@ -151,7 +151,7 @@ async function runWriteTransactionOnce<TSchema extends Record<string, unknown>, 
 ): Promise<T> {
   const { engine, logger } = runtime;
   const client = engine.writer;
-  const fkOffOutside = foreignKeys === "check-at-commit" && engine.mode !== "remote";
+  const fkOffOutside = foreignKeys === "check-at-commit" && !engine.remoteWriter;
   let libsqlTx: Transaction | undefined;
   let pipelined: PipelinedTransaction | undefined;
   try {
@@ -159,7 +159,7 @@ async function runWriteTransactionOnce<TSchema extends Record<string, unknown>, 
     const opened = await client.transaction("write");
     // remote: INSERTs wait for the next statement or the COMMIT, in one request (see pipelined-write.ts)
     pipelined =
-      engine.mode === "remote" && foreignKeys === "immediate" ? pipelineWrites(opened, readAhead) : undefined;
+      engine.remoteWriter && foreignKeys === "immediate" ? pipelineWrites(opened, readAhead) : undefined;
     libsqlTx = pipelined ?? opened;
     if (foreignKeys === "check-at-commit" && !fkOffOutside) {
       // Remote: there is no statement before BEGIN on the transaction's own connection (one Hrana stream),

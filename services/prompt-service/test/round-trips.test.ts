@@ -17,14 +17,21 @@ import { createPromptServer } from "../src/server.js";
 
 const secret = "round-trips-test-secret-of-32-bytes-or-more";
 
-/** prompt-service in-process (both ports on 0) on a fresh sqld reached through a counting proxy. */
-async function promptServiceOnCountedSqld() {
+/**
+ * prompt-service in-process (both ports on 0) on a fresh sqld reached through a counting proxy: directly, or as
+ * the primary of an embedded replica (whose syncs then pass the proxy too).
+ */
+async function promptServiceOnCountedSqld(engine: "sqld" | "replica" = "sqld") {
   const sqld = await sqldForTest();
   const proxy = await startCountingProxy(sqld.url);
   onTestFinished(() => proxy.close());
   const dir = mkdtempSync(join(tmpdir(), "round-trips-"));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  const db = await createDatabase({ url: proxy.url, schema });
+  const db = await createDatabase(
+    engine === "sqld"
+      ? { url: proxy.url, schema }
+      : { url: `file:${join(dir, "replica.db")}`, syncUrl: proxy.url, syncIntervalMs: 600_000, schema },
+  );
   onTestFinished(() => db.close());
   await migrate(db, migrationsFolder);
   const app = createPromptServer({ db, auth: { secret }, logger: pino({ level: "silent" }) });
@@ -47,15 +54,22 @@ async function promptServiceOnCountedSqld() {
   return { client, proxy };
 }
 
-/** The requests `call` made to sqld, described for a failure message. */
+/** The requests `call` made to sqld (Hrana's, and a replica's syncs), described for a failure message. */
 async function counted<T>(
   proxy: CountingProxy,
   call: () => Promise<T>,
-): Promise<{ result: T; requests: string[] }> {
+): Promise<{ result: T; requests: string[]; hrana: string[] }> {
   proxy.reset();
   const result = await call();
-  const requests = proxy.requests.map((r) => `${r.method} ${r.path} ${JSON.stringify(r.sql)}`);
-  return { result, requests };
+  const described = proxy.requests.map((r) => ({
+    hrana: /\/v\d+\/(pipeline|cursor)$/.test(r.path),
+    text: `${r.method} ${r.path} ${JSON.stringify(r.sql)}`,
+  }));
+  return {
+    result,
+    requests: described.map((r) => r.text),
+    hrana: described.filter((r) => r.hrana).map((r) => r.text),
+  };
 }
 
 describeWithSqld("HTTP round trips to sqld per RPC", () => {
@@ -73,5 +87,26 @@ describeWithSqld("HTTP round trips to sqld per RPC", () => {
     const get = await counted(proxy, () => client.getPrompt({ id: prompt.id }));
     expect(must(get.result.prompt).title).toBe("Summarise");
     expect(get.requests.length, get.requests.join("\n")).toBeLessThanOrEqual(1);
+  });
+});
+
+describeWithSqld("round trips of an embedded replica to its primary per RPC", () => {
+  it("CreatePrompt commits in at most 2 HTTP requests, then syncs; GetPrompt is local (none)", async () => {
+    const { client, proxy } = await promptServiceOnCountedSqld("replica");
+    await client.createPrompt({ title: "warm-up", content: "x" });
+
+    const create = await counted(proxy, () =>
+      client.createPrompt({ title: "Summarise", content: "Summarise {{text}}\n", tags: ["a"] }),
+    );
+    const prompt = must(create.result.prompt);
+    expect(create.hrana.length, create.requests.join("\n")).toBeLessThanOrEqual(2);
+    // and one sync (Hello + BatchLogEntries) before the RPC answered, so the local read below sees the commit;
+    // through the replica connection's write delegation it was a request per statement, each with its sync
+    expect(create.requests.length, create.requests.join("\n")).toBeGreaterThan(create.hrana.length);
+    expect(create.requests.length, create.requests.join("\n")).toBeLessThanOrEqual(4);
+
+    const get = await counted(proxy, () => client.getPrompt({ id: prompt.id }));
+    expect(must(get.result.prompt).title).toBe("Summarise");
+    expect(get.requests, get.requests.join("\n")).toEqual([]);
   });
 });
