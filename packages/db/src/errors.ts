@@ -143,6 +143,17 @@ export class CommitOutcomeUnknownError extends DatabaseError {
   }
 }
 
+/**
+ * A remote server refused to send a result this large (sqld's `--max-response-size`, 10 MB by default): the
+ * same query gets the same answer, so it is not retried; fewer or smaller rows may fit.
+ */
+export class ResultTooLargeError extends DatabaseError {
+  override readonly name = "ResultTooLargeError";
+  constructor(options?: ErrorOptions) {
+    super("the database refused to send a result this large", "RESPONSE_TOO_LARGE", options);
+  }
+}
+
 /** The database was closed; no new unit of work is accepted. */
 export class DatabaseClosedError extends DatabaseError {
   override readonly name = "DatabaseClosedError";
@@ -423,6 +434,7 @@ export function classifyDatabaseError(err: unknown): DatabaseError | unknown {
       );
     }
 
+    if (code === "RESPONSE_TOO_LARGE") return new ResultTooLargeError({ cause: err });
     if (code !== undefined && REMOTE_BUSY_CODES.has(code)) {
       return new TransientDatabaseError(message ?? code, code, "busy", { cause: err });
     }

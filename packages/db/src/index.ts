@@ -64,6 +64,7 @@ export {
   DatabaseError,
   DeadlineExceededError,
   isTransientDatabaseError,
+  ResultTooLargeError,
   TransientDatabaseError,
   type TransientReason,
 } from "./errors.js";

@@ -221,6 +221,11 @@ function isCommitOutcomeUnknown(e: unknown): e is Error {
   return e instanceof Error && e.name === "CommitOutcomeUnknownError";
 }
 
+/** `@autoforge/db`'s ResultTooLargeError: a remote database refused to send a result this large. */
+function isResultTooLarge(e: unknown): e is Error {
+  return e instanceof Error && e.name === "ResultTooLargeError";
+}
+
 function isDatabaseDeadline(e: unknown): boolean {
   return (
     e instanceof Error &&
@@ -243,6 +248,7 @@ function isDatabaseDeadline(e: unknown): boolean {
  * | TransientDatabaseError (retries exhausted), DatabaseClosedError | UNAVAILABLE (with RetryInfo) |
  * | DatabaseAuthError (the database refused the service's token) | UNAVAILABLE (cause returned for logging) |
  * | CommitOutcomeUnknownError (connection broke during COMMIT) | UNAVAILABLE, reason COMMIT_OUTCOME_UNKNOWN |
+ * | ResultTooLargeError (sqld's response size limit) | RESOURCE_EXHAUSTED, reason DATABASE_RESULT_TOO_LARGE |
  * | the database's DeadlineExceededError; anything else once the deadline passed | DEADLINE_EXCEEDED |
  * | anything else | INTERNAL ("internal error"; the cause is returned for logging) |
  *
@@ -283,6 +289,18 @@ export function mapError(e: unknown, deadline?: number): MappedError {
       message:
         "the connection to the database broke while committing: the change may or may not have been applied; retry with the same request_id, or read before writing again",
       details: wireDetails(Code.Unavailable, { reason: "COMMIT_OUTCOME_UNKNOWN" }),
+    };
+  }
+  // The same request gets the same answer (no RetryInfo); a smaller page or a BASIC view may fit.
+  if (isResultTooLarge(e)) {
+    return {
+      code: Code.ResourceExhausted,
+      message:
+        "the database refused to send a result this large (its response size limit): ask for a smaller page_size, or the BASIC view",
+      details: wireDetails(Code.ResourceExhausted, {
+        reason: "DATABASE_RESULT_TOO_LARGE",
+        retryDelayMs: null,
+      }),
     };
   }
   // Transient before deadline: the database's retry budget ends before the RPC deadline, and "the database

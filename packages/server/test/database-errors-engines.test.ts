@@ -171,6 +171,24 @@ describeEngines("database errors through the server kit", (engine: EngineName) =
 
   if (engine !== "sqld") return;
 
+  it("a result over sqld's response size limit: RESOURCE_EXHAUSTED (DATABASE_RESULT_TOO_LARGE), not INTERNAL", async () => {
+    const server = await sqldForTest({ auth: true });
+    const db = await databaseOn(engine, server);
+    // twelve 1 MB values: 12 MB, over sqld's default --max-response-size of 10 MB
+    await db.write(async (_tx, unit) =>
+      unit.transaction.executeMultiple(`CREATE TABLE big (x TEXT);
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12)
+        INSERT INTO big SELECT hex(zeroblob(500000)) FROM n;`),
+    );
+    const t = await serverOn(db);
+    expect(await call(t, "write", "SELECT x FROM big")).toEqual({
+      code: Code.ResourceExhausted,
+      reason: "DATABASE_RESULT_TOO_LARGE",
+    });
+    expect(await call(t, "write", "SELECT x FROM big LIMIT 5")).toEqual({ code: "OK", reason: undefined });
+    expect(t.lines.some((l) => l.msg === "unexpected error")).toBe(false);
+  });
+
   it("an expired database token: UNAVAILABLE (DATABASE_UNAVAILABLE), its cause logged, readiness NOT_SERVING", async () => {
     const server = await sqldForTest({ auth: true });
     const db = await databaseOn(engine, server, server.token({ expiresInSeconds: -3600 }));

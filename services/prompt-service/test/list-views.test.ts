@@ -6,7 +6,7 @@ import {
   PromptView,
 } from "@autoforge/contracts/prompt/v1";
 import { describe, expect, it } from "vitest";
-import { itWith } from "../../../test/support/engine.js";
+import { has, itWith } from "../../../test/support/engine.js";
 import { Code, expectCode, must, type PromptClient, startPromptService } from "./helpers.js";
 
 /**
@@ -191,6 +191,44 @@ describe("ListPromptVersions and ListPromptTemplates: pages capped by bytes, BAS
         });
         expect(basic.nextPageToken).toBe("");
         expect(basic.versions).toEqual(listed.map((v) => ({ ...v, content: "", diff: "", messages: [] })));
+      }
+    },
+  );
+
+  // sqld refuses to answer more than 10 MB: the FULL page of five 900 KB versions (with their diffs) is a clear
+  // RESOURCE_EXHAUSTED there, and BASIC, which reads no bodies, still lists them all in one page
+  it.runIf(!has("responsesOver10MB"))(
+    "five 900 KB versions where answers over 10 MB are refused: FULL is RESOURCE_EXHAUSTED naming the limit, BASIC fits one page",
+    async () => {
+      const svc = await startPromptService();
+      let p = must((await svc.alice.createPrompt({ title: "versions", content: bigText(0) })).prompt);
+      for (let v = 2; v <= 5; v++) {
+        p = must(
+          (
+            await svc.alice.updatePrompt({
+              id: p.id,
+              etag: p.etag,
+              updateMask: { paths: ["content"] },
+              content: bigText(v),
+            })
+          ).prompt,
+        );
+      }
+      for (const [, client] of await clientsOnBothPorts(svc)) {
+        const full = await expectCode(
+          client.listPromptVersions({ promptId: p.id, pageSize: 10 }),
+          Code.ResourceExhausted,
+        );
+        expect(full.message).toContain("BASIC view");
+        const basic = await client.listPromptVersions({
+          promptId: p.id,
+          pageSize: 10,
+          view: PromptVersionView.BASIC,
+        });
+        expect(basic.nextPageToken).toBe("");
+        expect(basic.versions.map((v) => [v.version, v.content, v.diff])).toEqual(
+          [5, 4, 3, 2, 1].map((v) => [v, "", ""]),
+        );
       }
     },
   );

@@ -5,6 +5,7 @@ import {
   asc,
   desc,
   eq,
+  getTableColumns,
   gt,
   isNull,
   lt,
@@ -496,15 +497,29 @@ export async function purgePrompt(db: Queryable, projectId: string, id: string):
 
 // ---- versions --------------------------------------------------------------------------------------------
 
-/** ListPromptVersions: the primary key (prompt_id, version) walked backwards. */
+/**
+ * ListPromptVersions: the primary key (prompt_id, version) walked backwards. The BASIC view reads no bodies
+ * (content, messages, diff come back empty): a page of large versions then costs the database, and a remote
+ * engine's answer (sqld refuses answers over 10 MB), only the small columns.
+ */
 export function listVersionsQuery(
   db: Queryable,
   promptId: string,
   beforeVersion: number | undefined,
   limit: number,
+  view: "basic" | "full" = "full",
 ) {
+  const columns =
+    view === "full"
+      ? getTableColumns(promptVersions)
+      : {
+          ...getTableColumns(promptVersions),
+          content: sql<string>`''`.as("content"),
+          messages: sql<string | null>`NULL`.as("messages"),
+          diff: sql<string>`''`.as("diff"),
+        };
   return db
-    .select()
+    .select(columns)
     .from(promptVersions)
     .where(
       and(

@@ -62,7 +62,8 @@ export function createVersionHandlers(deps: HandlerDeps) {
     const view = listView(req.view);
     return ctx.unitOfWork(async (tx) => {
       await requirePrompt(tx, project, req.promptId);
-      const rows = await listVersionsQuery(tx, req.promptId, key?.[0] as number | undefined, pageSize + 1);
+      const before = key?.[0] as number | undefined;
+      const rows = await listVersionsQuery(tx, req.promptId, before, pageSize + 1, view);
       const { page, nextPageToken } = cappedKeysetPage(rows, {
         pageSize,
         digest,
