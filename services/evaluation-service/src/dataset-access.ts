@@ -13,6 +13,7 @@ export const datasetAccess = {
     getDataset: access.viewer(),
     listDatasets: access.viewer(),
     createDatasetVersion: access.editor(),
+    uploadDatasetItems: access.editor(),
     listDatasetItems: access.viewer(),
     diffDatasetVersions: access.viewer(),
   },

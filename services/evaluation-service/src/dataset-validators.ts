@@ -6,6 +6,7 @@ import {
   GetDatasetRequestSchema,
   ListDatasetItemsRequestSchema,
   ListDatasetsRequestSchema,
+  UploadDatasetItemsRequestSchema,
 } from "@autoforge/contracts/evaluation/v1/datasets";
 import {
   createValidators,
@@ -137,6 +138,20 @@ export const datasetValidators: Validators = createValidators(
         removed.add(id);
       });
     },
+  ),
+  // one chunk of a stream (each is validated as it arrives); the rules across chunks are the handler's
+  defineValidator(
+    UploadDatasetItemsRequestSchema,
+    {
+      datasetId: z.union([z.literal(""), uuid]),
+      baseVersion: version,
+      items: datasetItemsRule(limits.datasetItemsPerRequestMax),
+      removedItemIds: z
+        .array(itemId)
+        .max(limits.datasetItemsPerRequestMax, `at most ${limits.datasetItemsPerRequestMax} item ids`),
+      requestId,
+    },
+    (req, violations) => checkItemInputs(req.items, violations),
   ),
   defineValidator(ListDatasetItemsRequestSchema, {
     datasetId: uuid,

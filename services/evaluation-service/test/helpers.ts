@@ -213,9 +213,13 @@ export function stubPromptClient(
 export async function startEvaluationService(db: Database<Schema>, prompts: PromptServiceClient) {
   const logger = pino({ level: "silent" });
   const app = createEvaluationServer({ db, prompts, auth: { secret }, logger });
-  const { grpcPort } = await app.server.listen({ host: "127.0.0.1", grpcPort: 0, connectPort: 0 });
+  const { grpcPort, connectPort } = await app.server.listen({
+    host: "127.0.0.1",
+    grpcPort: 0,
+    connectPort: 0,
+  });
   onTestFinished(() => app.server.shutdown({ graceMs: 500 }));
-  return { app, grpcPort, clients: clientFactory(`http://127.0.0.1:${grpcPort}`) };
+  return { app, grpcPort, connectPort, clients: clientFactory(`http://127.0.0.1:${grpcPort}`) };
 }
 
 export { expectCode, must, pollUntil } from "../../../test/support/assertions.js";

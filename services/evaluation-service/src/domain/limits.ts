@@ -22,6 +22,11 @@ export const limits = {
   /** An item's `metadata` as JSON. */
   datasetItemMetadataMaxBytes: 16 * 1024,
   datasetItemTagsMax: 20,
+  /**
+   * What one UploadDatasetItems stream may hold in all (item texts and JSON, UTF-16 units as a cheap bound of
+   * the bytes): the stream is kept in memory until its commit, so this bounds an upload's memory.
+   */
+  datasetUploadMaxChars: 256 * 1024 * 1024,
   datasetItemTagMaxChars: 100,
 } as const;
 

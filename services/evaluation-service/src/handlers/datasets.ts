@@ -42,6 +42,7 @@ import type { DatasetRow } from "../db/schema.js";
 import { type ItemContent, itemDigest } from "../domain/dataset-items.js";
 import { datasetNameTaken } from "../domain/errors.js";
 import { type Ctx, type EvaluationTx, type HandlerDeps, newId, requestIdScope } from "./common.js";
+import { createUploadHandler } from "./dataset-upload.js";
 import { commitDatasetVersion, requireDataset, requireVersion } from "./dataset-versions.js";
 
 type H = ServiceHandlers<typeof DatasetService, EvaluationTx>;
@@ -232,6 +233,7 @@ export function createDatasetHandlers(deps: HandlerDeps): H {
     getDataset,
     listDatasets,
     createDatasetVersion,
+    uploadDatasetItems: createUploadHandler(deps),
     listDatasetItems,
     diffDatasetVersions,
   };

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file autoforge/evaluation/v1/dataset_service.proto.
  */
 export const file_autoforge_evaluation_v1_dataset_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci1hdXRvZm9yZ2UvZXZhbHVhdGlvbi92MS9kYXRhc2V0X3NlcnZpY2UucHJvdG8SF2F1dG9mb3JnZS5ldmFsdWF0aW9uLnYxIvABCgdEYXRhc2V0EgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIWCg5sYXRlc3RfdmVyc2lvbhgFIAEoBRIZChFsYXRlc3RfaXRlbV9jb3VudBgGIAEoBRIQCghvd25lcl9pZBgHIAEoCRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCg5EYXRhc2V0VmVyc2lvbhISCgpkYXRhc2V0X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAUSFgoOcGFyZW50X3ZlcnNpb24YAyABKAUSEgoKaXRlbV9jb3VudBgEIAEoBRITCgthZGRlZF9jb3VudBgFIAEoBRIVCg1jaGFuZ2VkX2NvdW50GAYgASgFEhUKDXJlbW92ZWRfY291bnQYByABKAUSEgoKY3JlYXRvcl9pZBgIIAEoCRIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAivgEKC0RhdGFzZXRJdGVtEg8KB2l0ZW1faWQYASABKAkSLQoKanNvbl9pbnB1dBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABIUCgp0ZXh0X2lucHV0GAMgASgJSAASFwoPZXhwZWN0ZWRfb3V0cHV0GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIMCgR0YWdzGAYgAygJQgcKBWlucHV0Il4KFENyZWF0ZURhdGFzZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRIPCgdwcm9qZWN0GAQgASgJIkoKFUNyZWF0ZURhdGFzZXRSZXNwb25zZRIxCgdkYXRhc2V0GAEgASgLMiAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldCIwChFHZXREYXRhc2V0UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIkcKEkdldERhdGFzZXRSZXNwb25zZRIxCgdkYXRhc2V0GAEgASgLMiAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldCJNChNMaXN0RGF0YXNldHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg8KB3Byb2plY3QYAyABKAkiYwoUTGlzdERhdGFzZXRzUmVzcG9uc2USMgoIZGF0YXNldHMYASADKAsyIC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5EYXRhc2V0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK7AQobQ3JlYXRlRGF0YXNldFZlcnNpb25SZXF1ZXN0EhIKCmRhdGFzZXRfaWQYASABKAkSFAoMYmFzZV92ZXJzaW9uGAIgASgFEjMKBWl0ZW1zGAMgAygLMiQuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldEl0ZW0SGAoQcmVtb3ZlZF9pdGVtX2lkcxgEIAMoCRISCgpyZXF1ZXN0X2lkGAUgASgJEg8KB3Byb2plY3QYBiABKAkiiwEKHENyZWF0ZURhdGFzZXRWZXJzaW9uUmVzcG9uc2USOAoHdmVyc2lvbhgBIAEoCzInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRhdGFzZXRWZXJzaW9uEjEKB2RhdGFzZXQYAiABKAsyIC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5EYXRhc2V0InYKF0xpc3REYXRhc2V0SXRlbXNSZXF1ZXN0EhIKCmRhdGFzZXRfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCRIPCgdwcm9qZWN0GAUgASgJIqIBChhMaXN0RGF0YXNldEl0ZW1zUmVzcG9uc2USMwoFaXRlbXMYASADKAsyJC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5EYXRhc2V0SXRlbRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSOAoHdmVyc2lvbhgDIAEoCzInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRhdGFzZXRWZXJzaW9uIpIBChpEaWZmRGF0YXNldFZlcnNpb25zUmVxdWVzdBISCgpkYXRhc2V0X2lkGAEgASgJEhQKDGZyb21fdmVyc2lvbhgCIAEoBRISCgp0b192ZXJzaW9uGAMgASgFEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJEg8KB3Byb2plY3QYBiABKAkiXgoPRGF0YXNldEl0ZW1EaWZmEg8KB2l0ZW1faWQYASABKAkSOgoGY2hhbmdlGAIgASgOMiouYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldEl0ZW1DaGFuZ2UisgEKG0RpZmZEYXRhc2V0VmVyc2lvbnNSZXNwb25zZRI3CgVkaWZmcxgBIAMoCzIoLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRhdGFzZXRJdGVtRGlmZhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEwoLYWRkZWRfY291bnQYAyABKAUSFQoNcmVtb3ZlZF9jb3VudBgEIAEoBRIVCg1jaGFuZ2VkX2NvdW50GAUgASgFKpkBChFEYXRhc2V0SXRlbUNoYW5nZRIjCh9EQVRBU0VUX0lURU1fQ0hBTkdFX1VOU1BFQ0lGSUVEEAASHQoZREFUQVNFVF9JVEVNX0NIQU5HRV9BRERFRBABEh8KG0RBVEFTRVRfSVRFTV9DSEFOR0VfUkVNT1ZFRBACEh8KG0RBVEFTRVRfSVRFTV9DSEFOR0VfQ0hBTkdFRBADMuoFCg5EYXRhc2V0U2VydmljZRJuCg1DcmVhdGVEYXRhc2V0Ei0uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRGF0YXNldFJlcXVlc3QaLi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5DcmVhdGVEYXRhc2V0UmVzcG9uc2USagoKR2V0RGF0YXNldBIqLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldERhdGFzZXRSZXF1ZXN0GisuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuR2V0RGF0YXNldFJlc3BvbnNlIgOQAgEScAoMTGlzdERhdGFzZXRzEiwuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdERhdGFzZXRzUmVxdWVzdBotLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3REYXRhc2V0c1Jlc3BvbnNlIgOQAgESgwEKFENyZWF0ZURhdGFzZXRWZXJzaW9uEjQuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRGF0YXNldFZlcnNpb25SZXF1ZXN0GjUuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRGF0YXNldFZlcnNpb25SZXNwb25zZRJ8ChBMaXN0RGF0YXNldEl0ZW1zEjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdERhdGFzZXRJdGVtc1JlcXVlc3QaMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0RGF0YXNldEl0ZW1zUmVzcG9uc2UiA5ACARKFAQoTRGlmZkRhdGFzZXRWZXJzaW9ucxIzLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRpZmZEYXRhc2V0VmVyc2lvbnNSZXF1ZXN0GjQuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGlmZkRhdGFzZXRWZXJzaW9uc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Ci1hdXRvZm9yZ2UvZXZhbHVhdGlvbi92MS9kYXRhc2V0X3NlcnZpY2UucHJvdG8SF2F1dG9mb3JnZS5ldmFsdWF0aW9uLnYxIvABCgdEYXRhc2V0EgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIWCg5sYXRlc3RfdmVyc2lvbhgFIAEoBRIZChFsYXRlc3RfaXRlbV9jb3VudBgGIAEoBRIQCghvd25lcl9pZBgHIAEoCRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIukBCg5EYXRhc2V0VmVyc2lvbhISCgpkYXRhc2V0X2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAUSFgoOcGFyZW50X3ZlcnNpb24YAyABKAUSEgoKaXRlbV9jb3VudBgEIAEoBRITCgthZGRlZF9jb3VudBgFIAEoBRIVCg1jaGFuZ2VkX2NvdW50GAYgASgFEhUKDXJlbW92ZWRfY291bnQYByABKAUSEgoKY3JlYXRvcl9pZBgIIAEoCRIvCgtjcmVhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAivgEKC0RhdGFzZXRJdGVtEg8KB2l0ZW1faWQYASABKAkSLQoKanNvbl9pbnB1dBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RIABIUCgp0ZXh0X2lucHV0GAMgASgJSAASFwoPZXhwZWN0ZWRfb3V0cHV0GAQgASgJEikKCG1ldGFkYXRhGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIMCgR0YWdzGAYgAygJQgcKBWlucHV0Il4KFENyZWF0ZURhdGFzZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRIPCgdwcm9qZWN0GAQgASgJIkoKFUNyZWF0ZURhdGFzZXRSZXNwb25zZRIxCgdkYXRhc2V0GAEgASgLMiAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldCIwChFHZXREYXRhc2V0UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIkcKEkdldERhdGFzZXRSZXNwb25zZRIxCgdkYXRhc2V0GAEgASgLMiAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldCJNChNMaXN0RGF0YXNldHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg8KB3Byb2plY3QYAyABKAkiYwoUTGlzdERhdGFzZXRzUmVzcG9uc2USMgoIZGF0YXNldHMYASADKAsyIC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5EYXRhc2V0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSK7AQobQ3JlYXRlRGF0YXNldFZlcnNpb25SZXF1ZXN0EhIKCmRhdGFzZXRfaWQYASABKAkSFAoMYmFzZV92ZXJzaW9uGAIgASgFEjMKBWl0ZW1zGAMgAygLMiQuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldEl0ZW0SGAoQcmVtb3ZlZF9pdGVtX2lkcxgEIAMoCRISCgpyZXF1ZXN0X2lkGAUgASgJEg8KB3Byb2plY3QYBiABKAkiiwEKHENyZWF0ZURhdGFzZXRWZXJzaW9uUmVzcG9uc2USOAoHdmVyc2lvbhgBIAEoCzInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRhdGFzZXRWZXJzaW9uEjEKB2RhdGFzZXQYAiABKAsyIC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5EYXRhc2V0InYKF0xpc3REYXRhc2V0SXRlbXNSZXF1ZXN0EhIKCmRhdGFzZXRfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCRIPCgdwcm9qZWN0GAUgASgJIqIBChhMaXN0RGF0YXNldEl0ZW1zUmVzcG9uc2USMwoFaXRlbXMYASADKAsyJC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5EYXRhc2V0SXRlbRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSOAoHdmVyc2lvbhgDIAEoCzInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRhdGFzZXRWZXJzaW9uIpIBChpEaWZmRGF0YXNldFZlcnNpb25zUmVxdWVzdBISCgpkYXRhc2V0X2lkGAEgASgJEhQKDGZyb21fdmVyc2lvbhgCIAEoBRISCgp0b192ZXJzaW9uGAMgASgFEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJEg8KB3Byb2plY3QYBiABKAkiXgoPRGF0YXNldEl0ZW1EaWZmEg8KB2l0ZW1faWQYASABKAkSOgoGY2hhbmdlGAIgASgOMiouYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldEl0ZW1DaGFuZ2UisgEKG0RpZmZEYXRhc2V0VmVyc2lvbnNSZXNwb25zZRI3CgVkaWZmcxgBIAMoCzIoLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRhdGFzZXRJdGVtRGlmZhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEwoLYWRkZWRfY291bnQYAyABKAUSFQoNcmVtb3ZlZF9jb3VudBgEIAEoBRIVCg1jaGFuZ2VkX2NvdW50GAUgASgFItABChlVcGxvYWREYXRhc2V0SXRlbXNSZXF1ZXN0EhIKCmRhdGFzZXRfaWQYASABKAkSFAoMYmFzZV92ZXJzaW9uGAIgASgFEjMKBWl0ZW1zGAMgAygLMiQuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGF0YXNldEl0ZW0SGAoQcmVtb3ZlZF9pdGVtX2lkcxgEIAMoCRISCgpyZXF1ZXN0X2lkGAUgASgJEg8KB3Byb2plY3QYBiABKAkSFQoNZmluaXNoX3VwbG9hZBgHIAEoCCKeAQoaVXBsb2FkRGF0YXNldEl0ZW1zUmVzcG9uc2USOAoHdmVyc2lvbhgBIAEoCzInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRhdGFzZXRWZXJzaW9uEjEKB2RhdGFzZXQYAiABKAsyIC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5EYXRhc2V0EhMKC2NodW5rX2NvdW50GAMgASgFKpkBChFEYXRhc2V0SXRlbUNoYW5nZRIjCh9EQVRBU0VUX0lURU1fQ0hBTkdFX1VOU1BFQ0lGSUVEEAASHQoZREFUQVNFVF9JVEVNX0NIQU5HRV9BRERFRBABEh8KG0RBVEFTRVRfSVRFTV9DSEFOR0VfUkVNT1ZFRBACEh8KG0RBVEFTRVRfSVRFTV9DSEFOR0VfQ0hBTkdFRBADMusGCg5EYXRhc2V0U2VydmljZRJuCg1DcmVhdGVEYXRhc2V0Ei0uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRGF0YXNldFJlcXVlc3QaLi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5DcmVhdGVEYXRhc2V0UmVzcG9uc2USagoKR2V0RGF0YXNldBIqLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldERhdGFzZXRSZXF1ZXN0GisuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuR2V0RGF0YXNldFJlc3BvbnNlIgOQAgEScAoMTGlzdERhdGFzZXRzEiwuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdERhdGFzZXRzUmVxdWVzdBotLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3REYXRhc2V0c1Jlc3BvbnNlIgOQAgESgwEKFENyZWF0ZURhdGFzZXRWZXJzaW9uEjQuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRGF0YXNldFZlcnNpb25SZXF1ZXN0GjUuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRGF0YXNldFZlcnNpb25SZXNwb25zZRJ/ChJVcGxvYWREYXRhc2V0SXRlbXMSMi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5VcGxvYWREYXRhc2V0SXRlbXNSZXF1ZXN0GjMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVXBsb2FkRGF0YXNldEl0ZW1zUmVzcG9uc2UoARJ8ChBMaXN0RGF0YXNldEl0ZW1zEjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdERhdGFzZXRJdGVtc1JlcXVlc3QaMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0RGF0YXNldEl0ZW1zUmVzcG9uc2UiA5ACARKFAQoTRGlmZkRhdGFzZXRWZXJzaW9ucxIzLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkRpZmZEYXRhc2V0VmVyc2lvbnNSZXF1ZXN0GjQuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRGlmZkRhdGFzZXRWZXJzaW9uc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A named collection of test cases in a project.
@@ -723,6 +723,111 @@ export const DiffDatasetVersionsResponseSchema: GenMessage<DiffDatasetVersionsRe
   messageDesc(file_autoforge_evaluation_v1_dataset_service, 15);
 
 /**
+ * One chunk of an UploadDatasetItems stream. `dataset_id`, `base_version` and `request_id` are
+ * read from the first chunk; later chunks leave them empty (0) or repeat them.
+ *
+ * @generated from message autoforge.evaluation.v1.UploadDatasetItemsRequest
+ */
+export type UploadDatasetItemsRequest = Message<"autoforge.evaluation.v1.UploadDatasetItemsRequest"> & {
+  /**
+   * Dataset ID (UUID). Required in the first chunk.
+   *
+   * @generated from field: string dataset_id = 1;
+   */
+  datasetId: string;
+
+  /**
+   * The version to derive from (1 to latest_version); 0 creates the version from scratch.
+   *
+   * @generated from field: int32 base_version = 2;
+   */
+  baseVersion: number;
+
+  /**
+   * At most 1,000 items per chunk, and 100,000 over the stream; item_ids unique over the stream.
+   * An invalid item is named as in CreateDatasetVersion (`items[i].field`), the description
+   * saying which chunk of the stream it is in.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.DatasetItem items = 3;
+   */
+  items: DatasetItem[];
+
+  /**
+   * Item ids of the base version to leave out; at most 1,000 per chunk. Only with a base version.
+   *
+   * @generated from field: repeated string removed_item_ids = 4;
+   */
+  removedItemIds: string[];
+
+  /**
+   * Idempotency key (1 to 64 characters); optional.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project). Later chunks leave it empty
+   * or repeat the first chunk's.
+   *
+   * @generated from field: string project = 6;
+   */
+  project: string;
+
+  /**
+   * Set on the last chunk, and only there. The version is committed only when the stream ends
+   * right after it: a stream that ends without it commits nothing (INVALID_ARGUMENT), since a
+   * client that is cancelled may close its stream before its cancel reaches the server.
+   *
+   * @generated from field: bool finish_upload = 7;
+   */
+  finishUpload: boolean;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.UploadDatasetItemsRequest.
+ * Use `create(UploadDatasetItemsRequestSchema)` to create a new message.
+ */
+export const UploadDatasetItemsRequestSchema: GenMessage<UploadDatasetItemsRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_dataset_service, 16);
+
+/**
+ * Response of UploadDatasetItems.
+ *
+ * @generated from message autoforge.evaluation.v1.UploadDatasetItemsResponse
+ */
+export type UploadDatasetItemsResponse = Message<"autoforge.evaluation.v1.UploadDatasetItemsResponse"> & {
+  /**
+   * The committed version.
+   *
+   * @generated from field: autoforge.evaluation.v1.DatasetVersion version = 1;
+   */
+  version?: DatasetVersion | undefined;
+
+  /**
+   * The dataset after the commit.
+   *
+   * @generated from field: autoforge.evaluation.v1.Dataset dataset = 2;
+   */
+  dataset?: Dataset | undefined;
+
+  /**
+   * Chunks received.
+   *
+   * @generated from field: int32 chunk_count = 3;
+   */
+  chunkCount: number;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.UploadDatasetItemsResponse.
+ * Use `create(UploadDatasetItemsResponseSchema)` to create a new message.
+ */
+export const UploadDatasetItemsResponseSchema: GenMessage<UploadDatasetItemsResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_dataset_service, 17);
+
+/**
  * How an item differs between two versions.
  *
  * @generated from enum autoforge.evaluation.v1.DatasetItemChange
@@ -815,6 +920,20 @@ export const DatasetService: GenService<{
     methodKind: "unary";
     input: typeof CreateDatasetVersionRequestSchema;
     output: typeof CreateDatasetVersionResponseSchema;
+  },
+  /**
+   * Commits the dataset's next version from a client stream of chunks, atomically at the end:
+   * the stream's items (and removed ids) are what CreateDatasetVersion's would be, up to 100,000
+   * items in all. Nothing is written until the stream ends after a chunk with `finish_upload`; a
+   * stream cancelled, failed or closed before that leaves no version. A retry with the same
+   * `request_id` (and the same chunks) returns the version the first upload committed.
+   *
+   * @generated from rpc autoforge.evaluation.v1.DatasetService.UploadDatasetItems
+   */
+  uploadDatasetItems: {
+    methodKind: "client_streaming";
+    input: typeof UploadDatasetItemsRequestSchema;
+    output: typeof UploadDatasetItemsResponseSchema;
   },
   /**
    * Lists the items of one version, in item_id order, keyset-paginated. Pages are capped by
