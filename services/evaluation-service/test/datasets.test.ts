@@ -208,6 +208,42 @@ describe("datasets", () => {
     );
   });
 
+  it("a version from scratch without item ids keeps the ids of the latest version's items with the same content", async () => {
+    const svc = await start();
+    const ds = must((await svc.alice.createDataset({ name: "qa" })).dataset);
+    const unnamed = (i: number, overrides: Partial<ItemInit> = {}) => item(i, { itemId: "", ...overrides });
+    await svc.alice.createDatasetVersion({
+      datasetId: ds.id,
+      items: [unnamed(1), unnamed(2), unnamed(3), unnamed(3)],
+    });
+    const v1 = await allItems(svc.alice, ds.id, 1);
+    const idOf = (items: DatasetItem[], expected: string) =>
+      items.filter((i) => i.expectedOutput === expected).map((i) => i.itemId);
+    // the whole dataset again, item 2 changed, one of the two equal items gone, item 4 new
+    await svc.alice.createDatasetVersion({
+      datasetId: ds.id,
+      items: [unnamed(4), unnamed(3), unnamed(2, { expectedOutput: "changed" }), unnamed(1)],
+    });
+    const v2 = await allItems(svc.alice, ds.id, 2);
+    expect(idOf(v2, "answer 1")).toEqual(idOf(v1, "answer 1"));
+    expect(idOf(v1, "answer 3")).toContain(must(idOf(v2, "answer 3")[0]));
+    expect(idOf(v1, "answer 2")).not.toContain(must(idOf(v2, "changed")[0]));
+    const diff = await svc.alice.diffDatasetVersions({
+      datasetId: ds.id,
+      fromVersion: 1,
+      toVersion: 2,
+      pageSize: 100,
+    });
+    expect(diff).toMatchObject({ addedCount: 2, removedCount: 2, changedCount: 0 });
+    // a derived version: an item without id is always a new one
+    const v3 = await svc.alice.createDatasetVersion({
+      datasetId: ds.id,
+      baseVersion: 2,
+      items: [unnamed(1)],
+    });
+    expect(v3.version).toMatchObject({ itemCount: 5, addedCount: 1 });
+  });
+
   it("a page token keeps listing the version it started on, even when a newer version is committed", async () => {
     const svc = await start();
     const ds = must((await svc.alice.createDataset({ name: "qa" })).dataset);

@@ -6,8 +6,10 @@ import {
   datasetByNameQuery,
   diffCountsQuery,
   diffQuery,
+  itemsWithDigestsQuery,
   listDatasetsQuery,
   listItemsQuery,
+  storedContentsQuery,
   versionDigestsQuery,
   versionQuery,
 } from "../src/db/dataset-repository.js";
@@ -253,6 +255,16 @@ describe("dataset query plans", () => {
             "base digests of the request's ids",
             versionDigestsQuery(d, datasetId, 1, ["item-1", "item-2"]),
             /SEARCH dataset_version_items USING (COVERING )?INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\? AND item_id=\?\)/,
+          ],
+          [
+            "a version from scratch: the latest version's items with the digests of items without id",
+            itemsWithDigestsQuery(d, datasetId, 2, ["00", "01"]),
+            /SEARCH dataset_version_items USING (COVERING )?INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\?\)/,
+          ],
+          [
+            "the contents already stored under the ids of a request",
+            storedContentsQuery(d, datasetId, ["item-1", "item-2"]),
+            /SEARCH dataset_items USING COVERING INDEX sqlite_autoindex_dataset_items_1 \(dataset_id=\? AND item_id=\?\)/,
           ],
           [
             "CreateDatasetVersion: copy of the base's unchanged items",

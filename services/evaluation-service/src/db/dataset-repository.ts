@@ -124,6 +124,41 @@ export function versionDigestsQuery(db: Queryable, datasetId: string, version: n
     );
 }
 
+/**
+ * The items of a version with one of `digests`, in item_id order: the version's primary-key range, filtered by
+ * digest (no index on digest: this runs once per version from scratch that has items without ids).
+ */
+export function itemsWithDigestsQuery(db: Queryable, datasetId: string, version: number, digests: string[]) {
+  return db
+    .select({ itemId: datasetVersionItems.itemId, digest: datasetVersionItems.digest })
+    .from(datasetVersionItems)
+    .where(
+      and(
+        eq(datasetVersionItems.datasetId, datasetId),
+        eq(datasetVersionItems.version, version),
+        sql`${datasetVersionItems.digest} IN (SELECT value FROM json_each(${JSON.stringify(digests)}))`,
+      ),
+    )
+    .orderBy(
+      asc(datasetVersionItems.datasetId),
+      asc(datasetVersionItems.version),
+      asc(datasetVersionItems.itemId),
+    );
+}
+
+/** The contents the dataset holds under any of `itemIds` (every digest of each): primary-key lookups. */
+export function storedContentsQuery(db: Queryable, datasetId: string, itemIds: string[]) {
+  return db
+    .select({ itemId: datasetItems.itemId, digest: datasetItems.digest })
+    .from(datasetItems)
+    .where(
+      and(
+        eq(datasetItems.datasetId, datasetId),
+        sql`${datasetItems.itemId} IN (SELECT value FROM json_each(${JSON.stringify(itemIds)}))`,
+      ),
+    );
+}
+
 /** Ids per probe of existing contents: one json_each list bound as a single value. */
 const probeChunk = 5000;
 
@@ -140,15 +175,7 @@ export async function insertItemContents(
   const stored = new Set<string>();
   for (let start = 0; start < rows.length; start += probeChunk) {
     const ids = rows.slice(start, start + probeChunk).map((r) => r.itemId);
-    const found = await db
-      .select({ itemId: datasetItems.itemId, digest: datasetItems.digest })
-      .from(datasetItems)
-      .where(
-        and(
-          eq(datasetItems.datasetId, datasetId),
-          sql`${datasetItems.itemId} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
-        ),
-      );
+    const found = await storedContentsQuery(db, datasetId, ids);
     for (const f of found) stored.add(`${f.itemId}\0${f.digest}`);
   }
   await insertRows(

@@ -6,7 +6,6 @@ import {
 } from "@autoforge/contracts/evaluation/v1/datasets";
 import { InvalidArgumentError, requestDigest, type ServiceHandlers } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
-import { uuidv7 } from "uuidv7";
 import { datasetMessage, datasetVersionMessage, itemContent } from "../dataset-convert.js";
 import { requestIds } from "../db/repository.js";
 import { itemDigest } from "../domain/dataset-items.js";
@@ -91,8 +90,8 @@ async function receive(requests: AsyncIterable<UploadDatasetItemsRequest>): Prom
       }
       const digest = itemDigest(content);
       hash.update(`${item.itemId}\0${digest}\n`);
-      // an empty id is a new item: the server assigns it (not part of the payload a retry repeats)
-      items.push({ itemId: item.itemId === "" ? uuidv7() : item.itemId, content, digest });
+      // an empty id is assigned in the commit (commitDatasetVersion)
+      items.push({ itemId: item.itemId, content, digest });
     });
     chunk.removedItemIds.forEach((id, i) => {
       if (chunkOf.has(id))

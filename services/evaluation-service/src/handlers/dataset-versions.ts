@@ -1,3 +1,4 @@
+import { uuidv7 } from "uuidv7";
 import {
   advanceDataset,
   commitVersion,
@@ -7,6 +8,7 @@ import {
   insertItemContents,
   insertMembers,
   insertVersion,
+  itemsWithDigestsQuery,
   versionDigestsQuery,
 } from "../db/dataset-repository.js";
 import type { Queryable } from "../db/repository.js";
@@ -33,8 +35,37 @@ export async function requireVersion(
   return row;
 }
 
+/**
+ * Ids for the items given without one. In a version from scratch, an item whose content is that of an item of
+ * the latest version keeps that item's id (each id once, and not one the request names itself): re-sending a
+ * dataset whole keeps the ids of what did not change, so diffs and results stay comparable. Any other item
+ * gets a new UUIDv7; in a derived version an item without id is always new.
+ */
+async function assignItemIds(
+  tx: Queryable,
+  dataset: DatasetRow,
+  fromScratch: boolean,
+  items: readonly NewVersionItem[],
+): Promise<NewVersionItem[]> {
+  const unnamed = items.filter((i) => i.itemId === "");
+  const previous = new Map<string, string[]>();
+  if (fromScratch && dataset.latestVersion > 0 && unnamed.length > 0) {
+    const given = new Set(items.map((i) => i.itemId));
+    const digests = [...new Set(unnamed.map((i) => i.digest))];
+    for (const row of await itemsWithDigestsQuery(tx, dataset.id, dataset.latestVersion, digests)) {
+      if (given.has(row.itemId)) continue;
+      const ids = previous.get(row.digest) ?? [];
+      ids.push(row.itemId);
+      previous.set(row.digest, ids);
+    }
+  }
+  return items.map((i) =>
+    i.itemId === "" ? { ...i, itemId: previous.get(i.digest)?.shift() ?? uuidv7() } : i,
+  );
+}
+
 export interface NewVersionItem {
-  /** Final: a server-assigned id is filled in before. */
+  /** The caller's id; empty: assigned here (`assignItemIds`). */
   readonly itemId: string;
   readonly content: ItemContent;
   readonly digest: string;
@@ -61,7 +92,8 @@ export async function commitDatasetVersion(
 ): Promise<{ dataset: DatasetRow; version: DatasetVersionRow }> {
   const dataset = await requireDataset(tx, input.projectId, input.datasetId);
   const base = input.baseVersion === 0 ? undefined : await requireVersion(tx, dataset.id, input.baseVersion);
-  const named = base === undefined ? [] : [...input.items.map((i) => i.itemId), ...input.removedItemIds];
+  const items = await assignItemIds(tx, dataset, base === undefined, input.items);
+  const named = base === undefined ? [] : [...items.map((i) => i.itemId), ...input.removedItemIds];
   const digests =
     base === undefined || named.length === 0
       ? new Map<string, string>()
@@ -69,7 +101,7 @@ export async function commitDatasetVersion(
           (await versionDigestsQuery(tx, dataset.id, base.version, named)).map((r) => [r.itemId, r.digest]),
         );
   const plan = planVersion({
-    items: input.items,
+    items,
     removedItemIds: input.removedItemIds,
     base: digests,
     baseCount: base?.itemCount ?? 0,
@@ -88,7 +120,7 @@ export async function commitDatasetVersion(
     createdAt: Math.max(input.at, dataset.updatedAt),
   };
   await insertVersion(tx, version);
-  const written = plan.write.map((i) => input.items[i] as NewVersionItem);
+  const written = plan.write.map((i) => items[i] as NewVersionItem);
   await insertItemContents(
     tx,
     dataset.id,

@@ -22,7 +22,6 @@ import {
   type ServiceHandlers,
 } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
-import { uuidv7 } from "uuidv7";
 import {
   datasetItemMessage,
   datasetMessage,
@@ -133,8 +132,6 @@ export function createDatasetHandlers(deps: HandlerDeps): H {
       }),
       responseSchema: CreateDatasetVersionResponseSchema,
     });
-    // ids the server assigns: always new items
-    const withIds = items.map((i) => (i.itemId === "" ? { ...i, itemId: uuidv7() } : i));
     return ctx.unitOfWork(async (tx, { audit }) => {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return earlier;
@@ -142,7 +139,7 @@ export function createDatasetHandlers(deps: HandlerDeps): H {
         projectId: ctx.project.id,
         datasetId: req.datasetId,
         baseVersion: req.baseVersion,
-        items: withIds,
+        items,
         removedItemIds: req.removedItemIds,
         creatorId: ctx.principal.subject,
         at: now(),

@@ -175,9 +175,11 @@ export const DatasetVersionSchema: GenMessage<DatasetVersion> = /*@__PURE__*/
  */
 export type DatasetItem = Message<"autoforge.evaluation.v1.DatasetItem"> & {
   /**
-   * Stable id: 1 to 128 characters of `A-Z a-z 0-9 . _ : -`. Empty on input: the server assigns
-   * a UUIDv7 (in a derived version, an item given without id is always a new item). An item keeps
-   * its id in every later version that does not change or remove it.
+   * Stable id: 1 to 128 characters of `A-Z a-z 0-9 . _ : -`. An item keeps its id in every later
+   * version that does not change or remove it. Empty on input: the server assigns one. In a
+   * version from scratch that is the id of an item of the latest version with the same content
+   * (each such id once, and none the request names itself), so re-sending a dataset whole keeps
+   * the ids of what did not change; otherwise, and always in a derived version, a new UUIDv7.
    *
    * @generated from field: string item_id = 1;
    */
