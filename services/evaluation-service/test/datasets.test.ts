@@ -537,6 +537,39 @@ describe("dataset tables", () => {
 });
 
 describe("100,000 items", () => {
+  it("items at the size limits are stored whole (the inserts split by size, not only by count)", async () => {
+    const svc = await start();
+    const ds = must((await svc.alice.createDataset({ name: "large" })).dataset);
+    const max = limits.datasetItemTextMaxBytes;
+    const items = Array.from({ length: 40 }, (_, i) => {
+      const init = item(i, {
+        itemId: `large-${i}`,
+        input: { case: "textInput", value: String(i % 10).repeat(max) },
+        expectedOutput: "é".repeat(max / 2),
+      });
+      const content = itemContent(create(DatasetItemSchema, init));
+      return { itemId: `large-${i}`, content, digest: itemDigest(content) };
+    });
+    await svc.db.write((tx) =>
+      commitDatasetVersion(tx, {
+        projectId: "user:alice",
+        datasetId: ds.id,
+        baseVersion: 0,
+        items,
+        removedItemIds: [],
+        creatorId: "alice",
+        at: Date.now(),
+      }),
+    );
+    const listed = await allItems(svc.alice, ds.id, 1, 10);
+    expect(listed).toHaveLength(40);
+    for (const it of listed) {
+      const i = Number(it.itemId.slice("large-".length));
+      expect(it.input).toEqual({ case: "textInput", value: String(i % 10).repeat(max) });
+      expect(it.expectedOutput).toBe("é".repeat(max / 2));
+    }
+  });
+
   it("a version of 100,000 items commits in one transaction; derived from it, one more item is refused naming `items`", async () => {
     const svc = await start();
     const ds = must((await svc.alice.createDataset({ name: "big" })).dataset);

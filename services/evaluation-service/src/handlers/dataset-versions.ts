@@ -124,6 +124,7 @@ export async function commitDatasetVersion(
   await insertItemContents(
     tx,
     dataset.id,
+    version.createdAt,
     written.map((item) => ({
       datasetId: dataset.id,
       itemId: item.itemId,
@@ -132,15 +133,7 @@ export async function commitDatasetVersion(
       createdAt: version.createdAt,
     })),
   );
-  await insertMembers(
-    tx,
-    written.map((item) => ({
-      datasetId: dataset.id,
-      version: version.version,
-      itemId: item.itemId,
-      digest: item.digest,
-    })),
-  );
+  await insertMembers(tx, dataset.id, version.version, written);
   if (base !== undefined) {
     await copyMembersQuery(tx, {
       datasetId: dataset.id,
