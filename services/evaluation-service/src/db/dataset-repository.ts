@@ -165,12 +165,16 @@ const probeChunk = 5000;
  * Rows per INSERT of a version's rows. Each statement binds its rows as ONE JSON text that SQLite unpacks with
  * json_each: on a remote database (sqld) every statement is a round trip inside the version's one transaction,
  * and every bound value a JSON object on the wire, so 100,000 items as 900,000 bound values in 250-row
- * statements took 7 s there; as 20 + 5 texts it is the rows' own size, a few round trips.
+ * statements took 7 s there; as JSON texts it is the rows' own size, a few dozen round trips.
  */
 const contentRowsPerStatement = 5000;
-/** ... and at most this much item text per statement (items of up to 64 KiB each would make huge texts). */
-const contentCharsPerStatement = 4 * 1024 * 1024;
-const memberRowsPerStatement = 20_000;
+/**
+ * ... and at most this many bytes of JSON per statement: an embedded replica delegates each statement to its
+ * primary over gRPC, which broke off on one of about 10 MB (items of up to 64 KiB each add up fast).
+ */
+const statementMaxBytes = 2 * 1024 * 1024;
+/** 5,000 memberships of at most ~200 bytes of JSON each: within `statementMaxBytes`. */
+const memberRowsPerStatement = 5000;
 
 type ContentRow = typeof datasetItems.$inferInsert;
 
@@ -192,21 +196,21 @@ export async function insertItemContents(
     for (const f of found) stored.add(`${f.itemId}\0${f.digest}`);
   }
   const fresh = rows.filter((r) => !stored.has(`${r.itemId}\0${r.digest}`));
-  let batch: string[][] = [];
-  let batchChars = 0;
+  let batch: string[] = [];
+  let batchBytes = 0;
   const flush = async () => {
     if (batch.length === 0) return;
     const t = datasetItems;
     await db.run(
       sql`INSERT INTO ${t} (${sql.identifier(t.datasetId.name)}, ${sql.identifier(t.itemId.name)}, ${sql.identifier(t.digest.name)}, ${sql.identifier(t.inputKind.name)}, ${sql.identifier(t.input.name)}, ${sql.identifier(t.expectedOutput.name)}, ${sql.identifier(t.metadata.name)}, ${sql.identifier(t.tags.name)}, ${sql.identifier(t.createdAt.name)})
         SELECT ${datasetId}, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6, ${createdAt}
-        FROM json_each(${JSON.stringify(batch)}) AS j`,
+        FROM json_each(${`[${batch.join(",")}]`}) AS j`,
     );
     batch = [];
-    batchChars = 0;
+    batchBytes = 0;
   };
   for (const r of fresh) {
-    const row = [
+    const row = JSON.stringify([
       r.itemId,
       r.digest,
       r.inputKind,
@@ -214,10 +218,16 @@ export async function insertItemContents(
       r.expectedOutput ?? "",
       r.metadata ?? "{}",
       r.tags ?? "[]",
-    ];
+    ]);
+    const bytes = Buffer.byteLength(row, "utf8");
+    if (
+      batch.length >= contentRowsPerStatement ||
+      (batch.length > 0 && batchBytes + bytes > statementMaxBytes)
+    ) {
+      await flush();
+    }
     batch.push(row);
-    batchChars += row.reduce((n, v) => n + v.length, 0);
-    if (batch.length >= contentRowsPerStatement || batchChars >= contentCharsPerStatement) await flush();
+    batchBytes += bytes;
   }
   await flush();
 }
@@ -240,8 +250,9 @@ export async function insertMembers(
 }
 
 /**
- * A derived version's unchanged items: one INSERT ... SELECT over the base version's primary-key range, leaving
- * out `excludeIds` (changed and removed ones). Contents are not copied: the new rows point at the same ones.
+ * A derived version's unchanged items: one INSERT ... SELECT over the base version's primary-key range. It runs
+ * after the new and changed items are in, and skips every id the new version already holds (a key probe), so
+ * only the removed ids need a list. Contents are not copied: the new rows point at the same ones.
  */
 export function copyMembersQuery(
   db: Queryable,
@@ -262,6 +273,7 @@ export function copyMembersQuery(
           eq(m.datasetId, f.datasetId),
           eq(m.version, f.fromVersion),
           sql`${m.itemId} NOT IN (SELECT value FROM json_each(${JSON.stringify(f.excludeIds)}))`,
+          sql`NOT EXISTS (SELECT 1 FROM ${m} AS n WHERE n.dataset_id = ${f.datasetId} AND n.version = ${f.toVersion} AND n.item_id = ${m.itemId})`,
         ),
       ),
   );

@@ -13,7 +13,10 @@ export interface PlannedItem {
 export interface VersionPlan {
   /** Items whose content rows and membership rows this version writes (added and changed ones). */
   readonly write: readonly number[];
-  /** Ids of the base left out of the copy: changed and removed ones. */
+  /**
+   * Ids of the base the copy leaves out besides the changed ones (which the copy skips because the new version
+   * already holds them): the removed ones.
+   */
   readonly excludeFromCopy: readonly string[];
   readonly itemCount: number;
   readonly addedCount: number;
@@ -46,7 +49,6 @@ export function planVersion(input: {
     } else if (before !== item.digest) {
       changed++;
       write.push(i);
-      exclude.push(item.itemId);
     }
   });
   const missing = input.removedItemIds.flatMap((id, i) =>

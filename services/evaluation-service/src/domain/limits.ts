@@ -27,6 +27,8 @@ export const limits = {
    * the bytes): the stream is kept in memory until its commit, so this bounds an upload's memory.
    */
   datasetUploadMaxChars: 256 * 1024 * 1024,
+  /** Removed ids of one UploadDatasetItems stream (removing more: upload the version from scratch). */
+  datasetUploadRemovedMax: 10_000,
   datasetItemTagMaxChars: 100,
 } as const;
 

@@ -94,6 +94,12 @@ async function receive(requests: AsyncIterable<UploadDatasetItemsRequest>): Prom
       items.push({ itemId: item.itemId, content, digest });
     });
     chunk.removedItemIds.forEach((id, i) => {
+      if (removedItemIds.length >= limits.datasetUploadRemovedMax) {
+        throw new InvalidArgumentError(
+          "removed_item_ids",
+          `the upload removes more than ${limits.datasetUploadRemovedMax} items ${where}: upload the version from scratch`,
+        );
+      }
       if (chunkOf.has(id))
         throw new InvalidArgumentError(`removed_item_ids[${i}]`, `is also in items ${where}`);
       chunkOf.set(id, chunks);

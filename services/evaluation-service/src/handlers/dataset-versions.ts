@@ -17,6 +17,9 @@ import type { ItemContent } from "../domain/dataset-items.js";
 import { planVersion } from "../domain/dataset-versions.js";
 import { datasetNotFound, datasetVersionNotFound } from "../domain/errors.js";
 
+/** Ids bound (as one json_each text) per lookup of a base version's digests. */
+const idsPerLookup = 5000;
+
 /** Another project's dataset and a missing one look the same: NOT_FOUND. */
 export async function requireDataset(tx: Queryable, projectId: string, id: string): Promise<DatasetRow> {
   const row = await findDataset(tx, projectId, id);
@@ -94,12 +97,13 @@ export async function commitDatasetVersion(
   const base = input.baseVersion === 0 ? undefined : await requireVersion(tx, dataset.id, input.baseVersion);
   const items = await assignItemIds(tx, dataset, base === undefined, input.items);
   const named = base === undefined ? [] : [...items.map((i) => i.itemId), ...input.removedItemIds];
-  const digests =
-    base === undefined || named.length === 0
-      ? new Map<string, string>()
-      : new Map(
-          (await versionDigestsQuery(tx, dataset.id, base.version, named)).map((r) => [r.itemId, r.digest]),
-        );
+  const digests = new Map<string, string>();
+  // in slices, so that no bound list grows with an upload's 100,000 ids
+  for (let start = 0; base !== undefined && start < named.length; start += idsPerLookup) {
+    const slice = named.slice(start, start + idsPerLookup);
+    for (const r of await versionDigestsQuery(tx, dataset.id, base.version, slice))
+      digests.set(r.itemId, r.digest);
+  }
   const plan = planVersion({
     items,
     removedItemIds: input.removedItemIds,

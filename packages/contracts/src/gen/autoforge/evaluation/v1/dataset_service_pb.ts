@@ -755,7 +755,8 @@ export type UploadDatasetItemsRequest = Message<"autoforge.evaluation.v1.UploadD
   items: DatasetItem[];
 
   /**
-   * Item ids of the base version to leave out; at most 1,000 per chunk. Only with a base version.
+   * Item ids of the base version to leave out; at most 1,000 per chunk and 10,000 over the
+   * stream (to remove more, upload the version from scratch). Only with a base version.
    *
    * @generated from field: repeated string removed_item_ids = 4;
    */
