@@ -199,6 +199,20 @@ describe("UploadDatasetItems", () => {
       /earlier chunk than the last \(chunk 6\)/,
     );
     expect(violations(afterFinish)).toEqual(["finish_upload"]);
+    // more than 10,000 removed ids over the stream
+    const removals = Array.from(
+      { length: 11 },
+      (_, c): Chunk => ({
+        ...(c === 0 ? { datasetId: ds.id, baseVersion: 1 } : {}),
+        removedItemIds: Array.from({ length: 1000 }, (_, k) => `gone-${c}-${k}`),
+      }),
+    );
+    const tooManyRemovals = await expectCode(
+      alice.uploadDatasetItems(stream(removals)),
+      Code.InvalidArgument,
+      /removes more than 10000 items \(chunk 11\)/,
+    );
+    expect(violations(tooManyRemovals)).toEqual(["removed_item_ids"]);
     const bob = await (await startEvaluationService(db, stubPromptClient(new Map()))).clients.datasets("bob");
     await expectCode(
       bob.uploadDatasetItems(stream(chunks(ds.id, 10))),

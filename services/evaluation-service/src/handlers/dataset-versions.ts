@@ -17,7 +17,7 @@ import type { ItemContent } from "../domain/dataset-items.js";
 import { planVersion } from "../domain/dataset-versions.js";
 import { datasetNotFound, datasetVersionNotFound } from "../domain/errors.js";
 
-/** Ids bound (as one json_each text) per lookup of a base version's digests. */
+/** Ids or digests bound (as one json_each text) per lookup in a version. */
 const idsPerLookup = 5000;
 
 /** Another project's dataset and a missing one look the same: NOT_FOUND. */
@@ -55,7 +55,14 @@ async function assignItemIds(
   if (fromScratch && dataset.latestVersion > 0 && unnamed.length > 0) {
     const given = new Set(items.map((i) => i.itemId));
     const digests = [...new Set(unnamed.map((i) => i.digest))];
-    for (const row of await itemsWithDigestsQuery(tx, dataset.id, dataset.latestVersion, digests)) {
+    const found: { itemId: string; digest: string }[] = [];
+    for (let start = 0; start < digests.length; start += idsPerLookup) {
+      const slice = digests.slice(start, start + idsPerLookup);
+      found.push(...(await itemsWithDigestsQuery(tx, dataset.id, dataset.latestVersion, slice)));
+    }
+    // in item_id order, whichever slice found them: the same request always maps to the same ids
+    found.sort((a, b) => (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
+    for (const row of found) {
       if (given.has(row.itemId)) continue;
       const ids = previous.get(row.digest) ?? [];
       ids.push(row.itemId);
