@@ -8,7 +8,7 @@ export function documentedAccess(): Map<string, string> {
   const doc = readFileSync(new URL("../../docs/projects.md", import.meta.url), "utf8");
   const rows = new Map<string, string>();
   for (const m of doc.matchAll(
-    /^\| ((?:Prompt|Evaluation|Admin)Service\.(?:\w+|\\\*)) +\| ([^|]+?) +\|$/gm,
+    /^\| ((?:Prompt|Evaluation|Dataset|Admin)Service\.(?:\w+|\\\*)) +\| ([^|]+?) +\|$/gm,
   )) {
     rows.set((m[1] as string).replace("\\*", "*"), m[2] as string);
   }

@@ -8,9 +8,10 @@ const services: DescService[] = contractFiles.flatMap((file) => file.services);
 const methods: DescMethod[] = services.flatMap((service) => service.methods);
 
 describe("contracts", () => {
-  it("has the three services", () => {
+  it("has the four services", () => {
     expect(services.map((s) => s.typeName).sort()).toEqual([
       "autoforge.admin.v1.AdminService",
+      "autoforge.evaluation.v1.DatasetService",
       "autoforge.evaluation.v1.EvaluationService",
       "autoforge.prompt.v1.PromptService",
     ]);
@@ -36,7 +37,7 @@ describe("contracts", () => {
 
   it("paginates every unary list with page_size, page_token and next_page_token", () => {
     const lists = methods.filter((m) => m.name.startsWith("List") && m.name !== "ListPromptEvents");
-    expect(lists.length).toBe(7);
+    expect(lists.length).toBe(9);
     for (const method of lists) {
       const input = method.input.fields.map((f) => f.name);
       expect(input, method.name).toEqual(expect.arrayContaining(["page_size", "page_token"]));
@@ -62,6 +63,7 @@ describe("contracts", () => {
       "CompleteEvaluation",
       "FailEvaluation",
       "GetEvaluationSummary",
+      "GetDataset",
     ];
     for (const name of takesId) {
       expect(byName.get(name)?.input.fields[0]?.name, name).toBe("id");
@@ -81,11 +83,14 @@ describe("contracts", () => {
     for (const name of ["RecordTestResults", "ListTestResults"]) {
       expect(byName.get(name)?.input.fields[0]?.name, name).toBe("evaluation_id");
     }
+    for (const name of ["CreateDatasetVersion", "ListDatasetItems", "DiffDatasetVersions"]) {
+      expect(byName.get(name)?.input.fields[0]?.name, name).toBe("dataset_id");
+    }
   });
 
   it("names the project on every request of the project-scoped services (a string field `project`)", () => {
     const scoped = services.filter((s) => s.typeName !== "autoforge.admin.v1.AdminService");
-    expect(scoped).toHaveLength(2);
+    expect(scoped).toHaveLength(3);
     for (const method of scoped.flatMap((s) => s.methods)) {
       const field = method.input.fields.find((f) => f.name === "project");
       expect(field?.fieldKind, method.name).toBe("scalar");

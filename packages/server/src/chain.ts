@@ -9,6 +9,7 @@ import type { CallContext, DatabaseBinding, Principal } from "./context.js";
 import {
   codeName,
   DeadlineExceededError,
+  InvalidArgumentError,
   mapError,
   PermissionDeniedError,
   toConnectError,
@@ -33,6 +34,11 @@ export interface IncomingCall {
   readonly request: Message;
   /** Set when the request's bytes did not decode (`request` is then empty): the call fails with it. */
   readonly decodeError?: Error | undefined;
+  /**
+   * Client streaming only: the messages after `request` (the first message, or an empty one when the client
+   * sent none). Iterating throws UndecodableRequestError for a message that does not decode.
+   */
+  readonly rest?: AsyncIterable<Message> | undefined;
   /** Sends one response message; resolves when the next may be sent. */
   send(response: Message): Promise<void>;
   setResponseHeader(name: string, value: string): void;
@@ -284,7 +290,7 @@ export function admissionMiddleware(tracker: CallTracker): Middleware {
 }
 
 /**
- * Unary calls: deadline = now + min(client timeout, maxTimeoutMs). Server streams (change feeds) are meant to
+ * Unary and client-streaming calls: deadline = now + min(client timeout, maxTimeoutMs). Server streams (change feeds) are meant to
  * stay open: they end at the client's own deadline if it sent one, else on cancel or shutdown. The call's
  * signal aborts on deadline or client cancel.
  */
@@ -451,13 +457,78 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
   };
 }
 
-function handlerStage<Tx>(database: DatabaseBinding<Tx> | undefined): Middleware {
+/**
+ * A client stream's requests as the handler sees them: the first message (already through auth and validation),
+ * then each later one as it arrives, validated like the first and counted as received. A later message may
+ * leave `project` empty or repeat the first one's; another project is INVALID_ARGUMENT (the call's project and
+ * role were resolved once, on the first message). Every read races the call's signal, so a cancelled client
+ * or a passed deadline ends the iteration with that reason.
+ */
+async function* clientStream(
+  state: CallState,
+  observe: CallObserver | undefined,
+): AsyncGenerator<Message, void, undefined> {
+  const { call } = state;
+  const signal = state.controller.signal;
+  yield call.request;
+  if (call.rest === undefined) return;
+  const validator = call.service.validators.get(call.method.input.typeName);
+  const projectOf = (m: Message) =>
+    call.service.hasProjectField(call.method)
+      ? String((m as unknown as { project?: unknown }).project ?? "")
+      : "";
+  const project = projectOf(call.request);
+  const observed = { service: call.service.service, method: call.method, protocol: call.protocol };
+  const iterator = call.rest[Symbol.asyncIterator]();
+  let received = 1;
+  let finished = false;
+  try {
+    for (;;) {
+      const next = await raceAbort(iterator.next(), signal);
+      if (next.done === true) break;
+      observe?.received(observed);
+      const requested = projectOf(next.value);
+      if (requested !== "" && requested !== project && requested !== state.project?.id) {
+        throw new InvalidArgumentError(
+          "project",
+          "must be empty or the first message's project in every message of the stream",
+        );
+      }
+      received++;
+      try {
+        validator?.validate(next.value);
+      } catch (e) {
+        if (!(e instanceof InvalidArgumentError)) throw e;
+        // the fields are the message's own: say which message of the stream they are in
+        const [first, ...more] = e.violations.map((v) => ({
+          ...v,
+          description: `${v.description} (message ${received} of the stream)`,
+        }));
+        throw new InvalidArgumentError([first as (typeof e.violations)[0], ...more]);
+      }
+      yield next.value;
+    }
+    finished = true;
+  } finally {
+    if (!finished) iterator.return?.().catch(() => {});
+  }
+}
+
+function handlerStage<Tx>(database: DatabaseBinding<Tx> | undefined, observe?: CallObserver): Middleware {
   return async (state) => {
     const { call } = state;
     const ctx = createCallContext(state, database);
     const signal = state.controller.signal;
     const handler = call.service.handler(call.method);
     const output = call.method.output;
+    if (call.method.methodKind === "client_streaming") {
+      const response = await raceAbort(
+        handler(clientStream(state, observe), ctx as CallContext<unknown>) as Promise<unknown>,
+        signal,
+      );
+      await call.send(create(output, response as never));
+      return;
+    }
     if (!state.streaming) {
       const response = await raceAbort(
         handler(call.request, ctx as CallContext<unknown>) as Promise<unknown>,
@@ -511,7 +582,7 @@ export function createCallPipeline<Tx>(options: ChainOptions<Tx>): CallPipeline 
     decodeMiddleware,
     authMiddleware(options.authenticate),
     validationMiddleware,
-    handlerStage(options.database),
+    handlerStage(options.database, options.observe),
   ]);
   const observe = options.observe;
   return (incoming) => {

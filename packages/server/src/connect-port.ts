@@ -1,7 +1,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import type { DescMethod, Message } from "@bufbuild/protobuf";
+import { create, type DescMethod, type Message } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -19,7 +19,7 @@ import {
 import type { CallPipeline, IncomingCall } from "./chain.js";
 import { answerDecodeFailures, markReached } from "./connect-decode.js";
 import { type CorsOptions, createCorsHandler } from "./cors.js";
-import { assertResponseFits } from "./decode.js";
+import { assertResponseFits, UndecodableRequestError } from "./decode.js";
 import { strictJsonDecoder } from "./decode-json.js";
 import { listenTcp } from "./listen.js";
 import type { RegisteredService } from "./service.js";
@@ -78,6 +78,7 @@ function incomingCall(
   ctx: HandlerContext,
   deliver: (m: Message) => Promise<void>,
   maxMessageBytes: number,
+  rest?: AsyncIterable<Message>,
 ): IncomingCall {
   markReached(ctx);
   const json = usesJson(ctx);
@@ -95,9 +96,41 @@ function incomingCall(
     timeoutMs: ctx.timeoutMs(),
     transportSignal: ctx.signal,
     request,
+    rest,
     send,
     setResponseHeader: (name, value) => ctx.responseHeader.set(name, value),
   };
+}
+
+/**
+ * A message of a client stream that connect-node could not decode: it reports INTERNAL / UNKNOWN (`parse
+ * binary: ...`) from the request iterator, after the implementation was reached, so `answerDecodeFailures`
+ * does not see it. The client's fault, INVALID_ARGUMENT, as on the gRPC port. Other codes (a message over the
+ * size limit: RESOURCE_EXHAUSTED; a cancel) pass as they are.
+ */
+function decodeFailureOf(e: unknown): unknown {
+  if (e instanceof ConnectError && (e.code === Code.Internal || e.code === Code.Unknown)) {
+    return new UndecodableRequestError(e.rawMessage);
+  }
+  return e;
+}
+
+async function* decodedRest(iterator: AsyncIterator<Message>, signal: AbortSignal): AsyncGenerator<Message> {
+  for (;;) {
+    let next: IteratorResult<Message>;
+    try {
+      next = await iterator.next();
+    } catch (e) {
+      throw decodeFailureOf(e);
+    }
+    if (next.done === true) {
+      // as on the gRPC port: a cancelled request body can end before its abort is reported
+      await new Promise((resolve) => setImmediate(resolve));
+      if (signal.aborted) throw new ConnectError("the client cancelled the call", Code.Canceled);
+      return;
+    }
+    yield next.value;
+  }
 }
 
 /** connect-es implementations that hand every call to the same pipeline as the gRPC port. */
@@ -123,6 +156,36 @@ function implementation(
             maxMessageBytes,
           ),
         );
+        return response;
+      };
+    } else if (method.methodKind === "client_streaming") {
+      // the first message is read here: the chain resolves auth and the project on it
+      impl[method.localName] = async (requests: AsyncIterable<Message>, ctx: HandlerContext) => {
+        markReached(ctx);
+        const iterator = requests[Symbol.asyncIterator]();
+        let first: IteratorResult<Message> | undefined;
+        let decodeError: UndecodableRequestError | undefined;
+        try {
+          first = await iterator.next();
+        } catch (e) {
+          const failure = decodeFailureOf(e);
+          if (!(failure instanceof UndecodableRequestError)) throw failure;
+          decodeError = failure;
+        }
+        let response: Message | undefined;
+        const call = incomingCall(
+          service,
+          method,
+          first === undefined || first.done === true ? create(method.input) : first.value,
+          ctx,
+          async (m) => {
+            response = m;
+          },
+          maxMessageBytes,
+          first === undefined || first.done === true ? undefined : decodedRest(iterator, ctx.signal),
+        );
+        // like the gRPC port's: a first message that does not decode fails in the chain (logged, counted)
+        await pipeline(decodeError === undefined ? call : { ...call, decodeError });
         return response;
       };
     } else {

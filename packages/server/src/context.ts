@@ -1,5 +1,6 @@
 import type {
   DescMethod,
+  DescMethodClientStreaming,
   DescMethodServerStreaming,
   DescMethodUnary,
   DescService,
@@ -106,11 +107,28 @@ export type ServerStreamingHandler<M extends DescMethod, Tx> =
     ? (request: MessageShape<I>, ctx: CallContext<Tx>) => AsyncIterable<MessageInitShape<O>>
     : never;
 
-/** One handler per method: unary -> Promise of the response, server-streaming -> AsyncIterable of responses. */
+/**
+ * Client streaming: the request messages in order (the first is the one auth and the project were resolved on;
+ * each is validated before the handler sees it), then one response. Iterating rejects when the call aborts
+ * (client cancel, deadline, shutdown). The end of the iteration is not proof that the client meant to finish:
+ * some clients (connect-node) close their request stream when they cancel, and the cancel arrives a moment
+ * later. A handler that commits what it received should require an explicit last message in its protocol.
+ */
+export type ClientStreamingHandler<M extends DescMethod, Tx> =
+  M extends DescMethodClientStreaming<infer I, infer O>
+    ? (requests: AsyncIterable<MessageShape<I>>, ctx: CallContext<Tx>) => Promise<MessageInitShape<O>>
+    : never;
+
+/**
+ * One handler per method: unary -> Promise of the response, server-streaming -> AsyncIterable of responses,
+ * client-streaming -> AsyncIterable of requests to Promise of the response.
+ */
 export type ServiceHandlers<S extends DescService, Tx = unknown> = {
   [K in keyof S["method"]]: S["method"][K] extends DescMethodUnary
     ? UnaryHandler<S["method"][K], Tx>
     : S["method"][K] extends DescMethodServerStreaming
       ? ServerStreamingHandler<S["method"][K], Tx>
-      : never;
+      : S["method"][K] extends DescMethodClientStreaming
+        ? ClientStreamingHandler<S["method"][K], Tx>
+        : never;
 };

@@ -9,6 +9,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import {
@@ -123,6 +124,7 @@ function incomingCall(
   responseMetadata: grpc.Metadata,
   send: (m: Message) => Promise<void>,
   settled: { done: boolean },
+  rest?: AsyncIterable<Message>,
 ): IncomingCall {
   const cancel = new AbortController();
   if (call.cancelled) cancel.abort();
@@ -137,8 +139,102 @@ function incomingCall(
     timeoutMs: timeoutFromDeadline(call.getDeadline()),
     transportSignal: cancel.signal,
     ...decodeRequest(method, call.request),
+    rest,
     send,
     setResponseHeader: (name, value) => responseMetadata.set(name, value),
+  };
+}
+
+/** The next message of a client stream, or undefined at its end or when the call is cancelled first. */
+function nextMessage(
+  iterator: AsyncIterator<Buffer>,
+  call: SurfaceCall,
+): Promise<IteratorResult<Buffer> | undefined> {
+  if (call.cancelled) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onCancel = () => resolve(undefined);
+    call.on("cancelled", onCancel);
+    iterator.next().then(
+      (r) => {
+        (call as unknown as NodeJS.EventEmitter).removeListener("cancelled", onCancel);
+        resolve(r);
+      },
+      (e: unknown) => {
+        (call as unknown as NodeJS.EventEmitter).removeListener("cancelled", onCancel);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * A client stream: the first message is read here (the chain resolves auth and the project on it), the rest
+ * are decoded as the handler pulls them; one that does not decode is INVALID_ARGUMENT, as a unary request is.
+ * A client that cancels (or whose deadline passes, which grpc-js reports as a cancel) before its first message
+ * answers CANCELLED without reaching the chain.
+ */
+function handleClientStream(
+  service: RegisteredService<unknown>,
+  method: DescService["methods"][number],
+  pipeline: CallPipeline,
+  encode: (m: Message) => Buffer,
+): grpc.handleClientStreamingCall<Buffer, Buffer> {
+  return (call, callback) => {
+    const md = new grpc.Metadata();
+    const settled = { done: false };
+    let response: Buffer | undefined;
+    const iterator = (call as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    async function* rest(): AsyncGenerator<Message> {
+      for (;;) {
+        const next = await nextMessage(iterator, call);
+        if (next === undefined) throw new ConnectError("the client cancelled the call", Code.Canceled);
+        if (next.done === true) {
+          // A cancelled call's request stream can end like a complete one, its RST_STREAM handled a moment
+          // later: look once more before the handler takes the end as "the client sent everything".
+          await new Promise((resolve) => setImmediate(resolve));
+          if (call.cancelled) throw new ConnectError("the client cancelled the call", Code.Canceled);
+          return;
+        }
+        const decoded = decodeRequest(method, next.value);
+        if (decoded.decodeError !== undefined) throw decoded.decodeError;
+        yield decoded.request;
+      }
+    }
+    nextMessage(iterator, call).then(
+      (first) => {
+        if (first === undefined) {
+          callback({ code: grpc.status.CANCELLED, details: "the client cancelled the call" });
+          return;
+        }
+        const surface = Object.assign(call, {
+          request: first.done === true ? Buffer.alloc(0) : first.value,
+        });
+        return pipeline(
+          incomingCall(
+            service,
+            method,
+            surface,
+            md,
+            async (m) => {
+              response = encode(m);
+            },
+            settled,
+            first.done === true ? undefined : rest(),
+          ),
+        ).then(
+          () => {
+            settled.done = true;
+            call.sendMetadata(md);
+            callback(null, response);
+          },
+          (e: unknown) => {
+            settled.done = true;
+            callback(statusFromError(e, md));
+          },
+        );
+      },
+      (e: unknown) => callback(statusFromError(e, md)),
+    );
   };
 }
 
@@ -179,6 +275,8 @@ function implementation(
         );
       };
       impl[method.name] = handle;
+    } else if (method.methodKind === "client_streaming") {
+      impl[method.name] = handleClientStream(service, method, pipeline, encode);
     } else {
       const handle: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) => {
         const md = new grpc.Metadata();

@@ -26,6 +26,7 @@ export type {
   AuditEntry,
   AuditInput,
   CallContext,
+  ClientStreamingHandler,
   DatabaseBinding,
   Principal,
   Role,

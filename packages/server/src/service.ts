@@ -20,9 +20,12 @@ export interface ServiceRegistration<S extends DescService, Tx = unknown> {
   readonly access: AccessRequirements<S>;
 }
 
-/** A handler with its types erased: the chain calls it with a decoded request. */
+/**
+ * A handler with its types erased: the chain calls it with a decoded request, or for a client-streaming method
+ * with the iterable of its requests.
+ */
 export type AnyHandler<Tx> = (
-  request: Message,
+  request: Message | AsyncIterable<Message>,
   ctx: CallContext<Tx>,
 ) => Promise<unknown> | AsyncIterable<unknown>;
 
@@ -39,8 +42,8 @@ export interface RegisteredService<Tx = unknown> {
 }
 
 /**
- * Checks a service registration (every method has a handler; only unary and server-streaming methods) and
- * erases its types so services with different descriptors fit in one list.
+ * Checks a service registration (every method has a handler; unary, server-streaming and client-streaming
+ * methods, not bidirectional ones) and erases its types so services with different descriptors fit in one list.
  */
 export function defineService<S extends DescService, Tx = unknown>(
   registration: ServiceRegistration<S, Tx>,
@@ -51,7 +54,7 @@ export function defineService<S extends DescService, Tx = unknown>(
   const declared = new Map<string, Access>();
   const withProject = new Set<string>();
   for (const method of service.methods) {
-    if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
+    if (method.methodKind === "bidi_streaming") {
       throw new Error(`${service.typeName}.${method.name}: ${method.methodKind} methods are not supported`);
     }
     if (typeof handlers[method.localName] !== "function") {

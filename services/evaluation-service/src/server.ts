@@ -6,6 +6,7 @@ import {
   unkeyedAuditTrail,
 } from "@autoforge/admin";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
+import { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
 import type { Database } from "@autoforge/db";
 import {
   type AuthConfig,
@@ -20,9 +21,12 @@ import {
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { evaluationAccess } from "./access.js";
+import { datasetAccess } from "./dataset-access.js";
+import { datasetValidators } from "./dataset-validators.js";
 import { listConsumerOffsets } from "./db/repository.js";
 import type { Schema } from "./db/schema.js";
 import type { EvaluationTx, HandlerDeps } from "./handlers/common.js";
+import { createDatasetHandlers } from "./handlers/datasets.js";
 import { createEvaluationHandlers } from "./handlers/evaluations.js";
 import { createResultHandlers } from "./handlers/results.js";
 import type { PromptClient } from "./prompt-client.js";
@@ -57,7 +61,10 @@ export function createEvaluationServiceHandlers(
   return { ...createEvaluationHandlers(deps), ...createResultHandlers(deps) };
 }
 
-/** Wires EvaluationService + AdminService (this database only) to the server kit. */
+/**
+ * Wires EvaluationService, DatasetService and AdminService (this database only) to the server kit: all three on
+ * both ports.
+ */
 export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationServer {
   const metrics = deps.metrics ?? new Registry();
   const audit = deps.audit ?? unkeyedAuditTrail;
@@ -74,6 +81,12 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
         handlers: createEvaluationServiceHandlers(handlerDeps),
         validators: evaluationValidators,
         access: evaluationAccess,
+      }),
+      defineService({
+        service: DatasetService,
+        handlers: createDatasetHandlers(handlerDeps),
+        validators: datasetValidators,
+        access: datasetAccess,
       }),
       // GetDatabaseStats also reports the prompt event consumer's lag
       createAdminService({

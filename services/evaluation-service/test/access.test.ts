@@ -1,9 +1,11 @@
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
+import { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
 import { describeAccess } from "@autoforge/server";
 import { uuidv7 } from "uuidv7";
 import { describe, expect, it } from "vitest";
 import { documentedAccess } from "../../../test/support/documented-access.js";
 import { evaluationAccess } from "../src/access.js";
+import { datasetAccess } from "../src/dataset-access.js";
 import {
   Code,
   type EvalClient,
@@ -164,5 +166,21 @@ describe("access in the chain", () => {
     expect((await own.listEvaluations()).evaluations).toEqual([]);
     expect((await own.comparePromptVersions()).versions).toEqual([]);
     expect(await tableCounts(db)).toEqual(before);
+  });
+});
+
+describe("the DatasetService access table (src/dataset-access.ts)", () => {
+  it("docs/projects.md lists the same role for every DatasetService method, and every method is declared", () => {
+    const documented = documentedAccess();
+    for (const method of DatasetService.methods) {
+      const needs = datasetAccess.methods[method.localName as keyof typeof datasetAccess.methods];
+      expect(documented.get(`DatasetService.${method.name}`), `DatasetService.${method.name}`).toBe(
+        describeAccess(needs),
+      );
+    }
+    expect(Object.keys(datasetAccess.methods).sort()).toEqual(
+      DatasetService.methods.map((m) => m.localName).sort(),
+    );
+    expect("default" in datasetAccess).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { EvaluationService, type TestResult } from "@autoforge/contracts/evaluation/v1";
+import { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
 import { PromptSchema, PromptService } from "@autoforge/contracts/prompt/v1";
 import { createDatabase, type Database, migrate } from "@autoforge/db";
 import { allProjects, createTokenSigner, type Role, type TokenClaims } from "@autoforge/server";
@@ -57,6 +58,7 @@ export async function openTestDatabase(): Promise<{
 export type EvalClient = Client<typeof EvaluationService>;
 export type PromptClient = Client<typeof PromptService>;
 export type AdminClient = Client<typeof AdminService>;
+export type DatasetClient = Client<typeof DatasetService>;
 
 /**
  * gRPC clients (connect-node's gRPC transport) for one base URL; closed when the test finishes. `evaluations`,
@@ -85,6 +87,9 @@ export function clientFactory(baseUrl: string) {
     evaluationsAs: async (claims: TokenClaims) =>
       createClient(EvaluationService, await transportWith(claims)),
     promptsAs: async (claims: TokenClaims) => createClient(PromptService, await transportWith(claims)),
+    datasets: async (sub: string, roles: Role[] = ["user"]) =>
+      createClient(DatasetService, await transportFor(sub, roles)),
+    datasetsAs: async (claims: TokenClaims) => createClient(DatasetService, await transportWith(claims)),
   };
 }
 
@@ -208,9 +213,13 @@ export function stubPromptClient(
 export async function startEvaluationService(db: Database<Schema>, prompts: PromptServiceClient) {
   const logger = pino({ level: "silent" });
   const app = createEvaluationServer({ db, prompts, auth: { secret }, logger });
-  const { grpcPort } = await app.server.listen({ host: "127.0.0.1", grpcPort: 0, connectPort: 0 });
+  const { grpcPort, connectPort } = await app.server.listen({
+    host: "127.0.0.1",
+    grpcPort: 0,
+    connectPort: 0,
+  });
   onTestFinished(() => app.server.shutdown({ graceMs: 500 }));
-  return { app, grpcPort, clients: clientFactory(`http://127.0.0.1:${grpcPort}`) };
+  return { app, grpcPort, connectPort, clients: clientFactory(`http://127.0.0.1:${grpcPort}`) };
 }
 
 export { expectCode, must, pollUntil } from "../../../test/support/assertions.js";

@@ -110,7 +110,7 @@ describe("migration 0002_projects", () => {
 
       // down: the schema of before projects, every row kept
       const counts = await tableCounts(db);
-      expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
+      expect(await migrator.down(3)).toEqual(["0004_datasets", "0003_audit_key_id", "0002_projects"]);
       expect(await columns(db)).toEqual(withProjects.filter((c) => c !== "project_id"));
       expect(await evaluationIndexes(db)).toEqual([
         "evaluations_owner_created_idx",
@@ -132,14 +132,18 @@ describe("migration 0002_projects", () => {
       // `migrate check` on a copy of these rows: up, integrity + foreign keys + invariants, down and up again
       expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
         safe: true,
-        pending: ["0002_projects", "0003_audit_key_id"],
+        pending: ["0002_projects", "0003_audit_key_id", "0004_datasets"],
         problems: [],
       });
       expect(await tableCounts(db)).toEqual(legacyCounts);
 
       const seen: Record<string, unknown>[] = [];
       for (const round of [1, 2]) {
-        expect(await migrator.up(), `round ${round}`).toEqual(["0002_projects", "0003_audit_key_id"]);
+        expect(await migrator.up(), `round ${round}`).toEqual([
+          "0002_projects",
+          "0003_audit_key_id",
+          "0004_datasets",
+        ]);
         expect(await tableCounts(db)).toEqual(legacyCounts);
         const projects = await db.client.execute(
           "SELECT count(*) AS n FROM evaluations WHERE project_id <> 'user:' || owner_id",
@@ -174,7 +178,7 @@ describe("migration 0002_projects", () => {
         expect(await tableCounts(db)).toEqual(legacyCounts);
         seen.push(views);
         if (round === 1) {
-          expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
+          expect(await migrator.down(3)).toEqual(["0004_datasets", "0003_audit_key_id", "0002_projects"]);
           expect(await tableCounts(db)).toEqual(legacyCounts);
         }
       }
@@ -185,6 +189,7 @@ describe("migration 0002_projects", () => {
         ["0001_triggers", "applied"],
         ["0002_projects", "applied"],
         ["0003_audit_key_id", "applied"],
+        ["0004_datasets", "applied"],
       ]);
     },
   );

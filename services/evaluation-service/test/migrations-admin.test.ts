@@ -39,11 +39,24 @@ describe("migrations", () => {
       ["0001_triggers", "applied"],
       ["0002_projects", "applied"],
       ["0003_audit_key_id", "applied"],
+      ["0004_datasets", "applied"],
     ]);
     const triggers = await triggerNames(svc.db);
     expect(triggers).toEqual([
       "audit_log_no_delete",
       "audit_log_no_update",
+      "dataset_items_no_delete",
+      "dataset_items_no_update",
+      "dataset_version_items_no_delete",
+      "dataset_version_items_no_update",
+      "dataset_version_items_open",
+      "dataset_versions_commit_count",
+      "dataset_versions_immutable",
+      "dataset_versions_next",
+      "dataset_versions_no_delete",
+      "datasets_identity_immutable",
+      "datasets_latest_version",
+      "datasets_no_delete",
       "evaluations_identity_immutable",
       "evaluations_project_immutable",
       "evaluations_project_valid",
@@ -52,6 +65,7 @@ describe("migrations", () => {
       "test_results_immutable",
       "test_results_only_while_running",
     ]);
+    expect(await migrator.down(1)).toEqual(["0004_datasets"]);
     expect(await migrator.down(1)).toEqual(["0003_audit_key_id"]);
     expect(await auditColumns(svc.db)).not.toContain("key_id");
     expect(await tableCounts(svc.db)).toEqual(rows);
@@ -59,14 +73,20 @@ describe("migrations", () => {
     expect(await migrator.down(1)).toEqual(["0001_triggers"]);
     expect(await triggerNames(svc.db)).toEqual([]);
     expect(await tableCounts(svc.db)).toEqual(rows);
-    expect(await migrator.up()).toEqual(["0001_triggers", "0002_projects", "0003_audit_key_id"]);
+    expect(await migrator.up()).toEqual([
+      "0001_triggers",
+      "0002_projects",
+      "0003_audit_key_id",
+      "0004_datasets",
+    ]);
     expect(await auditColumns(svc.db)).toContain("key_id");
     expect(await verifyAuditChain(svc.db)).toMatchObject({ ok: true, count: rows.audit_log });
     expect(await triggerNames(svc.db)).toEqual(triggers);
     expect(await tableCounts(svc.db)).toEqual(rows);
     expect((await svc.alice.getEvaluation({ id: e.id })).evaluation?.testCount).toBe(2);
 
-    expect(await migrator.down(4)).toEqual([
+    expect(await migrator.down(5)).toEqual([
+      "0004_datasets",
       "0003_audit_key_id",
       "0002_projects",
       "0001_triggers",
@@ -76,7 +96,13 @@ describe("migrations", () => {
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_migrations', 'sqlite_sequence')",
     );
     expect(left.rows).toEqual([]);
-    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers", "0002_projects", "0003_audit_key_id"]);
+    expect(await migrator.up()).toEqual([
+      "0000_init",
+      "0001_triggers",
+      "0002_projects",
+      "0003_audit_key_id",
+      "0004_datasets",
+    ]);
   });
 
   it("the database itself refuses out-of-range scores, latencies, statuses, bad projects and inconsistent states", async () => {

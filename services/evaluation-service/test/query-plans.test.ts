@@ -1,6 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { itWith } from "../../../test/support/engine.js";
 import {
+  copyMembersQuery,
+  datasetByIdQuery,
+  datasetByNameQuery,
+  diffCountsQuery,
+  diffQuery,
+  itemsWithDigestsQuery,
+  listDatasetsQuery,
+  listItemsQuery,
+  storedContentsQuery,
+  versionDigestsQuery,
+  versionQuery,
+} from "../src/db/dataset-repository.js";
+import {
   compareVersionsQuery,
   deleteEvaluationsOfPrompt,
   evaluationsOfPromptCountQuery,
@@ -160,6 +173,151 @@ describe("query plans", () => {
     });
     expect(rs.rows.map((r) => String(r.detail)).join("\n")).toMatch(
       /USING (COVERING )?INDEX test_results_evaluation_/,
+    );
+  });
+});
+
+const datasetId = "01910000-0000-7000-8000-000000000001";
+
+/** Two versions of a dataset (the second derived, with changes and removals), straight into the tables. */
+async function seedDataset(db: Db) {
+  await db.write(async (tx) => {
+    await tx.run(
+      `INSERT INTO datasets (id, project_id, owner_id, name, created_at, updated_at) VALUES ('${datasetId}', 'user:owner-1', 'owner-1', 'qa', 1, 1)`,
+    );
+    for (let i = 0; i < 20; i++) {
+      await tx.run(
+        `INSERT INTO datasets (id, project_id, owner_id, name, created_at, updated_at) VALUES ('01910000-0000-7000-8001-${String(i).padStart(12, "0")}', 'user:owner-${i % 5}', 'o', 'd${i}', 1, 1)`,
+      );
+    }
+    const digest = (i: number, v: number) => (v * 1000 + i).toString(16).padStart(64, "0");
+    for (const v of [1, 2]) {
+      await tx.run(
+        `INSERT INTO dataset_versions (dataset_id, version, parent_version, item_count, added_count, changed_count, removed_count, creator_id, created_at)
+         VALUES ('${datasetId}', ${v}, ${v === 1 ? "NULL" : 1}, 300, 0, 0, 0, 'o', 1)`,
+      );
+      for (let i = 0; i < 300; i++) {
+        const n = v === 2 ? i + 10 : i;
+        const d = digest(n, v === 2 && n % 7 === 0 ? 2 : 1);
+        await tx.run(
+          `INSERT INTO dataset_items (dataset_id, item_id, digest, input_kind, input, created_at) VALUES ('${datasetId}', 'item-${n}', '${d}', 'text', 'q', 1) ON CONFLICT DO NOTHING`,
+        );
+        await tx.run(
+          `INSERT INTO dataset_version_items (dataset_id, version, item_id, digest) VALUES ('${datasetId}', ${v}, 'item-${n}', '${d}')`,
+        );
+      }
+      await tx.run(
+        `UPDATE dataset_versions SET committed = 1 WHERE dataset_id = '${datasetId}' AND version = ${v}`,
+      );
+      await tx.run(
+        `UPDATE datasets SET latest_version = ${v}, latest_item_count = 300 WHERE id = '${datasetId}'`,
+      );
+    }
+  });
+  await db.write((tx) => tx.run("ANALYZE"));
+}
+
+describe("dataset query plans", () => {
+  for (const withStats of [false, true]) {
+    itWith(
+      withStats ? ["localMaintenance"] : [],
+      `every dataset read is a primary-key or unique-index range, without a temp B-tree (${withStats ? "with" : "without"} ANALYZE statistics)`,
+      async () => {
+        const { db } = await openTestDatabase();
+        if (withStats) await seedDataset(db);
+        const d = db.drizzle();
+        const pk = /USING (COVERING )?INDEX sqlite_autoindex_dataset_version_items_1/;
+        const cases: [string, Sqlish, RegExp | RegExp[]][] = [];
+        for (const afterName of [undefined, "d3"]) {
+          cases.push([
+            `ListDatasets ${afterName ? "page 2" : "page 1"}`,
+            listDatasetsQuery(d, { projectId: "user:owner-1", afterName, limit: 21 }),
+            /USING INDEX datasets_project_name_idx \(project_id=\?/,
+          ]);
+        }
+        cases.push(
+          [
+            "GetDataset",
+            datasetByIdQuery(d, "user:owner-1", datasetId),
+            /USING INDEX sqlite_autoindex_datasets_1 \(id=\?\)/,
+          ],
+          [
+            "CreateDataset: name taken",
+            datasetByNameQuery(d, "user:owner-1", "qa"),
+            /datasets_project_name_idx \(project_id=\? AND name=\?\)/,
+          ],
+          [
+            "a version",
+            versionQuery(d, datasetId, 1),
+            /USING INDEX sqlite_autoindex_dataset_versions_1 \(dataset_id=\? AND version=\?\)/,
+          ],
+          [
+            "base digests of the request's ids",
+            versionDigestsQuery(d, datasetId, 1, ["item-1", "item-2"]),
+            /SEARCH dataset_version_items USING (COVERING )?INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\? AND item_id=\?\)/,
+          ],
+          [
+            "a version from scratch: the latest version's items with the digests of items without id",
+            itemsWithDigestsQuery(d, datasetId, 2, ["00", "01"]),
+            /SEARCH dataset_version_items USING (COVERING )?INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\?\)/,
+          ],
+          [
+            "the contents already stored under the ids of a request",
+            storedContentsQuery(d, datasetId, ["item-1", "item-2"]),
+            /SEARCH dataset_items USING COVERING INDEX sqlite_autoindex_dataset_items_1 \(dataset_id=\? AND item_id=\?\)/,
+          ],
+          [
+            "CreateDatasetVersion: copy of the base's unchanged items",
+            copyMembersQuery(d, { datasetId, fromVersion: 1, toVersion: 3, excludeIds: ["item-1"] }),
+            /SEARCH dataset_version_items USING (COVERING )?INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\?\)/,
+          ],
+        );
+        for (const afterItemId of [undefined, "item-50"]) {
+          cases.push([
+            `ListDatasetItems ${afterItemId ? "page 2" : "page 1"}`,
+            listItemsQuery(d, { datasetId, version: 2, afterItemId, limit: 21 }),
+            [
+              pk,
+              /SEARCH dataset_items USING INDEX sqlite_autoindex_dataset_items_1 \(dataset_id=\? AND item_id=\? AND digest=\?\)/,
+            ],
+          ]);
+          cases.push([
+            `DiffDatasetVersions ${afterItemId ? "page 2" : "page 1"}`,
+            diffQuery(d, { datasetId, fromVersion: 1, toVersion: 2, afterItemId, limit: 21 }),
+            [
+              /MERGE \(UNION ALL\)/,
+              /SEARCH t USING INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\?/,
+              /SEARCH f USING INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\? AND item_id=\?\) LEFT-JOIN/,
+              /SEARCH o USING COVERING INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\? AND item_id=\?\)/,
+            ],
+          ]);
+        }
+        cases.push([
+          "DiffDatasetVersions totals",
+          diffCountsQuery(d, { datasetId, fromVersion: 1, toVersion: 2 }),
+          /SEARCH x USING COVERING INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\? AND item_id=\?\)/,
+        ]);
+        for (const [name, query, expected] of cases) {
+          const plan = await planOf(db, query);
+          const text = plan.join("\n");
+          for (const line of [expected].flat()) {
+            expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
+          }
+          expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
+          expect(text, `${name}\n${text}`).not.toMatch(/^SCAN (datasets|dataset_\w+)$/m);
+        }
+      },
+    );
+  }
+
+  it("a version's commit counts its items in the primary key", async () => {
+    const { db } = await openTestDatabase();
+    const rs = await db.client.execute({
+      sql: "EXPLAIN QUERY PLAN SELECT count(*) FROM dataset_version_items i WHERE i.dataset_id = ? AND i.version = ?",
+      args: [datasetId, 1],
+    });
+    expect(rs.rows.map((r) => String(r.detail)).join("\n")).toMatch(
+      /SEARCH i USING COVERING INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\?\)/,
     );
   });
 });

@@ -25,4 +25,20 @@ export const evaluationInvariants: readonly MigrationInvariant[] = [
     sql: `SELECT e.id, e.status FROM evaluations e
           WHERE e.started_at IS NULL AND EXISTS (SELECT 1 FROM test_results r WHERE r.evaluation_id = e.id)`,
   },
+  {
+    // the commit trigger checks it once; a migration rebuilding these tables could break it
+    name: "a dataset version holds item_count items",
+    sql: `SELECT v.dataset_id, v.version, v.item_count FROM dataset_versions v
+          WHERE v.item_count <> (SELECT count(*) FROM dataset_version_items i
+                                 WHERE i.dataset_id = v.dataset_id AND i.version = v.version)`,
+  },
+  {
+    // versions are committed in the transaction that writes them
+    name: "every dataset version is committed, numbered 1..latest_version",
+    sql: `SELECT d.id, d.latest_version FROM datasets d
+          WHERE d.latest_version <> (SELECT count(*) FROM dataset_versions v WHERE v.dataset_id = d.id AND v.committed = 1)
+             OR EXISTS (SELECT 1 FROM dataset_versions v WHERE v.dataset_id = d.id AND (v.committed = 0 OR v.version > d.latest_version))
+             OR d.latest_item_count <> coalesce((SELECT v.item_count FROM dataset_versions v
+                                                  WHERE v.dataset_id = d.id AND v.version = d.latest_version), 0)`,
+  },
 ];

@@ -1,6 +1,16 @@
 import { auditLog, idempotencyKeys } from "@autoforge/db";
 import { sql } from "drizzle-orm";
-import { check, index, integer, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import {
+  check,
+  foreignKey,
+  index,
+  integer,
+  primaryKey,
+  real,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
 
 /**
  * evaluation-service's database. Every rule is enforced by SQLite itself (CHECK / FK / triggers), not only by
@@ -180,6 +190,160 @@ export const promptTombstones = sqliteTable(
   (t) => [check("prompt_tombstones_state_enum", sql`${t.state} IN ('deleted', 'purged')`)],
 );
 
+// ---- datasets --------------------------------------------------------------------------------------------
+
+/**
+ * A named, versioned collection of test cases in a project. Never deleted (trigger): versions are history that
+ * experiments refer to. `latest_version` / `latest_item_count` move only to the next committed version
+ * (trigger), so a reader of the dataset row always names a complete version.
+ */
+export const datasets = sqliteTable(
+  "datasets",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    ownerId: text("owner_id").notNull(),
+    name: text("name").notNull(),
+    description: text("description").notNull().default(""),
+    latestVersion: integer("latest_version").notNull().default(0),
+    latestItemCount: integer("latest_item_count").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // The name is unique per project; also ListDatasets' keyset (project_id, name) walked forwards.
+    uniqueIndex("datasets_project_name_idx").on(t.projectId, t.name),
+    check("datasets_project_len", sql`length(${t.projectId}) BETWEEN 1 AND 200`),
+    check("datasets_name_len", sql`length(${t.name}) BETWEEN 1 AND 100`),
+    check("datasets_description_len", sql`length(${t.description}) <= 2000`),
+    check("datasets_latest_version_min", sql`${t.latestVersion} >= 0`),
+    check("datasets_latest_item_count_range", sql`${t.latestItemCount} BETWEEN 0 AND 100000`),
+    check("datasets_times_ordered", sql`${t.updatedAt} >= ${t.createdAt}`),
+  ],
+);
+
+/**
+ * One version of a dataset. A version is written uncommitted (`committed` = 0), its items added, then committed
+ * in the same transaction: the commit (the only UPDATE allowed) checks that `item_count` is the number of its
+ * items, and a committed version accepts no item and no change. Numbers are 1, 2, ... without gaps
+ * (trigger: the next is always `latest_version + 1`).
+ */
+export const datasetVersions = sqliteTable(
+  "dataset_versions",
+  {
+    datasetId: text("dataset_id")
+      .notNull()
+      .references(() => datasets.id),
+    version: integer("version").notNull(),
+    /** The version it was derived from; NULL when created from scratch. */
+    parentVersion: integer("parent_version"),
+    itemCount: integer("item_count").notNull(),
+    addedCount: integer("added_count").notNull(),
+    changedCount: integer("changed_count").notNull(),
+    removedCount: integer("removed_count").notNull(),
+    creatorId: text("creator_id").notNull(),
+    committed: integer("committed").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.datasetId, t.version] }),
+    foreignKey({
+      columns: [t.datasetId, t.parentVersion],
+      foreignColumns: [t.datasetId, t.version],
+      name: "dataset_versions_parent_fk",
+    }),
+    check("dataset_versions_version_min", sql`${t.version} >= 1`),
+    check(
+      "dataset_versions_parent_before",
+      sql`${t.parentVersion} IS NULL OR (${t.parentVersion} >= 1 AND ${t.parentVersion} < ${t.version})`,
+    ),
+    check("dataset_versions_item_count_range", sql`${t.itemCount} BETWEEN 0 AND 100000`),
+    check(
+      "dataset_versions_change_counts",
+      sql`${t.addedCount} >= 0 AND ${t.changedCount} >= 0 AND ${t.removedCount} >= 0 AND ${t.addedCount} + ${t.changedCount} <= ${t.itemCount}`,
+    ),
+    check("dataset_versions_committed_bool", sql`${t.committed} IN (0, 1)`),
+  ],
+);
+
+export const datasetInputKinds = ["json", "text"] as const;
+export type DatasetInputKind = (typeof datasetInputKinds)[number];
+
+/**
+ * Item contents, content-addressed per (dataset, item id): `digest` is the SHA-256 of the content
+ * (domain/dataset-items.ts). A version lists its items in dataset_version_items; an item unchanged from one
+ * version to the next is the same row here, so a derived version of 100,000 items copies 100,000 small
+ * membership rows, not their contents. Rows are never changed or deleted (triggers).
+ */
+export const datasetItems = sqliteTable(
+  "dataset_items",
+  {
+    datasetId: text("dataset_id")
+      .notNull()
+      .references(() => datasets.id),
+    itemId: text("item_id").notNull(),
+    digest: text("digest").notNull(),
+    inputKind: text("input_kind", { enum: datasetInputKinds }).notNull(),
+    /** A JSON object (`json`) or a text (`text`). */
+    input: text("input").notNull(),
+    expectedOutput: text("expected_output").notNull().default(""),
+    metadata: text("metadata").notNull().default("{}"),
+    /** A JSON array of strings. */
+    tags: text("tags").notNull().default("[]"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.datasetId, t.itemId, t.digest] }),
+    check(
+      "dataset_items_item_id_form",
+      sql`length(${t.itemId}) BETWEEN 1 AND 128 AND ${t.itemId} NOT GLOB '*[^A-Za-z0-9._:-]*'`,
+    ),
+    check("dataset_items_digest_form", sql`length(${t.digest}) = 64 AND ${t.digest} NOT GLOB '*[^0-9a-f]*'`),
+    check("dataset_items_input_kind_enum", sql`${t.inputKind} IN ('json', 'text')`),
+    check(
+      "dataset_items_input_json",
+      sql`${t.inputKind} <> 'json' OR (json_valid(${t.input}) AND json_type(${t.input}) = 'object')`,
+    ),
+    check(
+      "dataset_items_text_sizes",
+      sql`length(CAST(${t.input} AS BLOB)) <= 65536 AND length(CAST(${t.expectedOutput} AS BLOB)) <= 65536`,
+    ),
+    check(
+      "dataset_items_metadata_json",
+      sql`json_valid(${t.metadata}) AND json_type(${t.metadata}) = 'object' AND length(CAST(${t.metadata} AS BLOB)) <= 16384`,
+    ),
+    check(
+      "dataset_items_tags_json",
+      sql`json_valid(${t.tags}) AND json_type(${t.tags}) = 'array' AND json_array_length(${t.tags}) <= 20`,
+    ),
+  ],
+);
+
+/** Which item contents a version holds: one row per (version, item id). Never changed or deleted (triggers). */
+export const datasetVersionItems = sqliteTable(
+  "dataset_version_items",
+  {
+    datasetId: text("dataset_id").notNull(),
+    version: integer("version").notNull(),
+    itemId: text("item_id").notNull(),
+    digest: text("digest").notNull(),
+  },
+  (t) => [
+    // ListDatasetItems (keyset on item_id), the diff's merge of two versions, and the commit's count.
+    primaryKey({ columns: [t.datasetId, t.version, t.itemId] }),
+    foreignKey({
+      columns: [t.datasetId, t.version],
+      foreignColumns: [datasetVersions.datasetId, datasetVersions.version],
+      name: "dataset_version_items_version_fk",
+    }),
+    foreignKey({
+      columns: [t.datasetId, t.itemId, t.digest],
+      foreignColumns: [datasetItems.datasetId, datasetItems.itemId, datasetItems.digest],
+      name: "dataset_version_items_item_fk",
+    }),
+  ],
+);
+
 export const schema = {
   auditLog,
   evaluations,
@@ -187,9 +351,16 @@ export const schema = {
   consumerOffsets,
   promptTombstones,
   idempotencyKeys,
+  datasets,
+  datasetVersions,
+  datasetItems,
+  datasetVersionItems,
 };
 export type Schema = typeof schema;
 
 export type EvaluationRow = typeof evaluations.$inferSelect;
 export type TestResultRow = typeof testResults.$inferSelect;
 export type ConsumerOffsetRow = typeof consumerOffsets.$inferSelect;
+export type DatasetRow = typeof datasets.$inferSelect;
+export type DatasetVersionRow = typeof datasetVersions.$inferSelect;
+export type DatasetItemRow = typeof datasetItems.$inferSelect;

@@ -1,7 +1,8 @@
 // Typed errors come from the server kit: its one error mapper turns them into status codes and error details.
 import { EvaluationSchema } from "@autoforge/contracts/evaluation/v1";
+import { DatasetSchema, DatasetVersionSchema } from "@autoforge/contracts/evaluation/v1/datasets";
 import { PromptSchema, PromptVersionSchema } from "@autoforge/contracts/prompt/v1";
-import { FailedPreconditionError, NotFoundError } from "@autoforge/server";
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@autoforge/server";
 
 export {
   AlreadyExistsError,
@@ -61,5 +62,30 @@ export function evaluationState(
     reason,
     metadata: { evaluation: id, status: status.toUpperCase() },
     preconditionViolations: [{ type: "STATE", subject: id, description: message }],
+  });
+}
+
+export function datasetNotFound(id: string): NotFoundError {
+  return new NotFoundError(
+    `dataset ${id} not found`,
+    { type: DatasetSchema.typeName, name: id },
+    { reason: "DATASET_NOT_FOUND", metadata: { dataset: id } },
+  );
+}
+
+export function datasetVersionNotFound(dataset: string, version: number): NotFoundError {
+  return new NotFoundError(
+    `version ${version} of dataset ${dataset} not found`,
+    { type: DatasetVersionSchema.typeName, name: `${dataset}@${version}` },
+    { reason: "DATASET_VERSION_NOT_FOUND", metadata: { dataset, version: String(version) } },
+  );
+}
+
+/** A dataset name is unique in its project (the same reason prompt-service gives for prompt names). */
+export function datasetNameTaken(name: string, project: string): AlreadyExistsError {
+  return new AlreadyExistsError(`name: a dataset named ${name} already exists in project ${project}`, {
+    reason: "NAME_TAKEN",
+    metadata: { kind: "dataset", name, project },
+    resource: { type: DatasetSchema.typeName, name: `${project}/${name}` },
   });
 }

@@ -10,7 +10,30 @@ export const limits = {
   /** Serialized JSON of `metadata`. */
   structMaxBytes: 64 * 1024,
   resultsPerBatchMax: 1000,
+  datasetNameMaxChars: 100,
+  datasetDescriptionMaxChars: 2000,
+  /** Items of one dataset version, however it was built. */
+  datasetVersionItemsMax: 100_000,
+  /** Items (and removed ids) of one CreateDatasetVersion call. */
+  datasetItemsPerRequestMax: 1000,
+  datasetItemIdMaxChars: 128,
+  /** `json_input` (as JSON) / `text_input`, and `expected_output`, UTF-8 bytes. */
+  datasetItemTextMaxBytes: 64 * 1024,
+  /** An item's `metadata` as JSON. */
+  datasetItemMetadataMaxBytes: 16 * 1024,
+  datasetItemTagsMax: 20,
+  /**
+   * What one UploadDatasetItems stream may hold in all (item texts and JSON, UTF-16 units as a cheap bound of
+   * the bytes): the stream is kept in memory until its commit, so this bounds an upload's memory.
+   */
+  datasetUploadMaxChars: 256 * 1024 * 1024,
+  /** Removed ids of one UploadDatasetItems stream (removing more: upload the version from scratch). */
+  datasetUploadRemovedMax: 10_000,
+  datasetItemTagMaxChars: 100,
 } as const;
+
+/** An item id given by a caller: what `dataset_items_item_id_form` accepts. */
+export const datasetItemIdPattern = /^[A-Za-z0-9._:-]+$/;
 
 export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
