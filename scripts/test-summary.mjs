@@ -5,7 +5,7 @@
 //   node scripts/test-summary.mjs [--engines] [LABEL=]FILE ...
 //
 // One report: its line. Several (one run per engine: `file=a.json sqld=b.json`): a line per report, naming it,
-// then the total. `--engines` also lists, per report, the tests skipped for a capability the engine lacks
+// then the total. `--engines` also lists, per report, the tests skipped for a capability the engine lacks (or has)
 // (titles ending in `[needs <capability>]`, test/support/engine.ts), counted by capability.
 import { readFileSync } from "node:fs";
 
@@ -33,9 +33,13 @@ function capabilitySkips(report) {
       if (test.status !== "pending" && test.status !== "skipped") continue;
       // the capability is in the test's own title or in one of its describe blocks'
       const titles = [test.title, ...(test.ancestorTitles ?? [])];
-      const needs = titles.flatMap((t) => [...t.matchAll(/\[needs ([^\]]+)\]/g)].map((m) => m[1]));
+      // `[needs x]`: skipped where x is missing (listed as x); `[without x]`: where x is present (as "not x")
+      const needs = titles.flatMap((t) => [
+        ...[...t.matchAll(/\[needs ([^\]]+)\]/g)].flatMap((m) => m[1].split(/,\s*/)),
+        ...[...t.matchAll(/\[without ([^\]]+)\]/g)].map((m) => `not ${m[1]}`),
+      ]);
       const name = `${(file.name ?? "").replace(`${process.cwd()}/`, "")} > ${test.fullName ?? test.title}`;
-      for (const capability of new Set(needs.flatMap((n) => n.split(/,\s*/)))) {
+      for (const capability of new Set(needs)) {
         byCapability.set(capability, [...(byCapability.get(capability) ?? []), name]);
       }
     }
@@ -66,7 +70,7 @@ for (const entry of reports) {
   if (listCapabilities) {
     const skips = capabilitySkips(report);
     const text = skips.map(([capability, tests]) => `${capability} ${tests.length}`).join(", ");
-    console.log(`  skipped for a capability the engine lacks: ${text === "" ? "none" : text}`);
+    console.log(`  skipped by capability (lacking it, or "not" having it): ${text === "" ? "none" : text}`);
     for (const [capability, tests] of skips)
       for (const test of tests) console.log(`    ${capability}: ${test}`);
   }

@@ -103,6 +103,14 @@ export function itWith(
   it.runIf(needs.every((c) => has(c)))(titled(title, needs), fn, timeout);
 }
 
+/**
+ * `it` for what an engine does where it lacks `capability` (sqld's answer to a page over 10 MB): titled
+ * `[without <capability>]`, reported as skipped on the engines that have it.
+ */
+export function itWithout(capability: Capability, title: string, fn: TestFunction, timeout?: number): void {
+  it.runIf(!has(capability))(`${title} [without ${capability}]`, fn, timeout);
+}
+
 /** `describe` for tests that all need `capability` (or several): reported as skipped without it. */
 export function describeWith(
   capability: Capability | readonly Capability[],

@@ -6,7 +6,7 @@ import {
   PromptView,
 } from "@autoforge/contracts/prompt/v1";
 import { describe, expect, it } from "vitest";
-import { has, itWith } from "../../../test/support/engine.js";
+import { itWith, itWithout } from "../../../test/support/engine.js";
 import { Code, expectCode, must, type PromptClient, startPromptService } from "./helpers.js";
 
 /**
@@ -197,7 +197,8 @@ describe("ListPromptVersions and ListPromptTemplates: pages capped by bytes, BAS
 
   // sqld refuses to answer more than 10 MB: the FULL page of five 900 KB versions (with their diffs) is a clear
   // RESOURCE_EXHAUSTED there, and BASIC, which reads no bodies, still lists them all in one page
-  it.runIf(!has("responsesOver10MB"))(
+  itWithout(
+    "responsesOver10MB",
     "five 900 KB versions where answers over 10 MB are refused: FULL is RESOURCE_EXHAUSTED naming the limit, BASIC fits one page",
     async () => {
       const svc = await startPromptService();
