@@ -7,6 +7,7 @@ import {
 import type { ConnectError } from "@connectrpc/connect";
 import { uuidv7 } from "uuidv7";
 import { describe, expect, it } from "vitest";
+import { deleteEvaluationsOfPrompt } from "../src/db/repository.js";
 import {
   Code,
   expectCode,
@@ -362,5 +363,24 @@ describe("the database's own rules for experiments", () => {
     await expect(
       t.db.client.execute({ sql: "UPDATE evaluations SET trials_per_item = 5 WHERE id = ?", args: [id] }),
     ).rejects.toThrow(/cannot change/);
+  });
+
+  it("the PURGED cascade deletes an experiment and its results, and leaves the dataset and its version", async () => {
+    const t = await start();
+    const id = await t.experiment(2);
+    await t.alice.recordTestResults({
+      evaluationId: id,
+      results: [trialResult(0, "a", 1), trialResult(1, "b", 2)],
+    });
+    const count = async (sql: string) => Number((await t.db.client.execute(sql)).rows[0]?.n);
+    // what the consumer's PURGED case runs, in a write of its own
+    await t.db.write((tx) => deleteEvaluationsOfPrompt(tx, "user:alice", t.promptId));
+    await expectCode(t.alice.getEvaluation({ id }), Code.NotFound);
+    expect(await count("SELECT count(*) AS n FROM test_results")).toBe(0);
+    expect(await count("SELECT count(*) AS n FROM dataset_version_items")).toBe(items.length);
+    const listed = await t.aliceDatasets.listDatasetItems({ datasetId: t.datasetId, version: 1 });
+    expect(listed.items.map((i) => i.itemId)).toEqual(items);
+    // and a new experiment over the version works
+    expect(await t.experiment(1)).toBeTypeOf("string");
   });
 });
