@@ -304,6 +304,60 @@ describe("CompleteEvaluation of an experiment", () => {
     expect(done).toMatchObject({ status: EvaluationStatus.COMPLETED, testCount: 4 });
   });
 
+  it("counts what is missing of 100,000 items x 10 trials in SQL, listing the first pairs", async () => {
+    const t = await start();
+    const n = 100_000;
+    const big = must((await t.aliceDatasets.createDataset({ name: "big" })).dataset);
+    // the version written straight into the tables (as CreateDatasetVersion would, uncommitted then committed):
+    // 100,000 items through the API would take a hundred requests
+    await t.db.write(async (tx) => {
+      await tx.run(
+        `INSERT INTO dataset_versions (dataset_id, version, item_count, added_count, changed_count, removed_count, creator_id, created_at)
+         VALUES ('${big.id}', 1, ${n}, ${n}, 0, 0, 'alice', 1)`,
+      );
+      await tx.run(
+        `WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ${n})
+         INSERT INTO dataset_items (dataset_id, item_id, digest, input_kind, input, created_at)
+         SELECT '${big.id}', printf('item-%06d', i), printf('%064x', i), 'text', 'q', 1 FROM k`,
+      );
+      await tx.run(
+        `INSERT INTO dataset_version_items (dataset_id, version, item_id, digest)
+         SELECT dataset_id, 1, item_id, digest FROM dataset_items WHERE dataset_id = '${big.id}'`,
+      );
+      await tx.run(
+        `UPDATE dataset_versions SET committed = 1 WHERE dataset_id = '${big.id}' AND version = 1`,
+      );
+      await tx.run(`UPDATE datasets SET latest_version = 1, latest_item_count = ${n} WHERE id = '${big.id}'`);
+    });
+    const e = must(
+      (
+        await t.alice.createEvaluation({
+          promptId: t.promptId,
+          provider: "p",
+          model: "m",
+          datasetId: big.id,
+          datasetVersion: 1,
+          trialsPerItem: 10,
+        })
+      ).evaluation,
+    );
+    await t.alice.startEvaluation({ id: e.id });
+    await t.alice.recordTestResults({
+      evaluationId: e.id,
+      results: Array.from({ length: 1000 }, (_, i) =>
+        trialResult(i, `item-${String(Math.floor(i / 10)).padStart(6, "0")}`, (i % 10) + 1),
+      ),
+    });
+    const refused = await expectCode(t.alice.completeEvaluation({ id: e.id }), Code.FailedPrecondition);
+    expect(refused.findDetails(ErrorInfoSchema)[0]?.metadata).toMatchObject({
+      missing: String(n * 10 - 1000),
+    });
+    // items 0..99 have every trial: the first missing pairs are item 100's
+    expect(refused.findDetails(PreconditionFailureSchema)[0]?.violations.map((v) => v.subject)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `item-000100/${i + 1}`),
+    );
+  }, 60_000);
+
   it("still refuses an experiment without any result, even with allow_partial", async () => {
     const t = await start();
     const id = await t.experiment(1);

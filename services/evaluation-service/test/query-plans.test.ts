@@ -367,8 +367,9 @@ describe("experiment query plans", () => {
               { itemId: "item-1", trial: 1 },
               { itemId: "item-2", trial: 3 },
             ]),
-            // the item drives (the trial is checked on the item's at most trials_per_item entries)
-            byItem,
+            // the item drives, and the trial too where the SQLite version searches row values by all their columns
+            // (sqld's); otherwise it is checked on the item's at most trials_per_item entries
+            /SEARCH test_results USING COVERING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\? AND dataset_item_id=\?( AND trial=\?)?\)/,
           ],
           [
             "CompleteEvaluation: the recorded pairs' count",
