@@ -48,6 +48,14 @@ export function evaluationMessage(row: EvaluationRow): MessageInitShape<typeof E
     updateTime: ts(row.updatedAt),
     ...(row.startedAt === null ? {} : { startTime: ts(row.startedAt) }),
     ...(row.completedAt === null ? {} : { completeTime: ts(row.completedAt) }),
+    // An ad-hoc evaluation leaves them at their defaults ("" and 0): the same message as before experiments.
+    ...(row.datasetId === null
+      ? {}
+      : {
+          datasetId: row.datasetId,
+          datasetVersion: row.datasetVersion ?? 0,
+          trialsPerItem: row.trialsPerItem ?? 0,
+        }),
   };
 }
 
@@ -69,5 +77,6 @@ export function testResultMessage(
     latencyMs: BigInt(row.latencyMs),
     metadata: jsonToStruct(row.metadata),
     createTime: ts(row.createdAt),
+    ...(row.datasetItemId === null ? {} : { datasetItemId: row.datasetItemId, trial: row.trial ?? 0 }),
   };
 }

@@ -20,7 +20,7 @@ import {
 } from "@autoforge/server";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { charLength, limits, utf8Bytes, uuidPattern } from "./domain/limits.js";
+import { charLength, datasetItemIdPattern, limits, utf8Bytes, uuidPattern } from "./domain/limits.js";
 
 /**
  * One declaration of constraints per request message, run by the server kit before any handler: bad input
@@ -63,6 +63,18 @@ const score = z
   .min(0, "must be between 0 and 1")
   .max(1, "must be between 0 and 1");
 
+/**
+ * An experiment result's item id: empty (an ad-hoc result) or an id as datasets accept it. Whether the evaluation
+ * is an experiment, and the item in its version, is the handler's to check.
+ */
+const datasetItemId = z.union([
+  z.literal(""),
+  z
+    .string()
+    .max(limits.datasetItemIdMaxChars, `at most ${limits.datasetItemIdMaxChars} characters`)
+    .regex(datasetItemIdPattern, "may hold only letters, digits and . _ : -"),
+]);
+
 /** One test result of a batch; output-only fields (id, evaluation_id, create_time) are ignored. */
 const testResult = z.object({
   name: chars(1, limits.testNameMaxChars),
@@ -72,17 +84,39 @@ const testResult = z.object({
   score,
   latencyMs: z.bigint().min(0n, "must be >= 0").max(BigInt(Number.MAX_SAFE_INTEGER), "is too large"),
   metadata: struct,
+  datasetItemId,
+  trial: z
+    .int()
+    .min(0, `must be 1 to ${limits.trialsPerItemMax}`)
+    .max(limits.trialsPerItemMax, `must be 1 to ${limits.trialsPerItemMax}`),
 });
 
 export const evaluationValidators: Validators = createValidators(
-  defineValidator(CreateEvaluationRequestSchema, {
-    promptId: uuid,
-    promptVersion: z.int().min(0, "must be >= 0"),
-    provider: chars(1, limits.providerMaxChars),
-    model: chars(1, limits.modelMaxChars),
-    metadata: struct,
-    requestId,
-  }),
+  defineValidator(
+    CreateEvaluationRequestSchema,
+    {
+      promptId: uuid,
+      promptVersion: z.int().min(0, "must be >= 0"),
+      provider: chars(1, limits.providerMaxChars),
+      model: chars(1, limits.modelMaxChars),
+      metadata: struct,
+      requestId,
+      datasetId: z.union([z.literal(""), uuid]),
+      datasetVersion: z.int().min(0, "must be >= 1"),
+      trialsPerItem: z
+        .int()
+        .min(0, `must be 1 to ${limits.trialsPerItemMax}`)
+        .max(limits.trialsPerItemMax, `must be 1 to ${limits.trialsPerItemMax}`),
+    },
+    (req, violations) => {
+      if (req.datasetId === "") {
+        if (req.datasetVersion !== 0) violations.add("dataset_version", "only with dataset_id");
+        if (req.trialsPerItem !== 0) violations.add("trials_per_item", "only with dataset_id");
+      } else if (req.datasetVersion === 0) {
+        violations.add("dataset_version", "required with dataset_id");
+      }
+    },
+  ),
   defineValidator(GetEvaluationRequestSchema, { id: uuid }),
   defineValidator(ListEvaluationsRequestSchema, {
     promptId: z.union([z.literal(""), uuid]),
@@ -91,14 +125,42 @@ export const evaluationValidators: Validators = createValidators(
     pageToken: pageTokenRule,
   }),
   defineValidator(StartEvaluationRequestSchema, { id: uuid }),
-  defineValidator(RecordTestResultsRequestSchema, {
-    evaluationId: uuid,
-    results: z
-      .array(testResult)
-      .min(1, "at least 1 result")
-      .max(limits.resultsPerBatchMax, `at most ${limits.resultsPerBatchMax} results`),
-    requestId,
-  }),
+  defineValidator(
+    RecordTestResultsRequestSchema,
+    {
+      evaluationId: uuid,
+      results: z
+        .array(testResult)
+        .min(1, "at least 1 result")
+        .max(limits.resultsPerBatchMax, `at most ${limits.resultsPerBatchMax} results`),
+      requestId,
+    },
+    // An item and a trial go together; a pair appears once per batch (the handler checks it against the
+    // evaluation: an experiment needs both, an ad-hoc evaluation neither).
+    (req, violations) => {
+      const first = new Map<string, number>();
+      req.results.forEach((r, i) => {
+        if (r.datasetItemId !== "" && r.trial === 0) {
+          violations.add(
+            `results[${i}].trial`,
+            `required with dataset_item_id: 1 to ${limits.trialsPerItemMax}`,
+          );
+        }
+        if (r.datasetItemId === "" && r.trial !== 0) {
+          violations.add(`results[${i}].dataset_item_id`, "required with trial");
+        }
+        if (r.datasetItemId === "" || r.trial === 0) return;
+        const key = `${r.datasetItemId}\0${r.trial}`;
+        const earlier = first.get(key);
+        if (earlier === undefined) first.set(key, i);
+        else
+          violations.add(
+            `results[${i}].trial`,
+            `item ${r.datasetItemId} trial ${r.trial} is already in results[${earlier}]: each (item, trial) is recorded once`,
+          );
+      });
+    },
+  ),
   defineValidator(CompleteEvaluationRequestSchema, { id: uuid }),
   defineValidator(FailEvaluationRequestSchema, { id: uuid, reason: chars(1, limits.reasonMaxChars) }),
   defineValidator(ListTestResultsRequestSchema, {

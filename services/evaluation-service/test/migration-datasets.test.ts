@@ -52,7 +52,7 @@ async function seed(db: Database<Schema>) {
 describe("migration 0004_datasets", () => {
   it("up -> down -> up with rows: down drops only the dataset tables, up brings them back working", async () => {
     const { db } = await openTestDatabase();
-    const { evaluations, datasets, evaluationId, datasetId } = await seed(db);
+    const { datasets, evaluationId, datasetId } = await seed(db);
     const tables = await objects(db, "dataset%");
     expect(tables).toEqual([
       "dataset_items",
@@ -71,11 +71,16 @@ describe("migration 0004_datasets", () => {
     let rows = await tableCounts(db);
 
     for (const round of [1, 2]) {
-      expect(await migrator.down(1), `round ${round}`).toEqual(["0004_datasets"]);
+      expect(await migrator.down(2), `round ${round}`).toEqual(["0005_experiments", "0004_datasets"]);
       expect(await objects(db, "dataset%")).toEqual([]);
       expect(await tableCounts(db)).toEqual(rows);
-      expect((await evaluations.getEvaluation({ id: evaluationId })).evaluation?.testCount).toBe(2);
-      expect(await migrator.up()).toEqual(["0004_datasets"]);
+      // read by SQL: this release's evaluation queries name 0005_experiments' columns, which are down too
+      const kept = await db.client.execute({
+        sql: "SELECT test_count FROM evaluations WHERE id = ?",
+        args: [evaluationId],
+      });
+      expect(Number(kept.rows[0]?.test_count)).toBe(2);
+      expect(await migrator.up()).toEqual(["0004_datasets", "0005_experiments"]);
       expect(await objects(db, "dataset%")).toEqual(tables);
       expect(await tableCounts(db)).toEqual(rows);
       // the old dataset went with the tables; new ones work, names free again
@@ -98,13 +103,13 @@ describe("migration 0004_datasets", () => {
       const { db } = await openTestDatabase();
       await seed(db);
       const migrator = createMigrator(db, { migrationsFolder });
-      expect(await migrator.down(1)).toEqual(["0004_datasets"]);
+      expect(await migrator.down(2)).toEqual(["0005_experiments", "0004_datasets"]);
       expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
         safe: true,
-        pending: ["0004_datasets"],
+        pending: ["0004_datasets", "0005_experiments"],
         problems: [],
       });
-      expect(await migrator.up()).toEqual(["0004_datasets"]);
+      expect(await migrator.up()).toEqual(["0004_datasets", "0005_experiments"]);
       await seed(db);
       // the invariants hold on live dataset rows too
       for (const invariant of evaluationInvariants) {

@@ -110,8 +110,17 @@ describe("migration 0002_projects", () => {
 
       // down: the schema of before projects, every row kept
       const counts = await tableCounts(db);
-      expect(await migrator.down(3)).toEqual(["0004_datasets", "0003_audit_key_id", "0002_projects"]);
-      expect(await columns(db)).toEqual(withProjects.filter((c) => c !== "project_id"));
+      expect(await migrator.down(4)).toEqual([
+        "0005_experiments",
+        "0004_datasets",
+        "0003_audit_key_id",
+        "0002_projects",
+      ]);
+      // (0005_experiments' columns go too: they are newer than project_id)
+      const experimentColumns = ["dataset_id", "dataset_version", "trials_per_item"];
+      expect(await columns(db)).toEqual(
+        withProjects.filter((c) => c !== "project_id" && !experimentColumns.includes(c)),
+      );
       expect(await evaluationIndexes(db)).toEqual([
         "evaluations_owner_created_idx",
         "evaluations_owner_status_created_idx",
@@ -132,7 +141,7 @@ describe("migration 0002_projects", () => {
       // `migrate check` on a copy of these rows: up, integrity + foreign keys + invariants, down and up again
       expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
         safe: true,
-        pending: ["0002_projects", "0003_audit_key_id", "0004_datasets"],
+        pending: ["0002_projects", "0003_audit_key_id", "0004_datasets", "0005_experiments"],
         problems: [],
       });
       expect(await tableCounts(db)).toEqual(legacyCounts);
@@ -143,6 +152,7 @@ describe("migration 0002_projects", () => {
           "0002_projects",
           "0003_audit_key_id",
           "0004_datasets",
+          "0005_experiments",
         ]);
         expect(await tableCounts(db)).toEqual(legacyCounts);
         const projects = await db.client.execute(
@@ -178,7 +188,12 @@ describe("migration 0002_projects", () => {
         expect(await tableCounts(db)).toEqual(legacyCounts);
         seen.push(views);
         if (round === 1) {
-          expect(await migrator.down(3)).toEqual(["0004_datasets", "0003_audit_key_id", "0002_projects"]);
+          expect(await migrator.down(4)).toEqual([
+            "0005_experiments",
+            "0004_datasets",
+            "0003_audit_key_id",
+            "0002_projects",
+          ]);
           expect(await tableCounts(db)).toEqual(legacyCounts);
         }
       }
@@ -190,6 +205,7 @@ describe("migration 0002_projects", () => {
         ["0002_projects", "applied"],
         ["0003_audit_key_id", "applied"],
         ["0004_datasets", "applied"],
+        ["0005_experiments", "applied"],
       ]);
     },
   );

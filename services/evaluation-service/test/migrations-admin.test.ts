@@ -40,6 +40,7 @@ describe("migrations", () => {
       ["0002_projects", "applied"],
       ["0003_audit_key_id", "applied"],
       ["0004_datasets", "applied"],
+      ["0005_experiments", "applied"],
     ]);
     const triggers = await triggerNames(svc.db);
     expect(triggers).toEqual([
@@ -57,14 +58,21 @@ describe("migrations", () => {
       "datasets_identity_immutable",
       "datasets_latest_version",
       "datasets_no_delete",
+      "evaluations_experiment_dataset",
+      "evaluations_experiment_immutable",
+      "evaluations_experiment_valid",
       "evaluations_identity_immutable",
       "evaluations_project_immutable",
       "evaluations_project_valid",
       "evaluations_status_transition",
+      "test_results_ad_hoc_no_item",
       "test_results_count",
+      "test_results_experiment_item",
+      "test_results_experiment_trial",
       "test_results_immutable",
       "test_results_only_while_running",
     ]);
+    expect(await migrator.down(1)).toEqual(["0005_experiments"]);
     expect(await migrator.down(1)).toEqual(["0004_datasets"]);
     expect(await migrator.down(1)).toEqual(["0003_audit_key_id"]);
     expect(await auditColumns(svc.db)).not.toContain("key_id");
@@ -78,6 +86,7 @@ describe("migrations", () => {
       "0002_projects",
       "0003_audit_key_id",
       "0004_datasets",
+      "0005_experiments",
     ]);
     expect(await auditColumns(svc.db)).toContain("key_id");
     expect(await verifyAuditChain(svc.db)).toMatchObject({ ok: true, count: rows.audit_log });
@@ -85,7 +94,8 @@ describe("migrations", () => {
     expect(await tableCounts(svc.db)).toEqual(rows);
     expect((await svc.alice.getEvaluation({ id: e.id })).evaluation?.testCount).toBe(2);
 
-    expect(await migrator.down(5)).toEqual([
+    expect(await migrator.down(6)).toEqual([
+      "0005_experiments",
       "0004_datasets",
       "0003_audit_key_id",
       "0002_projects",
@@ -102,6 +112,7 @@ describe("migrations", () => {
       "0002_projects",
       "0003_audit_key_id",
       "0004_datasets",
+      "0005_experiments",
     ]);
   });
 

@@ -17,10 +17,14 @@ import {
   compareVersionsQuery,
   deleteEvaluationsOfPrompt,
   evaluationsOfPromptCountQuery,
+  incompleteItemsQuery,
   listEvaluationsQuery,
   listTestResultsQuery,
   meanPassedScoreQuery,
+  recordedTrialCountQuery,
+  recordedTrialsQuery,
   summaryQuery,
+  trialsOfItemsQuery,
 } from "../src/db/repository.js";
 import type { EvaluationStatusValue } from "../src/db/schema.js";
 import { must, openTestDatabase } from "./helpers.js";
@@ -320,4 +324,89 @@ describe("dataset query plans", () => {
       /SEARCH i USING COVERING INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\?\)/,
     );
   });
+});
+
+const experimentId = "01920000-0000-7000-8000-000000000001";
+
+/** seedDataset, and a running experiment over its version 1 (3 trials) with results for its first 200 items. */
+async function seedExperiment(db: Db) {
+  await seedDataset(db);
+  await db.write(async (tx) => {
+    await tx.run(
+      `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, created_at,
+         updated_at, started_at, dataset_id, dataset_version, trials_per_item)
+       VALUES ('${experimentId}', 'user:owner-1', 'owner-1', '${promptId(1)}', 1, 'p', 'm', 'running', 1, 1, 1, '${datasetId}', 1, 3)`,
+    );
+    for (let i = 0; i < 200; i++) {
+      for (let trial = 1; trial <= 3; trial++) {
+        await tx.run(
+          `INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at, dataset_item_id, trial)
+           VALUES ('${experimentId}-${i}-${trial}', '${experimentId}', 't', 1, 0.5, 1, 2, 'item-${i}', ${trial})`,
+        );
+      }
+    }
+  });
+  await db.write((tx) => tx.run("ANALYZE"));
+}
+
+describe("experiment query plans", () => {
+  for (const withStats of [false, true]) {
+    itWith(
+      withStats ? ["localMaintenance"] : [],
+      `RecordTestResults' and CompleteEvaluation's experiment reads use the (evaluation, item, trial) index (${withStats ? "with" : "without"} ANALYZE statistics)`,
+      async () => {
+        const { db } = await openTestDatabase();
+        if (withStats) await seedExperiment(db);
+        const d = db.drizzle();
+        const byItem =
+          /SEARCH test_results USING COVERING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\? AND dataset_item_id=\?\)/;
+        const cases: [string, Sqlish, RegExp | RegExp[]][] = [
+          [
+            "RecordTestResults: which pairs of the batch are recorded",
+            recordedTrialsQuery(d, experimentId, [
+              { itemId: "item-1", trial: 1 },
+              { itemId: "item-2", trial: 3 },
+            ]),
+            // the item drives, and the trial too where the SQLite version searches row values by all their columns
+            // (sqld's); otherwise it is checked on the item's at most trials_per_item entries
+            /SEARCH test_results USING COVERING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\? AND dataset_item_id=\?( AND trial=\?)?\)/,
+          ],
+          [
+            "CompleteEvaluation: the recorded pairs' count",
+            recordedTrialCountQuery(d, experimentId),
+            // (IS NOT NULL is the range `dataset_item_id > NULL` of the partial index)
+            /SEARCH test_results USING COVERING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\?( AND dataset_item_id>\?)?\)/,
+          ],
+          [
+            "CompleteEvaluation: the first incomplete items",
+            incompleteItemsQuery(d, {
+              evaluationId: experimentId,
+              datasetId,
+              version: 1,
+              trials: 3,
+              limit: 10,
+            }),
+            [
+              /SEARCH dataset_version_items USING (COVERING )?INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\?\)/,
+              byItem,
+            ],
+          ],
+          [
+            "CompleteEvaluation: the trials of those items",
+            trialsOfItemsQuery(d, experimentId, ["item-200", "item-201"]),
+            byItem,
+          ],
+        ];
+        for (const [name, query, expected] of cases) {
+          const plan = await planOf(db, query);
+          const text = plan.join("\n");
+          for (const line of [expected].flat()) {
+            expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
+          }
+          expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
+          expect(text, `${name}\n${text}`).not.toMatch(/^SCAN (test_results|dataset_\w+)$/m);
+        }
+      },
+    );
+  }
 });

@@ -41,4 +41,24 @@ export const evaluationInvariants: readonly MigrationInvariant[] = [
              OR d.latest_item_count <> coalesce((SELECT v.item_count FROM dataset_versions v
                                                   WHERE v.dataset_id = d.id AND v.version = d.latest_version), 0)`,
   },
+  {
+    // the insert triggers of 0005_experiments check it once; a migration writing below them could break it
+    name: "an experiment runs over a committed dataset version of its own project",
+    sql: `SELECT e.id, e.dataset_id, e.dataset_version FROM evaluations e
+          WHERE e.dataset_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
+            WHERE v.dataset_id = e.dataset_id AND v.version = e.dataset_version AND v.committed = 1
+              AND d.project_id = e.project_id)`,
+  },
+  {
+    name: "an experiment's results name an item of its version and a trial in 1..trials_per_item; ad-hoc ones neither",
+    sql: `SELECT r.id, r.evaluation_id, r.dataset_item_id, r.trial FROM test_results r
+          JOIN evaluations e ON e.id = r.evaluation_id
+          WHERE (e.dataset_id IS NULL AND (r.dataset_item_id IS NOT NULL OR r.trial IS NOT NULL))
+             OR (e.dataset_id IS NOT NULL AND (
+                  r.trial IS NULL OR r.trial NOT BETWEEN 1 AND e.trials_per_item
+                  OR NOT EXISTS (SELECT 1 FROM dataset_version_items i
+                                 WHERE i.dataset_id = e.dataset_id AND i.version = e.dataset_version
+                                   AND i.item_id = r.dataset_item_id)))`,
+  },
 ];

@@ -4,6 +4,7 @@ import { and, asc, desc, eq, gt, inArray, type Placeholder, type SQL, sql } from
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
   consumerOffsets,
+  datasetVersionItems,
   type EvaluationRow,
   type EvaluationStatusValue,
   evaluations,
@@ -186,7 +187,7 @@ export function deleteEvaluationsOfPrompt(db: Queryable, projectId: string, prom
 
 // ---- test results ----------------------------------------------------------------------------------------
 
-/** One multi-row INSERT per 250 rows (11 bound values each), its text built once per batch size: insertRows. */
+/** One multi-row INSERT per 250 rows (13 bound values each), its text built once per batch size: insertRows. */
 export function insertTestResults(db: Queryable, rows: (typeof testResults.$inferInsert)[]): Promise<void> {
   return insertRows(db, testResults, rows);
 }
@@ -292,6 +293,83 @@ const summary = preparedQuery((db: Queryable) => {
     .from(testResults)
     .where(eq(testResults.evaluationId, evaluationId));
 });
+
+// ---- experiments -----------------------------------------------------------------------------------------
+
+/**
+ * Which of `pairs` (item id, trial) the experiment already has a result for: one lookup per pair in the partial
+ * UNIQUE index test_results_evaluation_item_trial_idx (the pairs bound as one JSON text, json_each).
+ */
+export function recordedTrialsQuery(
+  db: Queryable,
+  evaluationId: string,
+  pairs: readonly { itemId: string; trial: number }[],
+) {
+  const json = JSON.stringify(pairs.map((p) => [p.itemId, p.trial]));
+  return db
+    .select({ itemId: sql<string>`${testResults.datasetItemId}`, trial: sql<number>`${testResults.trial}` })
+    .from(testResults)
+    .where(
+      and(
+        eq(testResults.evaluationId, evaluationId),
+        sql`${testResults.datasetItemId} IS NOT NULL`,
+        sql`(${testResults.datasetItemId}, ${testResults.trial}) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(${json}))`,
+      ),
+    );
+}
+
+/**
+ * How many (item, trial) results the experiment has: a count of its range of the partial UNIQUE index (each
+ * stored pair is distinct and valid for the version, by the index and the insert triggers, so the missing
+ * pairs are item_count * trials_per_item minus this). No row is read into memory.
+ */
+export function recordedTrialCountQuery(db: Queryable, evaluationId: string) {
+  return db
+    .select({ recorded: sql<number>`count(*)`.mapWith(Number) })
+    .from(testResults)
+    .where(and(eq(testResults.evaluationId, evaluationId), sql`${testResults.datasetItemId} IS NOT NULL`));
+}
+
+/**
+ * The first `limit` items of the version, in item_id order, with fewer than `trials` results: the version's
+ * primary-key range of dataset_version_items walked in order, each item's results counted in the partial
+ * UNIQUE index; stops at `limit`.
+ */
+export function incompleteItemsQuery(
+  db: Queryable,
+  f: { evaluationId: string; datasetId: string; version: number; trials: number; limit: number },
+) {
+  const recorded = sql`(SELECT count(*) FROM ${testResults} WHERE ${testResults.evaluationId} = ${f.evaluationId} AND ${testResults.datasetItemId} = ${datasetVersionItems.itemId})`;
+  return db
+    .select({ itemId: datasetVersionItems.itemId })
+    .from(datasetVersionItems)
+    .where(
+      and(
+        eq(datasetVersionItems.datasetId, f.datasetId),
+        eq(datasetVersionItems.version, f.version),
+        sql`${recorded} < ${f.trials}`,
+      ),
+    )
+    .orderBy(
+      asc(datasetVersionItems.datasetId),
+      asc(datasetVersionItems.version),
+      asc(datasetVersionItems.itemId),
+    )
+    .limit(f.limit);
+}
+
+/** The trials recorded for a few items of the experiment (the partial UNIQUE index, per item). */
+export function trialsOfItemsQuery(db: Queryable, evaluationId: string, itemIds: readonly string[]) {
+  return db
+    .select({ itemId: sql<string>`${testResults.datasetItemId}`, trial: sql<number>`${testResults.trial}` })
+    .from(testResults)
+    .where(
+      and(
+        eq(testResults.evaluationId, evaluationId),
+        sql`${testResults.datasetItemId} IN (SELECT value FROM json_each(${JSON.stringify(itemIds)}))`,
+      ),
+    );
+}
 
 // ---- prompt tombstones (from the event feed) -------------------------------------------------------------
 

@@ -56,6 +56,16 @@ export const evaluations = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     startedAt: integer("started_at"),
     completedAt: integer("completed_at"),
+    /**
+     * An experiment's dataset version and trials per item; all three NULL for an ad-hoc evaluation. Set at
+     * creation and immutable. Their rules (all or none, trials 1..100, the version committed in the
+     * evaluation's project) are triggers in 0005_experiments.sql, not CHECKs or a foreign key here: either
+     * would make drizzle-kit rebuild the table (see project_id). Datasets and their versions are never deleted,
+     * so the reference cannot dangle, and deleting evaluations (the PURGED cascade) touches no dataset.
+     */
+    datasetId: text("dataset_id"),
+    datasetVersion: integer("dataset_version"),
+    trialsPerItem: integer("trials_per_item"),
   },
   (t) => [
     // ListEvaluations without filters: the project's evaluations newest first, keyset on (created_at, id).
@@ -125,8 +135,21 @@ export const testResults = sqliteTable(
     latencyMs: integer("latency_ms").notNull(),
     metadata: text("metadata").notNull().default("{}"),
     createdAt: integer("created_at").notNull(),
+    /**
+     * An experiment's result: the dataset item and the trial (1..trials_per_item) it is for; both NULL on an
+     * ad-hoc evaluation's results. Triggers in 0005_experiments.sql (not CHECKs: those would rebuild the table)
+     * refuse an item outside the evaluation's dataset version, a trial outside 1..trials_per_item, and either
+     * column on an ad-hoc evaluation's result.
+     */
+    datasetItemId: text("dataset_item_id"),
+    trial: integer("trial"),
   },
   (t) => [
+    // Each (item, trial) of an experiment at most once; also CompleteEvaluation's count of recorded pairs and
+    // its per-item lookups. Partial: ad-hoc results (no item) are not in it.
+    uniqueIndex("test_results_evaluation_item_trial_idx")
+      .on(t.evaluationId, t.datasetItemId, t.trial)
+      .where(sql`dataset_item_id IS NOT NULL`),
     // ListTestResults in recording order (ids are UUIDv7), keyset on id; also the child key of the
     // ON DELETE CASCADE from evaluations (the PURGED cascade looks results up by evaluation_id).
     index("test_results_evaluation_id_idx").on(t.evaluationId, t.id),

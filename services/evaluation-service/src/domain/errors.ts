@@ -1,5 +1,5 @@
 // Typed errors come from the server kit: its one error mapper turns them into status codes and error details.
-import { EvaluationSchema } from "@autoforge/contracts/evaluation/v1";
+import { EvaluationSchema, TestResultSchema } from "@autoforge/contracts/evaluation/v1";
 import { DatasetSchema, DatasetVersionSchema } from "@autoforge/contracts/evaluation/v1/datasets";
 import { PromptSchema, PromptVersionSchema } from "@autoforge/contracts/prompt/v1";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@autoforge/server";
@@ -87,5 +87,56 @@ export function datasetNameTaken(name: string, project: string): AlreadyExistsEr
     reason: "NAME_TAKEN",
     metadata: { kind: "dataset", name, project },
     resource: { type: DatasetSchema.typeName, name: `${project}/${name}` },
+  });
+}
+
+/** One (dataset item, trial) of an experiment. */
+export interface TrialRef {
+  readonly itemId: string;
+  readonly trial: number;
+}
+
+/** How a (dataset item, trial) pair is named in error subjects and resource names: `/` is not in an item id. */
+export function trialName(p: TrialRef): string {
+  return `${p.itemId}/${p.trial}`;
+}
+
+/**
+ * A result for this (item, trial) of the experiment is already recorded: each pair is recorded once
+ * (test_results_evaluation_item_trial_idx). `field` is the request's result that repeats it.
+ */
+export function trialAlreadyRecorded(evaluation: string, field: string, p: TrialRef): AlreadyExistsError {
+  return new AlreadyExistsError(
+    `${field}: item ${p.itemId} trial ${p.trial} already has a result in evaluation ${evaluation}`,
+    {
+      reason: "TRIAL_ALREADY_RECORDED",
+      metadata: { evaluation, field, datasetItemId: p.itemId, trial: String(p.trial) },
+      resource: { type: TestResultSchema.typeName, name: `${evaluation}/${trialName(p)}` },
+    },
+  );
+}
+
+/**
+ * CompleteEvaluation of an experiment with (item, trial) pairs still without a result: how many, and the first
+ * few in item order as PreconditionFailure violations (type `MISSING_RESULT`, subject `item/trial`).
+ */
+export function experimentIncomplete(
+  id: string,
+  status: string,
+  missing: number,
+  first: readonly TrialRef[],
+): FailedPreconditionError {
+  const listed = first.map((p) => `item ${p.itemId} trial ${p.trial}`).join(", ");
+  const message =
+    `evaluation ${id} is missing ${missing} (dataset item, trial) result${missing === 1 ? "" : "s"}` +
+    `${listed === "" ? "" : ` (first: ${listed})`}: record them, or complete it with allow_partial`;
+  return new FailedPreconditionError(message, {
+    reason: "EXPERIMENT_INCOMPLETE",
+    metadata: { evaluation: id, status: status.toUpperCase(), missing: String(missing) },
+    preconditionViolations: first.map((p) => ({
+      type: "MISSING_RESULT",
+      subject: trialName(p),
+      description: `no result for item ${p.itemId}, trial ${p.trial}`,
+    })),
   });
 }

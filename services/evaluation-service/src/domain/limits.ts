@@ -30,6 +30,10 @@ export const limits = {
   /** Removed ids of one UploadDatasetItems stream (removing more: upload the version from scratch). */
   datasetUploadRemovedMax: 10_000,
   datasetItemTagMaxChars: 100,
+  /** Trials per item of an experiment (`trials_per_item`; the evaluations_experiment_valid trigger). */
+  trialsPerItemMax: 100,
+  /** (item, trial) pairs listed in an EXPERIMENT_INCOMPLETE error. */
+  missingTrialsListed: 10,
 } as const;
 
 /** An item id given by a caller: what `dataset_items_item_id_form` accepts. */

@@ -71,5 +71,9 @@ export function auditSnapshot(row: EvaluationRow): Record<string, unknown> {
     passedCount: row.passedCount,
     startedAt: row.startedAt,
     completedAt: row.completedAt,
+    // Only for an experiment: an ad-hoc evaluation's snapshot is what it was before experiments.
+    ...(row.datasetId === null
+      ? {}
+      : { datasetId: row.datasetId, datasetVersion: row.datasetVersion, trialsPerItem: row.trialsPerItem }),
   };
 }

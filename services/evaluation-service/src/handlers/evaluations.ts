@@ -43,6 +43,7 @@ import {
   requestIdScope,
   requireEvaluation,
 } from "./common.js";
+import { requireComplete, resolveExperiment } from "./experiments.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -100,6 +101,10 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       provider: req.provider,
       model: req.model,
       metadata: req.metadata ?? null,
+      // only when set: an ad-hoc create digests as it did before experiments
+      ...(req.datasetId === ""
+        ? {}
+        : { datasetId: req.datasetId, datasetVersion: req.datasetVersion, trialsPerItem: req.trialsPerItem }),
     });
     const requestId = requestIdScope(ctx, "CreateEvaluation", {
       requestId: req.requestId,
@@ -127,6 +132,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       if (tombstone?.state === "deleted") {
         throw promptDeleted(req.promptId);
       }
+      const experiment = await resolveExperiment(tx, project, req);
       const { id, createdAt } = newId();
       const row: EvaluationRow = {
         id,
@@ -146,6 +152,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
         updatedAt: createdAt,
         startedAt: null,
         completedAt: null,
+        ...experiment,
       };
       await insertEvaluation(tx, row);
       await audit({
@@ -205,7 +212,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
     id: string,
     kind: Transition,
     apply: (tx: EvaluationTx, row: EvaluationRow, at: number) => Promise<EvaluationRow | undefined>,
-    precondition?: (row: EvaluationRow) => void,
+    precondition?: (tx: EvaluationTx, row: EvaluationRow) => Promise<void> | void,
   ) {
     const project = ctx.project.id;
     const row = await ctx.unitOfWork(async (tx, { audit }) => {
@@ -213,7 +220,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       if (!transitions[kind].from.includes(before.status)) {
         throw evaluationState(id, before.status, illegalTransitionMessage(id, kind, before.status));
       }
-      precondition?.(before);
+      await precondition?.(tx, before);
       const at = Math.max(now(), before.updatedAt);
       const after = await apply(tx, before, at);
       if (after === undefined) {
@@ -247,7 +254,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       req.id,
       "complete",
       (tx, row, at) => completeEvaluation(tx, row.id, row.projectId, at),
-      (row) => {
+      async (tx, row) => {
         if (row.testCount === 0) {
           throw evaluationState(
             row.id,
@@ -256,6 +263,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
             { reason: "NO_TEST_RESULTS" },
           );
         }
+        await requireComplete(tx, row, req.allowPartial);
       },
     );
 

@@ -39,6 +39,7 @@ import {
   requestIdScope,
   requireEvaluation,
 } from "./common.js";
+import { checkResultTrials } from "./experiments.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -47,7 +48,10 @@ const testResultSize = encodedItemSize(TestResultSchema);
 export function createResultHandlers(_deps: HandlerDeps) {
   /**
    * One atomic batch: every row or none. The validator has already refused a batch with an invalid row (naming
-   * `results[i].field`); CHECK constraints and the `test_results_only_while_running` trigger back it up.
+   * `results[i].field`); CHECK constraints and the `test_results_only_while_running` trigger back it up. On an
+   * experiment, each result's (item, trial) is checked against the version and the stored results first
+   * (handlers/experiments.ts), after the request_id replay: a retried batch gets its first answer, not
+   * TRIAL_ALREADY_RECORDED.
    * evaluations.test_count / passed_count are maintained by a trigger in the same transaction.
    */
   const recordTestResults: H["recordTestResults"] = async (req: RecordTestResultsRequest, ctx: Ctx) => {
@@ -66,6 +70,11 @@ export function createResultHandlers(_deps: HandlerDeps) {
               score: r.score,
               latencyMs: r.latencyMs.toString(),
               metadata: r.metadata ?? null,
+              // only when set: an ad-hoc batch digests as it did before experiments (a retry across the
+              // upgrade still matches its first answer)
+              ...(r.datasetItemId === "" && r.trial === 0
+                ? {}
+                : { datasetItemId: r.datasetItemId, trial: r.trial }),
             })),
           });
     const requestId = requestIdScope(ctx, "RecordTestResults", {
@@ -84,6 +93,8 @@ export function createResultHandlers(_deps: HandlerDeps) {
       score: r.score,
       latencyMs: Number(r.latencyMs),
       metadata: structToJson(r.metadata),
+      datasetItemId: r.datasetItemId === "" ? null : r.datasetItemId,
+      trial: r.trial === 0 ? null : r.trial,
     }));
     const passedInBatch = values.filter((v) => v.passed === 1).length;
     return ctx.unitOfWork(async (tx, { audit }) => {
@@ -98,6 +109,7 @@ export function createResultHandlers(_deps: HandlerDeps) {
           { reason: "EVALUATION_NOT_RUNNING" },
         );
       }
+      await checkResultTrials(tx, before, req.results);
       const rows: (typeof testResults.$inferInsert)[] = values.map((v) => {
         const id = uuidv7(); // monotonic within the process: id order is recording order
         return { id, evaluationId: before.id, ...v, createdAt: idTime(id) };
