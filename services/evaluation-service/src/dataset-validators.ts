@@ -16,9 +16,9 @@ import {
   type Validators,
   type Violations,
 } from "@autoforge/server";
-import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { charLength, datasetItemIdPattern, limits, utf8Bytes, uuidPattern } from "./domain/limits.js";
+import { limits, utf8Bytes } from "./domain/limits.js";
+import { chars, datasetItemId, jsonObjectMaxBytes, maxBytes, noNul, requestId, uuid } from "./field-rules.js";
 
 /**
  * DatasetService's request rules, run by the server kit before any handler: bad input answers INVALID_ARGUMENT
@@ -27,40 +27,12 @@ import { charLength, datasetItemIdPattern, limits, utf8Bytes, uuidPattern } from
  * transaction, before anything is written.
  */
 
-const uuid = z.string().regex(uuidPattern, "must be a UUID");
-const noNul = "must not contain NUL characters";
-const chars = (min: number, max: number) =>
-  z
-    .string()
-    .refine((s) => !s.includes("\0"), noNul)
-    .refine(
-      (s) => {
-        const n = charLength(s);
-        return n >= min && n <= max;
-      },
-      min === 0 ? `at most ${max} characters` : `must be ${min} to ${max} characters`,
-    );
-const maxBytes = (max: number) =>
-  z
-    .string()
-    .refine((s) => !s.includes("\0"), noNul)
-    .refine((s) => utf8Bytes(s) <= max, `at most ${max} bytes`);
-const jsonMaxBytes = (max: number) =>
-  z
-    .custom<JsonObject>((v) => typeof v === "object" && v !== null, "must be an object")
-    // the stored text sorts the keys: same members, so the same length as JSON.stringify's
-    .refine((v) => utf8Bytes(JSON.stringify(v)) <= max, `at most ${max} bytes as JSON`);
-const itemId = z
-  .string()
-  .max(limits.datasetItemIdMaxChars, `at most ${limits.datasetItemIdMaxChars} characters`)
-  .regex(datasetItemIdPattern, "must be 1 or more of A-Z a-z 0-9 . _ : -");
-const requestId = chars(0, limits.requestIdMaxChars);
 const version = z.int().min(0, "must be >= 0");
 
 const item = z.object({
-  itemId: z.union([z.literal(""), itemId]),
+  itemId: z.union([z.literal(""), datasetItemId]),
   expectedOutput: maxBytes(limits.datasetItemTextMaxBytes),
-  metadata: jsonMaxBytes(limits.datasetItemMetadataMaxBytes).optional(),
+  metadata: jsonObjectMaxBytes(limits.datasetItemMetadataMaxBytes).optional(),
   tags: z
     .array(chars(1, limits.datasetItemTagMaxChars))
     .max(limits.datasetItemTagsMax, `at most ${limits.datasetItemTagsMax} tags`)
@@ -121,7 +93,7 @@ export const datasetValidators: Validators = createValidators(
       baseVersion: version,
       items: datasetItemsRule(limits.datasetItemsPerRequestMax),
       removedItemIds: z
-        .array(itemId)
+        .array(datasetItemId)
         .max(limits.datasetItemsPerRequestMax, `at most ${limits.datasetItemsPerRequestMax} item ids`),
       requestId,
     },
@@ -147,7 +119,7 @@ export const datasetValidators: Validators = createValidators(
       baseVersion: version,
       items: datasetItemsRule(limits.datasetItemsPerRequestMax),
       removedItemIds: z
-        .array(itemId)
+        .array(datasetItemId)
         .max(limits.datasetItemsPerRequestMax, `at most ${limits.datasetItemsPerRequestMax} item ids`),
       requestId,
     },

@@ -18,9 +18,9 @@ import {
   pageTokenRule,
   type Validators,
 } from "@autoforge/server";
-import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { charLength, datasetItemIdPattern, limits, utf8Bytes, uuidPattern } from "./domain/limits.js";
+import { limits } from "./domain/limits.js";
+import { chars, datasetItemId, jsonObjectMaxBytes, maxBytes, requestId, uuid } from "./field-rules.js";
 
 /**
  * One declaration of constraints per request message, run by the server kit before any handler: bad input
@@ -29,34 +29,7 @@ import { charLength, datasetItemIdPattern, limits, utf8Bytes, uuidPattern } from
  * there are checked by the server kit before (src/access.ts).
  */
 
-const uuid = z.string().regex(uuidPattern, "must be a UUID");
-// libSQL binds TEXT as a C string: everything after a NUL would be silently dropped, so NUL is refused.
-const noNul = "must not contain NUL characters";
-const chars = (min: number, max: number) =>
-  z
-    .string()
-    .refine((s) => !s.includes("\0"), noNul)
-    .refine(
-      (s) => {
-        const n = charLength(s);
-        return n >= min && n <= max;
-      },
-      min === 0 ? `at most ${max} characters` : `must be ${min} to ${max} characters`,
-    );
-const maxBytes = (max: number) =>
-  z
-    .string()
-    .refine((s) => !s.includes("\0"), noNul)
-    .refine((s) => utf8Bytes(s) <= max, `at most ${max} bytes`);
-const struct = z
-  .custom<JsonObject>((v) => typeof v === "object" && v !== null, "must be an object")
-  .optional()
-  .refine(
-    // the stored text (structToJson) sorts the keys: same members, so the same length as JSON.stringify's
-    (v) => v === undefined || utf8Bytes(JSON.stringify(v)) <= limits.structMaxBytes,
-    `at most ${limits.structMaxBytes} bytes as JSON`,
-  );
-const requestId = chars(0, limits.requestIdMaxChars);
+const struct = jsonObjectMaxBytes(limits.structMaxBytes).optional();
 const knownStatus = z.enum(EvaluationStatus, "is not a known EvaluationStatus");
 const score = z
   .number("must be a number")
@@ -67,13 +40,7 @@ const score = z
  * An experiment result's item id: empty (an ad-hoc result) or an id as datasets accept it. Whether the evaluation
  * is an experiment, and the item in its version, is the handler's to check.
  */
-const datasetItemId = z.union([
-  z.literal(""),
-  z
-    .string()
-    .max(limits.datasetItemIdMaxChars, `at most ${limits.datasetItemIdMaxChars} characters`)
-    .regex(datasetItemIdPattern, "may hold only letters, digits and . _ : -"),
-]);
+const resultItemId = z.union([z.literal(""), datasetItemId]);
 
 /** One test result of a batch; output-only fields (id, evaluation_id, create_time) are ignored. */
 const testResult = z.object({
@@ -84,7 +51,7 @@ const testResult = z.object({
   score,
   latencyMs: z.bigint().min(0n, "must be >= 0").max(BigInt(Number.MAX_SAFE_INTEGER), "is too large"),
   metadata: struct,
-  datasetItemId,
+  datasetItemId: resultItemId,
   trial: z
     .int()
     .min(0, `must be 1 to ${limits.trialsPerItemMax}`)
