@@ -197,19 +197,20 @@ describe("projects", () => {
     // ... but nothing of evaluation-service, in its project or by default
     const before = await tableCounts(svc.db);
     for (const project of ["acme", ""]) {
+      // one call at a time: calls started together reject while an earlier one is awaited (unhandled)
       for (const call of [
-        bot.createEvaluation({ promptId: prompt.id, provider: "p", model: "m", project }),
-        bot.startEvaluation({ id, project }),
-        bot.recordTestResults({ evaluationId: id, results: [result(3)], project }),
-        bot.completeEvaluation({ id, project }),
-        bot.failEvaluation({ id, reason: "no", project }),
-        bot.getEvaluation({ id, project }),
-        bot.listEvaluations({ project }),
-        bot.listTestResults({ evaluationId: id, project }),
-        bot.getEvaluationSummary({ id, project }),
-        bot.comparePromptVersions({ promptId: prompt.id, project }),
+        () => bot.createEvaluation({ promptId: prompt.id, provider: "p", model: "m", project }),
+        () => bot.startEvaluation({ id, project }),
+        () => bot.recordTestResults({ evaluationId: id, results: [result(3)], project }),
+        () => bot.completeEvaluation({ id, project }),
+        () => bot.failEvaluation({ id, reason: "no", project }),
+        () => bot.getEvaluation({ id, project }),
+        () => bot.listEvaluations({ project }),
+        () => bot.listTestResults({ evaluationId: id, project }),
+        () => bot.getEvaluationSummary({ id, project }),
+        () => bot.comparePromptVersions({ promptId: prompt.id, project }),
       ]) {
-        await expectCode(call, Code.PermissionDenied, /not open to service principals/);
+        await expectCode(call(), Code.PermissionDenied, /not open to service principals/);
       }
     }
     expect(await tableCounts(svc.db)).toEqual(before);
