@@ -150,26 +150,32 @@ describe("ListPrompts: pages capped by bytes, BASIC and FULL views", () => {
   });
 });
 
+/** A prompt with five 900 KB versions (change notes `v2`..`v5`): more than sqld answers in one response. */
+async function promptWithFiveBigVersions() {
+  const svc = await startPromptService();
+  let p = must((await svc.alice.createPrompt({ title: "versions", content: bigText(0) })).prompt);
+  for (let v = 2; v <= 5; v++) {
+    p = must(
+      (
+        await svc.alice.updatePrompt({
+          id: p.id,
+          etag: p.etag,
+          updateMask: { paths: ["content"] },
+          content: bigText(v),
+          changeNote: `v${v}`,
+        })
+      ).prompt,
+    );
+  }
+  return { svc, p };
+}
+
 describe("ListPromptVersions and ListPromptTemplates: pages capped by bytes, BASIC and FULL views", () => {
   itWith(
     "responsesOver10MB",
     "five 900 KB versions: short pages with tokens; BASIC leaves out content and diff and fits one page",
     async () => {
-      const svc = await startPromptService();
-      let p = must((await svc.alice.createPrompt({ title: "versions", content: bigText(0) })).prompt);
-      for (let v = 2; v <= 5; v++) {
-        p = must(
-          (
-            await svc.alice.updatePrompt({
-              id: p.id,
-              etag: p.etag,
-              updateMask: { paths: ["content"] },
-              content: bigText(v),
-              changeNote: `v${v}`,
-            })
-          ).prompt,
-        );
-      }
+      const { svc, p } = await promptWithFiveBigVersions();
       for (const [protocol, client] of await clientsOnBothPorts(svc)) {
         const pages = await allPages(async (pageToken) => {
           const res = await client.listPromptVersions({ promptId: p.id, pageSize: 10, pageToken });
@@ -201,20 +207,7 @@ describe("ListPromptVersions and ListPromptTemplates: pages capped by bytes, BAS
     "responsesOver10MB",
     "five 900 KB versions where answers over 10 MB are refused: FULL is RESOURCE_EXHAUSTED naming the limit, BASIC fits one page",
     async () => {
-      const svc = await startPromptService();
-      let p = must((await svc.alice.createPrompt({ title: "versions", content: bigText(0) })).prompt);
-      for (let v = 2; v <= 5; v++) {
-        p = must(
-          (
-            await svc.alice.updatePrompt({
-              id: p.id,
-              etag: p.etag,
-              updateMask: { paths: ["content"] },
-              content: bigText(v),
-            })
-          ).prompt,
-        );
-      }
+      const { svc, p } = await promptWithFiveBigVersions();
       for (const [, client] of await clientsOnBothPorts(svc)) {
         const full = await expectCode(
           client.listPromptVersions({ promptId: p.id, pageSize: 10 }),
