@@ -4,6 +4,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import {
   clients,
   must,
+  pollUntil,
   serviceClaims,
   serviceDatabaseEnv,
   signer,
@@ -64,12 +65,15 @@ describe("OpenTelemetry from the standard variables, as the services run", () =>
     );
     expect(evaluated.promptId).toBe(created.id);
 
-    // the call's access line (LOG_LEVEL=debug) carries the trace id
-    const access = evaluation.logs
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l.requestId === "e2e-traced" && l.msg === "call ok");
-    expect(access).toMatchObject({ level: "debug", trace_id: traceId, service: "evaluation-service" });
+    // the call's access line (LOG_LEVEL=debug) carries the trace id; it is written once the response
+    // has gone, so it may reach the pipe after the client has its answer
+    const accessLine = () =>
+      evaluation.logs
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.requestId === "e2e-traced" && l.msg === "call ok");
+    await pollUntil(() => accessLine() !== undefined, 10_000, "the call's access line");
+    expect(accessLine()).toMatchObject({ level: "debug", trace_id: traceId, service: "evaluation-service" });
 
     expect(collector.exports).toEqual([]);
     await evaluation.kill("SIGTERM");

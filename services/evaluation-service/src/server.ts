@@ -26,8 +26,11 @@ import { datasetValidators } from "./dataset-validators.js";
 import { listConsumerOffsets } from "./db/repository.js";
 import type { Schema } from "./db/schema.js";
 import type { EvaluationTx, HandlerDeps } from "./handlers/common.js";
+import { createCompareHandlers } from "./handlers/compare.js";
 import { createDatasetHandlers } from "./handlers/datasets.js";
 import { createEvaluationHandlers } from "./handlers/evaluations.js";
+import { createItemStatsHandlers } from "./handlers/item-stats.js";
+import { createResultStreamHandlers } from "./handlers/result-stream.js";
 import { createResultHandlers } from "./handlers/results.js";
 import type { PromptClient } from "./prompt-client.js";
 import { evaluationValidators } from "./validators.js";
@@ -58,7 +61,13 @@ export interface EvaluationServer {
 export function createEvaluationServiceHandlers(
   deps: HandlerDeps,
 ): ServiceHandlers<typeof EvaluationService, EvaluationTx> {
-  return { ...createEvaluationHandlers(deps), ...createResultHandlers(deps) };
+  return {
+    ...createEvaluationHandlers(deps),
+    ...createResultHandlers(deps),
+    ...createResultStreamHandlers(deps),
+    ...createItemStatsHandlers(deps),
+    ...createCompareHandlers(deps),
+  };
 }
 
 /**

@@ -71,7 +71,7 @@ describe("migration 0004_datasets", () => {
     let rows = await tableCounts(db);
 
     for (const round of [1, 2]) {
-      expect(await migrator.down(2), `round ${round}`).toEqual(["0005_experiments", "0004_datasets"]);
+      expect(await migrator.down(3), `round ${round}`).toEqual(["0006_scores", "0005_experiments", "0004_datasets"]);
       expect(await objects(db, "dataset%")).toEqual([]);
       expect(await tableCounts(db)).toEqual(rows);
       // read by SQL: this release's evaluation queries name 0005_experiments' columns, which are down too
@@ -80,7 +80,7 @@ describe("migration 0004_datasets", () => {
         args: [evaluationId],
       });
       expect(Number(kept.rows[0]?.test_count)).toBe(2);
-      expect(await migrator.up()).toEqual(["0004_datasets", "0005_experiments"]);
+      expect(await migrator.up()).toEqual(["0004_datasets", "0005_experiments", "0006_scores"]);
       expect(await objects(db, "dataset%")).toEqual(tables);
       expect(await tableCounts(db)).toEqual(rows);
       // the old dataset went with the tables; new ones work, names free again
@@ -103,13 +103,13 @@ describe("migration 0004_datasets", () => {
       const { db } = await openTestDatabase();
       await seed(db);
       const migrator = createMigrator(db, { migrationsFolder });
-      expect(await migrator.down(2)).toEqual(["0005_experiments", "0004_datasets"]);
+      expect(await migrator.down(3)).toEqual(["0006_scores", "0005_experiments", "0004_datasets"]);
       expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
         safe: true,
-        pending: ["0004_datasets", "0005_experiments"],
+        pending: ["0004_datasets", "0005_experiments", "0006_scores"],
         problems: [],
       });
-      expect(await migrator.up()).toEqual(["0004_datasets", "0005_experiments"]);
+      expect(await migrator.up()).toEqual(["0004_datasets", "0005_experiments", "0006_scores"]);
       await seed(db);
       // the invariants hold on live dataset rows too
       for (const invariant of evaluationInvariants) {

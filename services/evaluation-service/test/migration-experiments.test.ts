@@ -85,7 +85,7 @@ describe("migration 0005_experiments", () => {
     let rows = await tableCounts(db);
     let adHocCount = 2;
     for (const round of [1, 2]) {
-      expect(await migrator.down(1), `round ${round}`).toEqual(["0005_experiments"]);
+      expect(await migrator.down(2), `round ${round}`).toEqual(["0006_scores", "0005_experiments"]);
       for (const table of ["evaluations", "test_results"] as const) {
         expect(await columns(db, table)).toEqual(
           withExperiments[table].filter((c) => !added[table].includes(c)),
@@ -98,7 +98,7 @@ describe("migration 0005_experiments", () => {
         args: [adHocId],
       });
       expect(Number(kept.rows[0]?.test_count)).toBe(adHocCount);
-      expect(await migrator.up()).toEqual(["0005_experiments"]);
+      expect(await migrator.up()).toEqual(["0005_experiments", "0006_scores"]);
       expect(await tableCounts(db)).toEqual(rows);
       for (const [id, count] of [
         [adHocId, adHocCount],
@@ -134,13 +134,13 @@ describe("migration 0005_experiments", () => {
       const { db } = await openTestDatabase();
       await seed(db);
       const migrator = createMigrator(db, { migrationsFolder });
-      expect(await migrator.down(1)).toEqual(["0005_experiments"]);
+      expect(await migrator.down(2)).toEqual(["0006_scores", "0005_experiments"]);
       expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
         safe: true,
-        pending: ["0005_experiments"],
+        pending: ["0005_experiments", "0006_scores"],
         problems: [],
       });
-      expect(await migrator.up()).toEqual(["0005_experiments"]);
+      expect(await migrator.up()).toEqual(["0005_experiments", "0006_scores"]);
       await seed(db);
       for (const invariant of evaluationInvariants) {
         const rs = await db.client.execute(invariant.sql);

@@ -103,20 +103,21 @@ describe("migration 0002_projects", () => {
       expect(await evaluationIndexes(db)).toEqual([
         "evaluations_project_created_idx",
         "evaluations_project_status_created_idx",
+        "evaluations_prompt_compare_idx",
         "evaluations_prompt_created_idx",
-        "evaluations_prompt_version_idx",
         "evaluations_running_idx",
       ]);
 
       // down: the schema of before projects, every row kept
       const counts = await tableCounts(db);
-      expect(await migrator.down(4)).toEqual([
+      expect(await migrator.down(5)).toEqual([
+        "0006_scores",
         "0005_experiments",
         "0004_datasets",
         "0003_audit_key_id",
         "0002_projects",
       ]);
-      // (0005_experiments' columns go too: they are newer than project_id)
+      // (0005_experiments' columns and 0006_scores' index go too: they are newer than project_id)
       const experimentColumns = ["dataset_id", "dataset_version", "trials_per_item"];
       expect(await columns(db)).toEqual(
         withProjects.filter((c) => c !== "project_id" && !experimentColumns.includes(c)),
@@ -141,7 +142,7 @@ describe("migration 0002_projects", () => {
       // `migrate check` on a copy of these rows: up, integrity + foreign keys + invariants, down and up again
       expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
         safe: true,
-        pending: ["0002_projects", "0003_audit_key_id", "0004_datasets", "0005_experiments"],
+        pending: ["0002_projects", "0003_audit_key_id", "0004_datasets", "0005_experiments", "0006_scores"],
         problems: [],
       });
       expect(await tableCounts(db)).toEqual(legacyCounts);
@@ -153,6 +154,7 @@ describe("migration 0002_projects", () => {
           "0003_audit_key_id",
           "0004_datasets",
           "0005_experiments",
+          "0006_scores",
         ]);
         expect(await tableCounts(db)).toEqual(legacyCounts);
         const projects = await db.client.execute(
@@ -188,7 +190,8 @@ describe("migration 0002_projects", () => {
         expect(await tableCounts(db)).toEqual(legacyCounts);
         seen.push(views);
         if (round === 1) {
-          expect(await migrator.down(4)).toEqual([
+          expect(await migrator.down(5)).toEqual([
+            "0006_scores",
             "0005_experiments",
             "0004_datasets",
             "0003_audit_key_id",
@@ -206,6 +209,7 @@ describe("migration 0002_projects", () => {
         ["0003_audit_key_id", "applied"],
         ["0004_datasets", "applied"],
         ["0005_experiments", "applied"],
+        ["0006_scores", "applied"],
       ]);
     },
   );

@@ -41,6 +41,7 @@ describe("migrations", () => {
       ["0003_audit_key_id", "applied"],
       ["0004_datasets", "applied"],
       ["0005_experiments", "applied"],
+      ["0006_scores", "applied"],
     ]);
     const triggers = await triggerNames(svc.db);
     expect(triggers).toEqual([
@@ -58,6 +59,9 @@ describe("migrations", () => {
       "datasets_identity_immutable",
       "datasets_latest_version",
       "datasets_no_delete",
+      "evaluation_scores_categories",
+      "evaluation_scores_immutable",
+      "evaluation_scores_while_pending",
       "evaluations_experiment_dataset",
       "evaluations_experiment_immutable",
       "evaluations_experiment_valid",
@@ -65,6 +69,9 @@ describe("migrations", () => {
       "evaluations_project_immutable",
       "evaluations_project_valid",
       "evaluations_status_transition",
+      "test_result_scores_immutable",
+      "test_result_scores_of_result",
+      "test_result_scores_value",
       "test_results_ad_hoc_no_item",
       "test_results_count",
       "test_results_experiment_item",
@@ -72,6 +79,7 @@ describe("migrations", () => {
       "test_results_immutable",
       "test_results_only_while_running",
     ]);
+    expect(await migrator.down(1)).toEqual(["0006_scores"]);
     expect(await migrator.down(1)).toEqual(["0005_experiments"]);
     expect(await migrator.down(1)).toEqual(["0004_datasets"]);
     expect(await migrator.down(1)).toEqual(["0003_audit_key_id"]);
@@ -87,6 +95,7 @@ describe("migrations", () => {
       "0003_audit_key_id",
       "0004_datasets",
       "0005_experiments",
+      "0006_scores",
     ]);
     expect(await auditColumns(svc.db)).toContain("key_id");
     expect(await verifyAuditChain(svc.db)).toMatchObject({ ok: true, count: rows.audit_log });
@@ -94,7 +103,8 @@ describe("migrations", () => {
     expect(await tableCounts(svc.db)).toEqual(rows);
     expect((await svc.alice.getEvaluation({ id: e.id })).evaluation?.testCount).toBe(2);
 
-    expect(await migrator.down(6)).toEqual([
+    expect(await migrator.down(7)).toEqual([
+      "0006_scores",
       "0005_experiments",
       "0004_datasets",
       "0003_audit_key_id",
@@ -113,6 +123,7 @@ describe("migrations", () => {
       "0003_audit_key_id",
       "0004_datasets",
       "0005_experiments",
+      "0006_scores",
     ]);
   });
 

@@ -142,7 +142,7 @@ describe("query plans", () => {
           [
             "ComparePromptVersions",
             compareVersionsQuery(d, "user:owner-1", promptId(1)),
-            /USING INDEX evaluations_prompt_version_idx/,
+            /USING INDEX evaluations_prompt_compare_idx/,
           ],
           [
             "PURGED: evaluations of a prompt",

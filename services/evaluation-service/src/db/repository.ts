@@ -142,7 +142,7 @@ export function listEvaluationsQuery(db: Queryable, f: ListEvaluationsFilter) {
     .limit(f.limit);
 }
 
-/** ComparePromptVersions: one row per evaluated version, ascending, grouped in evaluations_prompt_version_idx order. */
+/** ComparePromptVersions: one row per evaluated version, ascending, grouped in evaluations_prompt_compare_idx order. */
 export function compareVersionsQuery(db: Queryable, projectId: string, promptId: string) {
   return db
     .select({

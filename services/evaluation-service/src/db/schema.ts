@@ -75,8 +75,16 @@ export const evaluations = sqliteTable(
     // The review's (prompt_id, created_at) + id for the keyset: ListEvaluations by prompt, the review's
     // "latest evaluations of a prompt", and the PURGED cascade (DELETE ... WHERE prompt_id = ? AND +project_id = ?).
     index("evaluations_prompt_created_idx").on(t.promptId, t.createdAt, t.id),
-    // ComparePromptVersions: GROUP BY prompt_version in index order (no temp B-tree for the grouping).
-    index("evaluations_prompt_version_idx").on(t.promptId, t.promptVersion),
+    // ComparePromptVersions: GROUP BY prompt_version, provider, model and dataset version in index order (no
+    // temp B-tree for the grouping).
+    index("evaluations_prompt_compare_idx").on(
+      t.promptId,
+      t.promptVersion,
+      t.provider,
+      t.model,
+      t.datasetId,
+      t.datasetVersion,
+    ),
     // The review's partial index of running evaluations, keyed for "running evaluations of a prompt, newest
     // first" (ListEvaluations prompt_id + status RUNNING). Only running rows: tiny, and most rows never enter it.
     index("evaluations_running_idx").on(t.promptId, t.createdAt, t.id).where(sql`status = 'running'`),
@@ -367,6 +375,88 @@ export const datasetVersionItems = sqliteTable(
   ],
 );
 
+export const scoreKinds = ["numeric", "boolean", "categorical"] as const;
+export type ScoreKindValue = (typeof scoreKinds)[number];
+export const scoreDirections = ["higher", "lower"] as const;
+export type ScoreDirectionValue = (typeof scoreDirections)[number];
+
+/**
+ * The named scores an evaluation declares at creation (besides the default `passed` and `score` columns of
+ * test_results): a numeric score with its range, a boolean, or a categorical with its ordered categories, and
+ * which way is better. Immutable, and declared only while the evaluation is PENDING without results (triggers in
+ * 0006_scores.sql); the shape of each kind is a CHECK.
+ */
+export const evaluationScores = sqliteTable(
+  "evaluation_scores",
+  {
+    evaluationId: text("evaluation_id")
+      .notNull()
+      .references(() => evaluations.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** Declaration order, 0-based: summaries and results list the scores in it. */
+    position: integer("position").notNull(),
+    kind: text("kind", { enum: scoreKinds }).notNull(),
+    /** numeric only: the closed range every value lies in. */
+    minValue: real("min_value"),
+    maxValue: real("max_value"),
+    /** categorical only: a JSON array of distinct category names; a value is stored as its 0-based index. */
+    categories: text("categories"),
+    /** Which way is better: higher values (true, later categories) or lower. */
+    direction: text("direction", { enum: scoreDirections }).notNull().default("higher"),
+  },
+  (t) => [
+    primaryKey({ columns: [t.evaluationId, t.name], name: "evaluation_scores_pk" }),
+    uniqueIndex("evaluation_scores_position_idx").on(t.evaluationId, t.position),
+    check(
+      "evaluation_scores_name",
+      sql`length(${t.name}) BETWEEN 1 AND 64 AND ${t.name} GLOB '[a-z]*' AND ${t.name} NOT GLOB '*[^a-z0-9_]*' AND ${t.name} NOT IN ('passed', 'score')`,
+    ),
+    check("evaluation_scores_position_range", sql`${t.position} BETWEEN 0 AND 19`),
+    check("evaluation_scores_kind_enum", sql`${t.kind} IN ('numeric', 'boolean', 'categorical')`),
+    check("evaluation_scores_direction_enum", sql`${t.direction} IN ('higher', 'lower')`),
+    check(
+      "evaluation_scores_kind_shape",
+      sql`(${t.kind} = 'numeric' AND ${t.minValue} IS NOT NULL AND ${t.maxValue} IS NOT NULL AND ${t.minValue} >= -1e15 AND ${t.maxValue} <= 1e15 AND ${t.minValue} < ${t.maxValue} AND ${t.categories} IS NULL)
+        OR (${t.kind} = 'boolean' AND ${t.minValue} IS NULL AND ${t.maxValue} IS NULL AND ${t.categories} IS NULL)
+        OR (${t.kind} = 'categorical' AND ${t.minValue} IS NULL AND ${t.maxValue} IS NULL AND json_valid(${t.categories}) AND json_type(${t.categories}) = 'array' AND json_array_length(${t.categories}) BETWEEN 2 AND 50)`,
+    ),
+  ],
+);
+
+/**
+ * One result's value of one declared score: numeric as is, boolean 0/1, categorical the category's index. The
+ * evaluation and the dataset item are the result's, copied so that the summaries read one index range per score
+ * (a trigger in 0006_scores.sql refuses a copy that differs, one outside the declaration's kind or range, and any
+ * UPDATE); the foreign key to evaluation_scores refuses an undeclared score.
+ */
+export const testResultScores = sqliteTable(
+  "test_result_scores",
+  {
+    resultId: text("result_id")
+      .notNull()
+      .references(() => testResults.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    evaluationId: text("evaluation_id").notNull(),
+    datasetItemId: text("dataset_item_id"),
+    value: real("value").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.resultId, t.name], name: "test_result_scores_pk" }),
+    foreignKey({
+      columns: [t.evaluationId, t.name],
+      foreignColumns: [evaluationScores.evaluationId, evaluationScores.name],
+      name: "test_result_scores_declared_fk",
+    }).onDelete("cascade"),
+    // A score's summary: count, mean, variance in one pass; median, min and max by position in the range; a
+    // categorical distribution grouped in index order. Also the child key of the foreign key above.
+    index("test_result_scores_value_idx").on(t.evaluationId, t.name, t.value),
+    // Per item across trials (mean, variance, flaky): grouped by item in index order. Experiments only.
+    index("test_result_scores_item_idx")
+      .on(t.evaluationId, t.name, t.datasetItemId, t.value)
+      .where(sql`dataset_item_id IS NOT NULL`),
+  ],
+);
+
 export const schema = {
   auditLog,
   evaluations,
@@ -378,6 +468,8 @@ export const schema = {
   datasetVersions,
   datasetItems,
   datasetVersionItems,
+  evaluationScores,
+  testResultScores,
 };
 export type Schema = typeof schema;
 
@@ -387,3 +479,5 @@ export type ConsumerOffsetRow = typeof consumerOffsets.$inferSelect;
 export type DatasetRow = typeof datasets.$inferSelect;
 export type DatasetVersionRow = typeof datasetVersions.$inferSelect;
 export type DatasetItemRow = typeof datasetItems.$inferSelect;
+export type EvaluationScoreRow = typeof evaluationScores.$inferSelect;
+export type TestResultScoreRow = typeof testResultScores.$inferSelect;

@@ -1,5 +1,4 @@
 import {
-  type ComparePromptVersionsRequest,
   type EvaluationService,
   type GetEvaluationSummaryRequest,
   type ListTestResultsRequest,
@@ -20,13 +19,7 @@ import {
 import { create } from "@bufbuild/protobuf";
 import { uuidv7 } from "uuidv7";
 import { evaluationMessage, statusFromDb, structToJson, testResultMessage } from "../convert.js";
-import {
-  compareVersionsQuery,
-  insertTestResults,
-  listTestResultsQuery,
-  requestIds,
-  summaryQuery,
-} from "../db/repository.js";
+import { insertTestResults, listTestResultsQuery, requestIds, summaryQuery } from "../db/repository.js";
 import type { EvaluationRow, testResults } from "../db/schema.js";
 import { evaluationState } from "../domain/errors.js";
 import { nearestRank } from "../domain/evaluation-state.js";
@@ -205,26 +198,5 @@ export function createResultHandlers(_deps: HandlerDeps) {
     });
   };
 
-  /**
-   * Per prompt version over the project's evaluations of the prompt; an unknown prompt, or one of another
-   * project, has none.
-   */
-  const comparePromptVersions: H["comparePromptVersions"] = async (
-    req: ComparePromptVersionsRequest,
-    ctx: Ctx,
-  ) => {
-    const rows = await ctx.unitOfWork((tx) => compareVersionsQuery(tx, ctx.project.id, req.promptId));
-    return {
-      promptId: req.promptId,
-      versions: rows.map((r) => ({
-        promptVersion: r.promptVersion,
-        evaluationCount: r.evaluationCount,
-        completedCount: r.completedCount,
-        ...(r.meanOverallScore == null ? {} : { meanOverallScore: Number(r.meanOverallScore) }),
-        passRate: r.completedTests === 0 ? 0 : r.completedPassed / r.completedTests,
-      })),
-    };
-  };
-
-  return { recordTestResults, listTestResults, getEvaluationSummary, comparePromptVersions };
+  return { recordTestResults, listTestResults, getEvaluationSummary };
 }

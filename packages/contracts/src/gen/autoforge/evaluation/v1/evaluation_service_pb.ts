@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file autoforge/evaluation/v1/evaluation_service.proto.
  */
 export const file_autoforge_evaluation_v1_evaluation_service: GenFile = /*@__PURE__*/
-  fileDesc("CjBhdXRvZm9yZ2UvZXZhbHVhdGlvbi92MS9ldmFsdWF0aW9uX3NlcnZpY2UucHJvdG8SF2F1dG9mb3JnZS5ldmFsdWF0aW9uLnYxIt8ECgpFdmFsdWF0aW9uEgoKAmlkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhEKCXByb21wdF9pZBgDIAEoCRIWCg5wcm9tcHRfdmVyc2lvbhgEIAEoBRIQCghwcm92aWRlchgFIAEoCRINCgVtb2RlbBgGIAEoCRI5CgZzdGF0dXMYByABKA4yKS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3RhdHVzEhoKDW92ZXJhbGxfc2NvcmUYCCABKAFIAIgBARINCgVlcnJvchgJIAEoCRIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEgoKdGVzdF9jb3VudBgLIAEoBRIUCgxwYXNzZWRfY291bnQYDCABKAUSLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1jb21wbGV0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdwcm9qZWN0GBEgASgJEhIKCmRhdGFzZXRfaWQYEiABKAkSFwoPZGF0YXNldF92ZXJzaW9uGBMgASgFEhcKD3RyaWFsc19wZXJfaXRlbRgUIAEoBUIQCg5fb3ZlcmFsbF9zY29yZSKzAgoKVGVzdFJlc3VsdBIKCgJpZBgBIAEoCRIVCg1ldmFsdWF0aW9uX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSDQoFaW5wdXQYBCABKAkSFwoPZXhwZWN0ZWRfb3V0cHV0GAUgASgJEhUKDWFjdHVhbF9vdXRwdXQYBiABKAkSDgoGcGFzc2VkGAcgASgIEg0KBXNjb3JlGAggASgBEhIKCmxhdGVuY3lfbXMYCSABKAMSKQoIbWV0YWRhdGEYCiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9kYXRhc2V0X2l0ZW1faWQYDCABKAkSDQoFdHJpYWwYDSABKAUi+wEKF0NyZWF0ZUV2YWx1YXRpb25SZXF1ZXN0EhEKCXByb21wdF9pZBgBIAEoCRIWCg5wcm9tcHRfdmVyc2lvbhgCIAEoBRIQCghwcm92aWRlchgDIAEoCRINCgVtb2RlbBgEIAEoCRIpCghtZXRhZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEgoKcmVxdWVzdF9pZBgGIAEoCRIPCgdwcm9qZWN0GAcgASgJEhIKCmRhdGFzZXRfaWQYCCABKAkSFwoPZGF0YXNldF92ZXJzaW9uGAkgASgFEhcKD3RyaWFsc19wZXJfaXRlbRgKIAEoBSJTChhDcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24iMwoUR2V0RXZhbHVhdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDwoHcHJvamVjdBgCIAEoCSJQChVHZXRFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24ingEKFkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QSEQoJcHJvbXB0X2lkGAEgASgJEjkKBnN0YXR1cxgCIAEoDjIpLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb25TdGF0dXMSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkSDwoHcHJvamVjdBgFIAEoCSJsChdMaXN0RXZhbHVhdGlvbnNSZXNwb25zZRI4CgtldmFsdWF0aW9ucxgBIAMoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjUKFlN0YXJ0RXZhbHVhdGlvblJlcXVlc3QSCgoCaWQYASABKAkSDwoHcHJvamVjdBgCIAEoCSJSChdTdGFydEV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKMAQoYUmVjb3JkVGVzdFJlc3VsdHNSZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSNAoHcmVzdWx0cxgCIAMoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlRlc3RSZXN1bHQSEgoKcmVxdWVzdF9pZBgDIAEoCRIPCgdwcm9qZWN0GAQgASgJImwKGVJlY29yZFRlc3RSZXN1bHRzUmVzcG9uc2USFgoOcmVjb3JkZWRfY291bnQYASABKAUSNwoKZXZhbHVhdGlvbhgCIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24iTwoZQ29tcGxldGVFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJEhUKDWFsbG93X3BhcnRpYWwYAyABKAgiVQoaQ29tcGxldGVFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24iRAoVRmFpbEV2YWx1YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIPCgdwcm9qZWN0GAMgASgJIlEKFkZhaWxFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24i5AEKFkxpc3RUZXN0UmVzdWx0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRITCgZwYXNzZWQYAiABKAhIAIgBARIWCgltaW5fc2NvcmUYAyABKAFIAYgBARIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCRIPCgdwcm9qZWN0GAYgASgJEjUKBHZpZXcYByABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0Vmlld0IJCgdfcGFzc2VkQgwKCl9taW5fc2NvcmUibQoXTGlzdFRlc3RSZXN1bHRzUmVzcG9uc2USOQoMdGVzdF9yZXN1bHRzGAEgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVGVzdFJlc3VsdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgobR2V0RXZhbHVhdGlvblN1bW1hcnlSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAki9gIKEUV2YWx1YXRpb25TdW1tYXJ5EhUKDWV2YWx1YXRpb25faWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxISCgp0ZXN0X2NvdW50GAMgASgFEhQKDHBhc3NlZF9jb3VudBgEIAEoBRIRCglwYXNzX3JhdGUYBSABKAESFwoKbWVhbl9zY29yZRgGIAEoAUgAiAEBEh4KEW1lYW5fcGFzc2VkX3Njb3JlGAcgASgBSAGIAQESFgoObGF0ZW5jeV9wNTBfbXMYCCABKAMSFgoObGF0ZW5jeV9wOTVfbXMYCSABKAMSFgoObGF0ZW5jeV9tYXhfbXMYCiABKAMSGgoNb3ZlcmFsbF9zY29yZRgLIAEoAUgCiAEBQg0KC19tZWFuX3Njb3JlQhQKEl9tZWFuX3Bhc3NlZF9zY29yZUIQCg5fb3ZlcmFsbF9zY29yZSJbChxHZXRFdmFsdWF0aW9uU3VtbWFyeVJlc3BvbnNlEjsKB3N1bW1hcnkYASABKAsyKi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3VtbWFyeSJCChxDb21wYXJlUHJvbXB0VmVyc2lvbnNSZXF1ZXN0EhEKCXByb21wdF9pZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIqoBChJQcm9tcHRWZXJzaW9uU3RhdHMSFgoOcHJvbXB0X3ZlcnNpb24YASABKAUSGAoQZXZhbHVhdGlvbl9jb3VudBgCIAEoBRIXCg9jb21wbGV0ZWRfY291bnQYAyABKAUSHwoSbWVhbl9vdmVyYWxsX3Njb3JlGAQgASgBSACIAQESEQoJcGFzc19yYXRlGAUgASgBQhUKE19tZWFuX292ZXJhbGxfc2NvcmUicQodQ29tcGFyZVByb21wdFZlcnNpb25zUmVzcG9uc2USEQoJcHJvbXB0X2lkGAEgASgJEj0KCHZlcnNpb25zGAIgAygLMisuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuUHJvbXB0VmVyc2lvblN0YXRzKrIBChBFdmFsdWF0aW9uU3RhdHVzEiEKHUVWQUxVQVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHQoZRVZBTFVBVElPTl9TVEFUVVNfUEVORElORxABEh0KGUVWQUxVQVRJT05fU1RBVFVTX1JVTk5JTkcQAhIfChtFVkFMVUFUSU9OX1NUQVRVU19DT01QTEVURUQQAxIcChhFVkFMVUFUSU9OX1NUQVRVU19GQUlMRUQQBCppCg5UZXN0UmVzdWx0VmlldxIgChxURVNUX1JFU1VMVF9WSUVXX1VOU1BFQ0lGSUVEEAASGgoWVEVTVF9SRVNVTFRfVklFV19CQVNJQxABEhkKFVRFU1RfUkVTVUxUX1ZJRVdfRlVMTBACMvQJChFFdmFsdWF0aW9uU2VydmljZRJ3ChBDcmVhdGVFdmFsdWF0aW9uEjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRXZhbHVhdGlvblJlcXVlc3QaMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5DcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2UScwoNR2V0RXZhbHVhdGlvbhItLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25SZXF1ZXN0Gi4uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuR2V0RXZhbHVhdGlvblJlc3BvbnNlIgOQAgESeQoPTGlzdEV2YWx1YXRpb25zEi8uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdEV2YWx1YXRpb25zUmVxdWVzdBowLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlIgOQAgESdAoPU3RhcnRFdmFsdWF0aW9uEi8uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuU3RhcnRFdmFsdWF0aW9uUmVxdWVzdBowLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlN0YXJ0RXZhbHVhdGlvblJlc3BvbnNlEnoKEVJlY29yZFRlc3RSZXN1bHRzEjEuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuUmVjb3JkVGVzdFJlc3VsdHNSZXF1ZXN0GjIuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuUmVjb3JkVGVzdFJlc3VsdHNSZXNwb25zZRJ9ChJDb21wbGV0ZUV2YWx1YXRpb24SMi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Db21wbGV0ZUV2YWx1YXRpb25SZXF1ZXN0GjMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ29tcGxldGVFdmFsdWF0aW9uUmVzcG9uc2UScQoORmFpbEV2YWx1YXRpb24SLi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5GYWlsRXZhbHVhdGlvblJlcXVlc3QaLy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5GYWlsRXZhbHVhdGlvblJlc3BvbnNlEnkKD0xpc3RUZXN0UmVzdWx0cxIvLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RUZXN0UmVzdWx0c1JlcXVlc3QaMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0VGVzdFJlc3VsdHNSZXNwb25zZSIDkAIBEogBChRHZXRFdmFsdWF0aW9uU3VtbWFyeRI0LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25TdW1tYXJ5UmVxdWVzdBo1LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25TdW1tYXJ5UmVzcG9uc2UiA5ACARKLAQoVQ29tcGFyZVByb21wdFZlcnNpb25zEjUuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ29tcGFyZVByb21wdFZlcnNpb25zUmVxdWVzdBo2LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBhcmVQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CjBhdXRvZm9yZ2UvZXZhbHVhdGlvbi92MS9ldmFsdWF0aW9uX3NlcnZpY2UucHJvdG8SF2F1dG9mb3JnZS5ldmFsdWF0aW9uLnYxIpkFCgpFdmFsdWF0aW9uEgoKAmlkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhEKCXByb21wdF9pZBgDIAEoCRIWCg5wcm9tcHRfdmVyc2lvbhgEIAEoBRIQCghwcm92aWRlchgFIAEoCRINCgVtb2RlbBgGIAEoCRI5CgZzdGF0dXMYByABKA4yKS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3RhdHVzEhoKDW92ZXJhbGxfc2NvcmUYCCABKAFIAIgBARINCgVlcnJvchgJIAEoCRIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEgoKdGVzdF9jb3VudBgLIAEoBRIUCgxwYXNzZWRfY291bnQYDCABKAUSLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1jb21wbGV0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdwcm9qZWN0GBEgASgJEhIKCmRhdGFzZXRfaWQYEiABKAkSFwoPZGF0YXNldF92ZXJzaW9uGBMgASgFEhcKD3RyaWFsc19wZXJfaXRlbRgUIAEoBRI4CgZzY29yZXMYFSADKAsyKC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURlZmluaXRpb25CEAoOX292ZXJhbGxfc2NvcmUi1QEKD1Njb3JlRGVmaW5pdGlvbhIMCgRuYW1lGAEgASgJEjAKBGtpbmQYAiABKA4yIi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZUtpbmQSEAoDbWluGAMgASgBSACIAQESEAoDbWF4GAQgASgBSAGIAQESEgoKY2F0ZWdvcmllcxgFIAMoCRI6CglkaXJlY3Rpb24YBiABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURpcmVjdGlvbkIGCgRfbWluQgYKBF9tYXgiXAoKU2NvcmVWYWx1ZRIMCgRuYW1lGAEgASgJEhAKBm51bWJlchgCIAEoAUgAEhEKB2Jvb2xlYW4YAyABKAhIABISCghjYXRlZ29yeRgEIAEoCUgAQgcKBXZhbHVlIugCCgpUZXN0UmVzdWx0EgoKAmlkGAEgASgJEhUKDWV2YWx1YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVpbnB1dBgEIAEoCRIXCg9leHBlY3RlZF9vdXRwdXQYBSABKAkSFQoNYWN0dWFsX291dHB1dBgGIAEoCRIOCgZwYXNzZWQYByABKAgSDQoFc2NvcmUYCCABKAESEgoKbGF0ZW5jeV9tcxgJIAEoAxIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFzZXRfaXRlbV9pZBgMIAEoCRINCgV0cmlhbBgNIAEoBRIzCgZzY29yZXMYDiADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZVZhbHVlIrUCChdDcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSFgoOcHJvbXB0X3ZlcnNpb24YAiABKAUSEAoIcHJvdmlkZXIYAyABKAkSDQoFbW9kZWwYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCnJlcXVlc3RfaWQYBiABKAkSDwoHcHJvamVjdBgHIAEoCRISCgpkYXRhc2V0X2lkGAggASgJEhcKD2RhdGFzZXRfdmVyc2lvbhgJIAEoBRIXCg90cmlhbHNfcGVyX2l0ZW0YCiABKAUSOAoGc2NvcmVzGAsgAygLMiguYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuU2NvcmVEZWZpbml0aW9uIlMKGENyZWF0ZUV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiIzChRHZXRFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIlAKFUdldEV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKeAQoWTGlzdEV2YWx1YXRpb25zUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCRIPCgdwcm9qZWN0GAUgASgJImwKF0xpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlEjgKC2V2YWx1YXRpb25zGAEgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNQoWU3RhcnRFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIlIKF1N0YXJ0RXZhbHVhdGlvblJlc3BvbnNlEjcKCmV2YWx1YXRpb24YASABKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uIowBChhSZWNvcmRUZXN0UmVzdWx0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRI0CgdyZXN1bHRzGAIgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVGVzdFJlc3VsdBISCgpyZXF1ZXN0X2lkGAMgASgJEg8KB3Byb2plY3QYBCABKAkibAoZUmVjb3JkVGVzdFJlc3VsdHNSZXNwb25zZRIWCg5yZWNvcmRlZF9jb3VudBgBIAEoBRI3CgpldmFsdWF0aW9uGAIgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKhAQoYU3RyZWFtVGVzdFJlc3VsdHNSZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSDwoHcHJvamVjdBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhMKC2NodW5rX2luZGV4GAQgASgFEjQKB3Jlc3VsdHMYBSADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0Ip4BChlTdHJlYW1UZXN0UmVzdWx0c1Jlc3BvbnNlEhYKDnJlY29yZGVkX2NvdW50GAEgASgFEhgKEGNvbW1pdHRlZF9jaHVua3MYAiABKAUSFgoOc2tpcHBlZF9jaHVua3MYAyABKAUSNwoKZXZhbHVhdGlvbhgEIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24i/gEKGEV4cG9ydFRlc3RSZXN1bHRzUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEg8KB3Byb2plY3QYAiABKAkSEwoGcGFzc2VkGAMgASgISACIAQESFgoJbWluX3Njb3JlGAQgASgBSAGIAQESFwoPZGF0YXNldF9pdGVtX2lkGAUgASgJEhAKCGFmdGVyX2lkGAYgASgJEhIKCmJhdGNoX3NpemUYByABKAUSNQoEdmlldxgIIAEoDjInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlRlc3RSZXN1bHRWaWV3QgkKB19wYXNzZWRCDAoKX21pbl9zY29yZSJWChlFeHBvcnRUZXN0UmVzdWx0c1Jlc3BvbnNlEjkKDHRlc3RfcmVzdWx0cxgBIAMoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlRlc3RSZXN1bHQiTwoZQ29tcGxldGVFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJEhUKDWFsbG93X3BhcnRpYWwYAyABKAgiVQoaQ29tcGxldGVFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24iRAoVRmFpbEV2YWx1YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIPCgdwcm9qZWN0GAMgASgJIlEKFkZhaWxFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24i5AEKFkxpc3RUZXN0UmVzdWx0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRITCgZwYXNzZWQYAiABKAhIAIgBARIWCgltaW5fc2NvcmUYAyABKAFIAYgBARIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCRIPCgdwcm9qZWN0GAYgASgJEjUKBHZpZXcYByABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0Vmlld0IJCgdfcGFzc2VkQgwKCl9taW5fc2NvcmUibQoXTGlzdFRlc3RSZXN1bHRzUmVzcG9uc2USOQoMdGVzdF9yZXN1bHRzGAEgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVGVzdFJlc3VsdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgobR2V0RXZhbHVhdGlvblN1bW1hcnlSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAki3wMKEUV2YWx1YXRpb25TdW1tYXJ5EhUKDWV2YWx1YXRpb25faWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxISCgp0ZXN0X2NvdW50GAMgASgFEhQKDHBhc3NlZF9jb3VudBgEIAEoBRIRCglwYXNzX3JhdGUYBSABKAESFwoKbWVhbl9zY29yZRgGIAEoAUgAiAEBEh4KEW1lYW5fcGFzc2VkX3Njb3JlGAcgASgBSAGIAQESFgoObGF0ZW5jeV9wNTBfbXMYCCABKAMSFgoObGF0ZW5jeV9wOTVfbXMYCSABKAMSFgoObGF0ZW5jeV9tYXhfbXMYCiABKAMSGgoNb3ZlcmFsbF9zY29yZRgLIAEoAUgCiAEBEhYKDmxhdGVuY3lfcDk5X21zGAwgASgDEjUKBnNjb3JlcxgNIAMoCzIlLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlNjb3JlU3VtbWFyeRIYChBmbGFreV9pdGVtX2NvdW50GA4gASgFQg0KC19tZWFuX3Njb3JlQhQKEl9tZWFuX3Bhc3NlZF9zY29yZUIQCg5fb3ZlcmFsbF9zY29yZSL3AwoMU2NvcmVTdW1tYXJ5EgwKBG5hbWUYASABKAkSMAoEa2luZBgCIAEoDjIiLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlNjb3JlS2luZBINCgVjb3VudBgDIAEoBRIRCgRtZWFuGAQgASgBSACIAQESHwoSc3RhbmRhcmRfZGV2aWF0aW9uGAUgASgBSAGIAQESFwoKY2k5NV9sb3dlchgGIAEoAUgCiAEBEhcKCmNpOTVfdXBwZXIYByABKAFIA4gBARITCgZtZWRpYW4YCCABKAFIBIgBARIQCgNtaW4YCSABKAFIBYgBARIQCgNtYXgYCiABKAFIBogBARIMCgRyYXRlGAsgASgBEjwKDGRpc3RyaWJ1dGlvbhgMIAMoCzImLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNhdGVnb3J5Q291bnQSGAoQZmxha3lfaXRlbV9jb3VudBgNIAEoBRI6CglkaXJlY3Rpb24YDiABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURpcmVjdGlvbkIHCgVfbWVhbkIVChNfc3RhbmRhcmRfZGV2aWF0aW9uQg0KC19jaTk1X2xvd2VyQg0KC19jaTk1X3VwcGVyQgkKB19tZWRpYW5CBgoEX21pbkIGCgRfbWF4IkIKDUNhdGVnb3J5Q291bnQSEAoIY2F0ZWdvcnkYASABKAkSDQoFY291bnQYAiABKAUSEAoIZnJhY3Rpb24YAyABKAEieQoUTGlzdEl0ZW1TdGF0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJEhIKCmZsYWt5X29ubHkYAyABKAgSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkigQEKCUl0ZW1TdGF0cxIXCg9kYXRhc2V0X2l0ZW1faWQYASABKAkSEwoLdHJpYWxfY291bnQYAiABKAUSDQoFZmxha3kYAyABKAgSNwoGc2NvcmVzGAQgAygLMicuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuSXRlbVNjb3JlU3RhdHMiXwoOSXRlbVNjb3JlU3RhdHMSDAoEbmFtZRgBIAEoCRIMCgRtZWFuGAIgASgBEhUKCHZhcmlhbmNlGAMgASgBSACIAQESDQoFZmxha3kYBCABKAhCCwoJX3ZhcmlhbmNlImMKFUxpc3RJdGVtU3RhdHNSZXNwb25zZRIxCgVpdGVtcxgBIAMoCzIiLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkl0ZW1TdGF0cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiWwocR2V0RXZhbHVhdGlvblN1bW1hcnlSZXNwb25zZRI7CgdzdW1tYXJ5GAEgASgLMiouYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN1bW1hcnkiQgocQ29tcGFyZVByb21wdFZlcnNpb25zUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSDwoHcHJvamVjdBgCIAEoCSL4AQoSUHJvbXB0VmVyc2lvblN0YXRzEhYKDnByb21wdF92ZXJzaW9uGAEgASgFEhgKEGV2YWx1YXRpb25fY291bnQYAiABKAUSFwoPY29tcGxldGVkX2NvdW50GAMgASgFEh8KEm1lYW5fb3ZlcmFsbF9zY29yZRgEIAEoAUgAiAEBEhEKCXBhc3NfcmF0ZRgFIAEoARIQCghwcm92aWRlchgGIAEoCRINCgVtb2RlbBgHIAEoCRISCgpkYXRhc2V0X2lkGAggASgJEhcKD2RhdGFzZXRfdmVyc2lvbhgJIAEoBUIVChNfbWVhbl9vdmVyYWxsX3Njb3JlInEKHUNvbXBhcmVQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEhEKCXByb21wdF9pZBgBIAEoCRI9Cgh2ZXJzaW9ucxgCIAMoCzIrLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlByb21wdFZlcnNpb25TdGF0cyqyAQoQRXZhbHVhdGlvblN0YXR1cxIhCh1FVkFMVUFUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGUVWQUxVQVRJT05fU1RBVFVTX1BFTkRJTkcQARIdChlFVkFMVUFUSU9OX1NUQVRVU19SVU5OSU5HEAISHwobRVZBTFVBVElPTl9TVEFUVVNfQ09NUExFVEVEEAMSHAoYRVZBTFVBVElPTl9TVEFUVVNfRkFJTEVEEAQqcwoJU2NvcmVLaW5kEhoKFlNDT1JFX0tJTkRfVU5TUEVDSUZJRUQQABIWChJTQ09SRV9LSU5EX05VTUVSSUMQARIWChJTQ09SRV9LSU5EX0JPT0xFQU4QAhIaChZTQ09SRV9LSU5EX0NBVEVHT1JJQ0FMEAMqfAoOU2NvcmVEaXJlY3Rpb24SHwobU0NPUkVfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASJAogU0NPUkVfRElSRUNUSU9OX0hJR0hFUl9JU19CRVRURVIQARIjCh9TQ09SRV9ESVJFQ1RJT05fTE9XRVJfSVNfQkVUVEVSEAIqaQoOVGVzdFJlc3VsdFZpZXcSIAocVEVTVF9SRVNVTFRfVklFV19VTlNQRUNJRklFRBAAEhoKFlRFU1RfUkVTVUxUX1ZJRVdfQkFTSUMQARIZChVURVNUX1JFU1VMVF9WSUVXX0ZVTEwQAjLrDAoRRXZhbHVhdGlvblNlcnZpY2USdwoQQ3JlYXRlRXZhbHVhdGlvbhIwLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNyZWF0ZUV2YWx1YXRpb25SZXF1ZXN0GjEuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRXZhbHVhdGlvblJlc3BvbnNlEnMKDUdldEV2YWx1YXRpb24SLS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uUmVxdWVzdBouLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25SZXNwb25zZSIDkAIBEnkKD0xpc3RFdmFsdWF0aW9ucxIvLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QaMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0RXZhbHVhdGlvbnNSZXNwb25zZSIDkAIBEnQKD1N0YXJ0RXZhbHVhdGlvbhIvLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlN0YXJ0RXZhbHVhdGlvblJlcXVlc3QaMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TdGFydEV2YWx1YXRpb25SZXNwb25zZRJ6ChFSZWNvcmRUZXN0UmVzdWx0cxIxLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlJlY29yZFRlc3RSZXN1bHRzUmVxdWVzdBoyLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlJlY29yZFRlc3RSZXN1bHRzUmVzcG9uc2USfAoRU3RyZWFtVGVzdFJlc3VsdHMSMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TdHJlYW1UZXN0UmVzdWx0c1JlcXVlc3QaMi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TdHJlYW1UZXN0UmVzdWx0c1Jlc3BvbnNlKAESfQoSQ29tcGxldGVFdmFsdWF0aW9uEjIuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ29tcGxldGVFdmFsdWF0aW9uUmVxdWVzdBozLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBsZXRlRXZhbHVhdGlvblJlc3BvbnNlEnEKDkZhaWxFdmFsdWF0aW9uEi4uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRmFpbEV2YWx1YXRpb25SZXF1ZXN0Gi8uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRmFpbEV2YWx1YXRpb25SZXNwb25zZRJ5Cg9MaXN0VGVzdFJlc3VsdHMSLy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0VGVzdFJlc3VsdHNSZXF1ZXN0GjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdFRlc3RSZXN1bHRzUmVzcG9uc2UiA5ACARKBAQoRRXhwb3J0VGVzdFJlc3VsdHMSMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FeHBvcnRUZXN0UmVzdWx0c1JlcXVlc3QaMi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FeHBvcnRUZXN0UmVzdWx0c1Jlc3BvbnNlIgOQAgEwARKIAQoUR2V0RXZhbHVhdGlvblN1bW1hcnkSNC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uU3VtbWFyeVJlcXVlc3QaNS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uU3VtbWFyeVJlc3BvbnNlIgOQAgEScwoNTGlzdEl0ZW1TdGF0cxItLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RJdGVtU3RhdHNSZXF1ZXN0Gi4uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdEl0ZW1TdGF0c1Jlc3BvbnNlIgOQAgESiwEKFUNvbXBhcmVQcm9tcHRWZXJzaW9ucxI1LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBhcmVQcm9tcHRWZXJzaW9uc1JlcXVlc3QaNi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Db21wYXJlUHJvbXB0VmVyc2lvbnNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * An evaluation of one prompt version against one provider and model.
@@ -161,6 +161,14 @@ export type Evaluation = Message<"autoforge.evaluation.v1.Evaluation"> & {
    * @generated from field: int32 trials_per_item = 20;
    */
   trialsPerItem: number;
+
+  /**
+   * The named scores each result carries besides `passed` and `score`, in declaration order. Set at creation,
+   * never changed.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ScoreDefinition scores = 21;
+   */
+  scores: ScoreDefinition[];
 };
 
 /**
@@ -169,6 +177,115 @@ export type Evaluation = Message<"autoforge.evaluation.v1.Evaluation"> & {
  */
 export const EvaluationSchema: GenMessage<Evaluation> = /*@__PURE__*/
   messageDesc(file_autoforge_evaluation_v1_evaluation_service, 0);
+
+/**
+ * A named score an evaluation declares: each of its results then carries one value of it.
+ *
+ * @generated from message autoforge.evaluation.v1.ScoreDefinition
+ */
+export type ScoreDefinition = Message<"autoforge.evaluation.v1.ScoreDefinition"> & {
+  /**
+   * 1 to 64 characters: a lowercase letter, then lowercase letters, digits and `_`; unique in the
+   * evaluation, and neither `passed` nor `score` (the default scores).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The kind. Required.
+   *
+   * @generated from field: autoforge.evaluation.v1.ScoreKind kind = 2;
+   */
+  kind: ScoreKind;
+
+  /**
+   * NUMERIC only, required there: the smallest allowed value (at least -1e15).
+   *
+   * @generated from field: optional double min = 3;
+   */
+  min?: number | undefined;
+
+  /**
+   * NUMERIC only, required there: the largest allowed value, above `min` (at most 1e15).
+   *
+   * @generated from field: optional double max = 4;
+   */
+  max?: number | undefined;
+
+  /**
+   * CATEGORICAL only: 2 to 50 distinct categories of 1 to 100 characters, in order (see `direction`).
+   *
+   * @generated from field: repeated string categories = 5;
+   */
+  categories: string[];
+
+  /**
+   * Which way is better.
+   *
+   * @generated from field: autoforge.evaluation.v1.ScoreDirection direction = 6;
+   */
+  direction: ScoreDirection;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ScoreDefinition.
+ * Use `create(ScoreDefinitionSchema)` to create a new message.
+ */
+export const ScoreDefinitionSchema: GenMessage<ScoreDefinition> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 1);
+
+/**
+ * A result's value of one declared score: the field of the score's kind.
+ *
+ * @generated from message autoforge.evaluation.v1.ScoreValue
+ */
+export type ScoreValue = Message<"autoforge.evaluation.v1.ScoreValue"> & {
+  /**
+   * The declared score's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The value.
+   *
+   * @generated from oneof autoforge.evaluation.v1.ScoreValue.value
+   */
+  value: {
+    /**
+     * A NUMERIC score's value, within its range.
+     *
+     * @generated from field: double number = 2;
+     */
+    value: number;
+    case: "number";
+  } | {
+    /**
+     * A BOOLEAN score's value.
+     *
+     * @generated from field: bool boolean = 3;
+     */
+    value: boolean;
+    case: "boolean";
+  } | {
+    /**
+     * A CATEGORICAL score's value: one of its categories.
+     *
+     * @generated from field: string category = 4;
+     */
+    value: string;
+    case: "category";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ScoreValue.
+ * Use `create(ScoreValueSchema)` to create a new message.
+ */
+export const ScoreValueSchema: GenMessage<ScoreValue> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 2);
 
 /**
  * The result of one test of an evaluation.
@@ -269,6 +386,14 @@ export type TestResult = Message<"autoforge.evaluation.v1.TestResult"> & {
    * @generated from field: int32 trial = 13;
    */
   trial: number;
+
+  /**
+   * A value for each score the evaluation declares (in any order, each once; none on an evaluation that
+   * declares none). Returned in declaration order.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ScoreValue scores = 14;
+   */
+  scores: ScoreValue[];
 };
 
 /**
@@ -276,7 +401,7 @@ export type TestResult = Message<"autoforge.evaluation.v1.TestResult"> & {
  * Use `create(TestResultSchema)` to create a new message.
  */
 export const TestResultSchema: GenMessage<TestResult> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 1);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 3);
 
 /**
  * Request for CreateEvaluation.
@@ -356,6 +481,13 @@ export type CreateEvaluationRequest = Message<"autoforge.evaluation.v1.CreateEva
    * @generated from field: int32 trials_per_item = 10;
    */
   trialsPerItem: number;
+
+  /**
+   * Named scores each result will carry, at most 20; optional.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ScoreDefinition scores = 11;
+   */
+  scores: ScoreDefinition[];
 };
 
 /**
@@ -363,7 +495,7 @@ export type CreateEvaluationRequest = Message<"autoforge.evaluation.v1.CreateEva
  * Use `create(CreateEvaluationRequestSchema)` to create a new message.
  */
 export const CreateEvaluationRequestSchema: GenMessage<CreateEvaluationRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 2);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 4);
 
 /**
  * Response of CreateEvaluation.
@@ -384,7 +516,7 @@ export type CreateEvaluationResponse = Message<"autoforge.evaluation.v1.CreateEv
  * Use `create(CreateEvaluationResponseSchema)` to create a new message.
  */
 export const CreateEvaluationResponseSchema: GenMessage<CreateEvaluationResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 3);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 5);
 
 /**
  * Request for GetEvaluation.
@@ -413,7 +545,7 @@ export type GetEvaluationRequest = Message<"autoforge.evaluation.v1.GetEvaluatio
  * Use `create(GetEvaluationRequestSchema)` to create a new message.
  */
 export const GetEvaluationRequestSchema: GenMessage<GetEvaluationRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 4);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 6);
 
 /**
  * Response of GetEvaluation.
@@ -434,7 +566,7 @@ export type GetEvaluationResponse = Message<"autoforge.evaluation.v1.GetEvaluati
  * Use `create(GetEvaluationResponseSchema)` to create a new message.
  */
 export const GetEvaluationResponseSchema: GenMessage<GetEvaluationResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 5);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 7);
 
 /**
  * Request for ListEvaluations.
@@ -484,7 +616,7 @@ export type ListEvaluationsRequest = Message<"autoforge.evaluation.v1.ListEvalua
  * Use `create(ListEvaluationsRequestSchema)` to create a new message.
  */
 export const ListEvaluationsRequestSchema: GenMessage<ListEvaluationsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 6);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 8);
 
 /**
  * Response of ListEvaluations.
@@ -513,7 +645,7 @@ export type ListEvaluationsResponse = Message<"autoforge.evaluation.v1.ListEvalu
  * Use `create(ListEvaluationsResponseSchema)` to create a new message.
  */
 export const ListEvaluationsResponseSchema: GenMessage<ListEvaluationsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 7);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 9);
 
 /**
  * Request for StartEvaluation.
@@ -542,7 +674,7 @@ export type StartEvaluationRequest = Message<"autoforge.evaluation.v1.StartEvalu
  * Use `create(StartEvaluationRequestSchema)` to create a new message.
  */
 export const StartEvaluationRequestSchema: GenMessage<StartEvaluationRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 8);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 10);
 
 /**
  * Response of StartEvaluation.
@@ -563,7 +695,7 @@ export type StartEvaluationResponse = Message<"autoforge.evaluation.v1.StartEval
  * Use `create(StartEvaluationResponseSchema)` to create a new message.
  */
 export const StartEvaluationResponseSchema: GenMessage<StartEvaluationResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 9);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 11);
 
 /**
  * Request for RecordTestResults.
@@ -607,7 +739,7 @@ export type RecordTestResultsRequest = Message<"autoforge.evaluation.v1.RecordTe
  * Use `create(RecordTestResultsRequestSchema)` to create a new message.
  */
 export const RecordTestResultsRequestSchema: GenMessage<RecordTestResultsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 10);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 12);
 
 /**
  * Response of RecordTestResults.
@@ -635,7 +767,193 @@ export type RecordTestResultsResponse = Message<"autoforge.evaluation.v1.RecordT
  * Use `create(RecordTestResultsResponseSchema)` to create a new message.
  */
 export const RecordTestResultsResponseSchema: GenMessage<RecordTestResultsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 11);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 13);
+
+/**
+ * One message of StreamTestResults.
+ *
+ * @generated from message autoforge.evaluation.v1.StreamTestResultsRequest
+ */
+export type StreamTestResultsRequest = Message<"autoforge.evaluation.v1.StreamTestResultsRequest"> & {
+  /**
+   * Evaluation ID (UUID). Required in the first message; every later one must name the same or leave it empty.
+   *
+   * @generated from field: string evaluation_id = 1;
+   */
+  evaluationId: string;
+
+  /**
+   * Project of the call, as in RecordTestResults; the first message's holds for the stream.
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
+
+  /**
+   * Identifies the upload across retries (1 to 64 characters). Required in the first message; later ones must
+   * repeat it or leave it empty.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+
+  /**
+   * The chunk's index in the upload, from 0, increasing by one per message: a resumed stream may start at
+   * any index it has not had committed (or from 0 again).
+   *
+   * @generated from field: int32 chunk_index = 4;
+   */
+  chunkIndex: number;
+
+  /**
+   * 1 to 1,000 results, as in RecordTestResults (`results[i].field` names a bad one). A chunk already
+   * committed under this request_id and index must be identical (INVALID_ARGUMENT otherwise).
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.TestResult results = 5;
+   */
+  results: TestResult[];
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.StreamTestResultsRequest.
+ * Use `create(StreamTestResultsRequestSchema)` to create a new message.
+ */
+export const StreamTestResultsRequestSchema: GenMessage<StreamTestResultsRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 14);
+
+/**
+ * Response of StreamTestResults, once the client has ended its stream and every chunk is committed.
+ *
+ * @generated from message autoforge.evaluation.v1.StreamTestResultsResponse
+ */
+export type StreamTestResultsResponse = Message<"autoforge.evaluation.v1.StreamTestResultsResponse"> & {
+  /**
+   * Results recorded by this stream (chunks skipped as already committed not included).
+   *
+   * @generated from field: int32 recorded_count = 1;
+   */
+  recordedCount: number;
+
+  /**
+   * Chunks committed by this stream.
+   *
+   * @generated from field: int32 committed_chunks = 2;
+   */
+  committedChunks: number;
+
+  /**
+   * Chunks skipped because an earlier stream with this request_id had committed them.
+   *
+   * @generated from field: int32 skipped_chunks = 3;
+   */
+  skippedChunks: number;
+
+  /**
+   * The evaluation after the last chunk (counts updated).
+   *
+   * @generated from field: autoforge.evaluation.v1.Evaluation evaluation = 4;
+   */
+  evaluation?: Evaluation | undefined;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.StreamTestResultsResponse.
+ * Use `create(StreamTestResultsResponseSchema)` to create a new message.
+ */
+export const StreamTestResultsResponseSchema: GenMessage<StreamTestResultsResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 15);
+
+/**
+ * Request for ExportTestResults.
+ *
+ * @generated from message autoforge.evaluation.v1.ExportTestResultsRequest
+ */
+export type ExportTestResultsRequest = Message<"autoforge.evaluation.v1.ExportTestResultsRequest"> & {
+  /**
+   * Evaluation ID (UUID). Required.
+   *
+   * @generated from field: string evaluation_id = 1;
+   */
+  evaluationId: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
+
+  /**
+   * Only passed (true) or failed (false) results, when set.
+   *
+   * @generated from field: optional bool passed = 3;
+   */
+  passed?: boolean | undefined;
+
+  /**
+   * Only results with score >= this (0..1), when set.
+   *
+   * @generated from field: optional double min_score = 4;
+   */
+  minScore?: number | undefined;
+
+  /**
+   * Only the results of this dataset item, when set (experiments).
+   *
+   * @generated from field: string dataset_item_id = 5;
+   */
+  datasetItemId: string;
+
+  /**
+   * Start after this result id (the last one a dropped export received); empty: from the first.
+   *
+   * @generated from field: string after_id = 6;
+   */
+  afterId: string;
+
+  /**
+   * Results per message: default 500, at most 1,000 (and fewer when a message would pass 3 MiB).
+   *
+   * @generated from field: int32 batch_size = 7;
+   */
+  batchSize: number;
+
+  /**
+   * Which fields of each result to send; UNSPECIFIED is FULL.
+   *
+   * @generated from field: autoforge.evaluation.v1.TestResultView view = 8;
+   */
+  view: TestResultView;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ExportTestResultsRequest.
+ * Use `create(ExportTestResultsRequestSchema)` to create a new message.
+ */
+export const ExportTestResultsRequestSchema: GenMessage<ExportTestResultsRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 16);
+
+/**
+ * One message of ExportTestResults.
+ *
+ * @generated from message autoforge.evaluation.v1.ExportTestResultsResponse
+ */
+export type ExportTestResultsResponse = Message<"autoforge.evaluation.v1.ExportTestResultsResponse"> & {
+  /**
+   * The next results in recording order.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.TestResult test_results = 1;
+   */
+  testResults: TestResult[];
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ExportTestResultsResponse.
+ * Use `create(ExportTestResultsResponseSchema)` to create a new message.
+ */
+export const ExportTestResultsResponseSchema: GenMessage<ExportTestResultsResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 17);
 
 /**
  * Request for CompleteEvaluation.
@@ -674,7 +992,7 @@ export type CompleteEvaluationRequest = Message<"autoforge.evaluation.v1.Complet
  * Use `create(CompleteEvaluationRequestSchema)` to create a new message.
  */
 export const CompleteEvaluationRequestSchema: GenMessage<CompleteEvaluationRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 12);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 18);
 
 /**
  * Response of CompleteEvaluation.
@@ -695,7 +1013,7 @@ export type CompleteEvaluationResponse = Message<"autoforge.evaluation.v1.Comple
  * Use `create(CompleteEvaluationResponseSchema)` to create a new message.
  */
 export const CompleteEvaluationResponseSchema: GenMessage<CompleteEvaluationResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 13);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 19);
 
 /**
  * Request for FailEvaluation.
@@ -731,7 +1049,7 @@ export type FailEvaluationRequest = Message<"autoforge.evaluation.v1.FailEvaluat
  * Use `create(FailEvaluationRequestSchema)` to create a new message.
  */
 export const FailEvaluationRequestSchema: GenMessage<FailEvaluationRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 14);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 20);
 
 /**
  * Response of FailEvaluation.
@@ -752,7 +1070,7 @@ export type FailEvaluationResponse = Message<"autoforge.evaluation.v1.FailEvalua
  * Use `create(FailEvaluationResponseSchema)` to create a new message.
  */
 export const FailEvaluationResponseSchema: GenMessage<FailEvaluationResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 15);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 21);
 
 /**
  * Request for ListTestResults.
@@ -816,7 +1134,7 @@ export type ListTestResultsRequest = Message<"autoforge.evaluation.v1.ListTestRe
  * Use `create(ListTestResultsRequestSchema)` to create a new message.
  */
 export const ListTestResultsRequestSchema: GenMessage<ListTestResultsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 16);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 22);
 
 /**
  * Response of ListTestResults.
@@ -844,7 +1162,7 @@ export type ListTestResultsResponse = Message<"autoforge.evaluation.v1.ListTestR
  * Use `create(ListTestResultsResponseSchema)` to create a new message.
  */
 export const ListTestResultsResponseSchema: GenMessage<ListTestResultsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 17);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 23);
 
 /**
  * Request for GetEvaluationSummary.
@@ -873,7 +1191,7 @@ export type GetEvaluationSummaryRequest = Message<"autoforge.evaluation.v1.GetEv
  * Use `create(GetEvaluationSummaryRequestSchema)` to create a new message.
  */
 export const GetEvaluationSummaryRequestSchema: GenMessage<GetEvaluationSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 18);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 24);
 
 /**
  * Aggregates of one evaluation's test results.
@@ -957,6 +1275,27 @@ export type EvaluationSummary = Message<"autoforge.evaluation.v1.EvaluationSumma
    * @generated from field: optional double overall_score = 11;
    */
   overallScore?: number | undefined;
+
+  /**
+   * 99th percentile latency in milliseconds.
+   *
+   * @generated from field: int64 latency_p99_ms = 12;
+   */
+  latencyP99Ms: bigint;
+
+  /**
+   * A summary of each declared score, in declaration order.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ScoreSummary scores = 13;
+   */
+  scores: ScoreSummary[];
+
+  /**
+   * Experiments: dataset items whose `passed` differs between their trials.
+   *
+   * @generated from field: int32 flaky_item_count = 14;
+   */
+  flakyItemCount: number;
 };
 
 /**
@@ -964,7 +1303,319 @@ export type EvaluationSummary = Message<"autoforge.evaluation.v1.EvaluationSumma
  * Use `create(EvaluationSummarySchema)` to create a new message.
  */
 export const EvaluationSummarySchema: GenMessage<EvaluationSummary> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 19);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 25);
+
+/**
+ * The aggregates of one declared score over an evaluation's results. Mean, standard deviation and the
+ * interval are of the values as numbers (a boolean counts as 1 or 0, so its mean is its rate).
+ *
+ * @generated from message autoforge.evaluation.v1.ScoreSummary
+ */
+export type ScoreSummary = Message<"autoforge.evaluation.v1.ScoreSummary"> & {
+  /**
+   * The score's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Its kind.
+   *
+   * @generated from field: autoforge.evaluation.v1.ScoreKind kind = 2;
+   */
+  kind: ScoreKind;
+
+  /**
+   * Values recorded.
+   *
+   * @generated from field: int32 count = 3;
+   */
+  count: number;
+
+  /**
+   * Mean value (NUMERIC, BOOLEAN); unset without values.
+   *
+   * @generated from field: optional double mean = 4;
+   */
+  mean?: number | undefined;
+
+  /**
+   * Sample standard deviation (n - 1; NUMERIC, BOOLEAN); unset with fewer than 2 values.
+   *
+   * @generated from field: optional double standard_deviation = 5;
+   */
+  standardDeviation?: number | undefined;
+
+  /**
+   * 95 % confidence interval of the mean (Student's t with n - 1 degrees of freedom); unset with fewer than
+   * 2 values.
+   *
+   * @generated from field: optional double ci95_lower = 6;
+   */
+  ci95Lower?: number | undefined;
+
+  /**
+   * Upper end of that interval.
+   *
+   * @generated from field: optional double ci95_upper = 7;
+   */
+  ci95Upper?: number | undefined;
+
+  /**
+   * Median (NUMERIC; the mean of the two middle values when the count is even); unset without values.
+   *
+   * @generated from field: optional double median = 8;
+   */
+  median?: number | undefined;
+
+  /**
+   * Smallest value (NUMERIC); unset without values.
+   *
+   * @generated from field: optional double min = 9;
+   */
+  min?: number | undefined;
+
+  /**
+   * Largest value (NUMERIC); unset without values.
+   *
+   * @generated from field: optional double max = 10;
+   */
+  max?: number | undefined;
+
+  /**
+   * Share of true values (BOOLEAN); 0 without values.
+   *
+   * @generated from field: double rate = 11;
+   */
+  rate: number;
+
+  /**
+   * How often each category was given (CATEGORICAL), in declaration order, every category listed.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.CategoryCount distribution = 12;
+   */
+  distribution: CategoryCount[];
+
+  /**
+   * Experiments, BOOLEAN: dataset items whose value differs between their trials.
+   *
+   * @generated from field: int32 flaky_item_count = 13;
+   */
+  flakyItemCount: number;
+
+  /**
+   * Which way is better, as declared.
+   *
+   * @generated from field: autoforge.evaluation.v1.ScoreDirection direction = 14;
+   */
+  direction: ScoreDirection;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ScoreSummary.
+ * Use `create(ScoreSummarySchema)` to create a new message.
+ */
+export const ScoreSummarySchema: GenMessage<ScoreSummary> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 26);
+
+/**
+ * How often a categorical score took one category.
+ *
+ * @generated from message autoforge.evaluation.v1.CategoryCount
+ */
+export type CategoryCount = Message<"autoforge.evaluation.v1.CategoryCount"> & {
+  /**
+   * The category.
+   *
+   * @generated from field: string category = 1;
+   */
+  category: string;
+
+  /**
+   * Results that gave it.
+   *
+   * @generated from field: int32 count = 2;
+   */
+  count: number;
+
+  /**
+   * count / the score's count; 0 without values.
+   *
+   * @generated from field: double fraction = 3;
+   */
+  fraction: number;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.CategoryCount.
+ * Use `create(CategoryCountSchema)` to create a new message.
+ */
+export const CategoryCountSchema: GenMessage<CategoryCount> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 27);
+
+/**
+ * Request for ListItemStats.
+ *
+ * @generated from message autoforge.evaluation.v1.ListItemStatsRequest
+ */
+export type ListItemStatsRequest = Message<"autoforge.evaluation.v1.ListItemStatsRequest"> & {
+  /**
+   * Evaluation ID (UUID) of an experiment. Required.
+   *
+   * @generated from field: string evaluation_id = 1;
+   */
+  evaluationId: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 2;
+   */
+  project: string;
+
+  /**
+   * Only flaky items: those whose `passed` or a boolean score differs between trials.
+   *
+   * @generated from field: bool flaky_only = 3;
+   */
+  flakyOnly: boolean;
+
+  /**
+   * Page size: default 20, at most 100.
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * Opaque token from a previous response's next_page_token; the filters must not change.
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ListItemStatsRequest.
+ * Use `create(ListItemStatsRequestSchema)` to create a new message.
+ */
+export const ListItemStatsRequestSchema: GenMessage<ListItemStatsRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 28);
+
+/**
+ * One dataset item of an experiment across its trials.
+ *
+ * @generated from message autoforge.evaluation.v1.ItemStats
+ */
+export type ItemStats = Message<"autoforge.evaluation.v1.ItemStats"> & {
+  /**
+   * The dataset item.
+   *
+   * @generated from field: string dataset_item_id = 1;
+   */
+  datasetItemId: string;
+
+  /**
+   * Trials recorded for it.
+   *
+   * @generated from field: int32 trial_count = 2;
+   */
+  trialCount: number;
+
+  /**
+   * Whether `passed` or a boolean score differs between its trials.
+   *
+   * @generated from field: bool flaky = 3;
+   */
+  flaky: boolean;
+
+  /**
+   * The default scores first (`passed` as a boolean, `score` as a number), then each declared score in
+   * declaration order.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ItemScoreStats scores = 4;
+   */
+  scores: ItemScoreStats[];
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ItemStats.
+ * Use `create(ItemStatsSchema)` to create a new message.
+ */
+export const ItemStatsSchema: GenMessage<ItemStats> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 29);
+
+/**
+ * One score of one item across its trials.
+ *
+ * @generated from message autoforge.evaluation.v1.ItemScoreStats
+ */
+export type ItemScoreStats = Message<"autoforge.evaluation.v1.ItemScoreStats"> & {
+  /**
+   * The score's name (`passed`, `score`, or a declared one).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Mean over the trials (a boolean counts as 1 or 0; a categorical score as its category's index).
+   *
+   * @generated from field: double mean = 2;
+   */
+  mean: number;
+
+  /**
+   * Sample variance over the trials (n - 1); unset with a single trial.
+   *
+   * @generated from field: optional double variance = 3;
+   */
+  variance?: number | undefined;
+
+  /**
+   * BOOLEAN (and `passed`): the value differs between trials.
+   *
+   * @generated from field: bool flaky = 4;
+   */
+  flaky: boolean;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ItemScoreStats.
+ * Use `create(ItemScoreStatsSchema)` to create a new message.
+ */
+export const ItemScoreStatsSchema: GenMessage<ItemScoreStats> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 30);
+
+/**
+ * Response of ListItemStats.
+ *
+ * @generated from message autoforge.evaluation.v1.ListItemStatsResponse
+ */
+export type ListItemStatsResponse = Message<"autoforge.evaluation.v1.ListItemStatsResponse"> & {
+  /**
+   * The page of items, in item id order.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ItemStats items = 1;
+   */
+  items: ItemStats[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ListItemStatsResponse.
+ * Use `create(ListItemStatsResponseSchema)` to create a new message.
+ */
+export const ListItemStatsResponseSchema: GenMessage<ListItemStatsResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 31);
 
 /**
  * Response of GetEvaluationSummary.
@@ -985,7 +1636,7 @@ export type GetEvaluationSummaryResponse = Message<"autoforge.evaluation.v1.GetE
  * Use `create(GetEvaluationSummaryResponseSchema)` to create a new message.
  */
 export const GetEvaluationSummaryResponseSchema: GenMessage<GetEvaluationSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 20);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 32);
 
 /**
  * Request for ComparePromptVersions.
@@ -1014,10 +1665,10 @@ export type ComparePromptVersionsRequest = Message<"autoforge.evaluation.v1.Comp
  * Use `create(ComparePromptVersionsRequestSchema)` to create a new message.
  */
 export const ComparePromptVersionsRequestSchema: GenMessage<ComparePromptVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 21);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 33);
 
 /**
- * How one prompt version fared across the project's evaluations.
+ * How one prompt version fared across the project's evaluations with one provider, model and dataset version.
  *
  * @generated from message autoforge.evaluation.v1.PromptVersionStats
  */
@@ -1056,6 +1707,34 @@ export type PromptVersionStats = Message<"autoforge.evaluation.v1.PromptVersionS
    * @generated from field: double pass_rate = 5;
    */
   passRate: number;
+
+  /**
+   * The provider of the group's evaluations.
+   *
+   * @generated from field: string provider = 6;
+   */
+  provider: string;
+
+  /**
+   * The model of the group's evaluations.
+   *
+   * @generated from field: string model = 7;
+   */
+  model: string;
+
+  /**
+   * The dataset the group's evaluations ran over; empty for ad-hoc evaluations.
+   *
+   * @generated from field: string dataset_id = 8;
+   */
+  datasetId: string;
+
+  /**
+   * That dataset's version; 0 for ad-hoc evaluations.
+   *
+   * @generated from field: int32 dataset_version = 9;
+   */
+  datasetVersion: number;
 };
 
 /**
@@ -1063,7 +1742,7 @@ export type PromptVersionStats = Message<"autoforge.evaluation.v1.PromptVersionS
  * Use `create(PromptVersionStatsSchema)` to create a new message.
  */
 export const PromptVersionStatsSchema: GenMessage<PromptVersionStats> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 22);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 34);
 
 /**
  * Response of ComparePromptVersions.
@@ -1079,7 +1758,8 @@ export type ComparePromptVersionsResponse = Message<"autoforge.evaluation.v1.Com
   promptId: string;
 
   /**
-   * One entry per evaluated version, ascending by version.
+   * One entry per evaluated version, provider, model and dataset version: ascending by version, then by
+   * provider, model, dataset (ad-hoc first) and dataset version.
    *
    * @generated from field: repeated autoforge.evaluation.v1.PromptVersionStats versions = 2;
    */
@@ -1091,7 +1771,7 @@ export type ComparePromptVersionsResponse = Message<"autoforge.evaluation.v1.Com
  * Use `create(ComparePromptVersionsResponseSchema)` to create a new message.
  */
 export const ComparePromptVersionsResponseSchema: GenMessage<ComparePromptVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 23);
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 35);
 
 /**
  * Status of an evaluation: PENDING -> RUNNING -> COMPLETED | FAILED (PENDING -> FAILED too).
@@ -1142,6 +1822,81 @@ export const EvaluationStatusSchema: GenEnum<EvaluationStatus> = /*@__PURE__*/
   enumDesc(file_autoforge_evaluation_v1_evaluation_service, 0);
 
 /**
+ * The kind of a named score.
+ *
+ * @generated from enum autoforge.evaluation.v1.ScoreKind
+ */
+export enum ScoreKind {
+  /**
+   * Not set: refused.
+   *
+   * @generated from enum value: SCORE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A number within the declared [min, max].
+   *
+   * @generated from enum value: SCORE_KIND_NUMERIC = 1;
+   */
+  NUMERIC = 1,
+
+  /**
+   * True or false.
+   *
+   * @generated from enum value: SCORE_KIND_BOOLEAN = 2;
+   */
+  BOOLEAN = 2,
+
+  /**
+   * One of the declared categories.
+   *
+   * @generated from enum value: SCORE_KIND_CATEGORICAL = 3;
+   */
+  CATEGORICAL = 3,
+}
+
+/**
+ * Describes the enum autoforge.evaluation.v1.ScoreKind.
+ */
+export const ScoreKindSchema: GenEnum<ScoreKind> = /*@__PURE__*/
+  enumDesc(file_autoforge_evaluation_v1_evaluation_service, 1);
+
+/**
+ * Which way a score is better.
+ *
+ * @generated from enum autoforge.evaluation.v1.ScoreDirection
+ */
+export enum ScoreDirection {
+  /**
+   * Not set: HIGHER_IS_BETTER.
+   *
+   * @generated from enum value: SCORE_DIRECTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Higher values are better (true over false; for a categorical score, later categories).
+   *
+   * @generated from enum value: SCORE_DIRECTION_HIGHER_IS_BETTER = 1;
+   */
+  HIGHER_IS_BETTER = 1,
+
+  /**
+   * Lower values are better (false over true; earlier categories), e.g. a toxicity or a cost.
+   *
+   * @generated from enum value: SCORE_DIRECTION_LOWER_IS_BETTER = 2;
+   */
+  LOWER_IS_BETTER = 2,
+}
+
+/**
+ * Describes the enum autoforge.evaluation.v1.ScoreDirection.
+ */
+export const ScoreDirectionSchema: GenEnum<ScoreDirection> = /*@__PURE__*/
+  enumDesc(file_autoforge_evaluation_v1_evaluation_service, 2);
+
+/**
  * How much of a test result a list returns (AIP-157 partial responses).
  *
  * @generated from enum autoforge.evaluation.v1.TestResultView
@@ -1174,7 +1929,7 @@ export enum TestResultView {
  * Describes the enum autoforge.evaluation.v1.TestResultView.
  */
 export const TestResultViewSchema: GenEnum<TestResultView> = /*@__PURE__*/
-  enumDesc(file_autoforge_evaluation_v1_evaluation_service, 1);
+  enumDesc(file_autoforge_evaluation_v1_evaluation_service, 3);
 
 /**
  * EvaluationService records evaluations of prompt versions against LLM providers: runs, their
@@ -1244,6 +1999,19 @@ export const EvaluationService: GenService<{
     output: typeof RecordTestResultsResponseSchema;
   },
   /**
+   * Records many test results as a client stream of chunks, only while RUNNING. Each chunk is committed
+   * atomically as it arrives (all its results or none), so an error or a dropped connection keeps the chunks
+   * before it. Chunks are idempotent by (request_id, chunk_index): to resume after a dropped stream, send the
+   * same chunks again with the same request_id; those already committed are skipped, not recorded twice.
+   *
+   * @generated from rpc autoforge.evaluation.v1.EvaluationService.StreamTestResults
+   */
+  streamTestResults: {
+    methodKind: "client_streaming";
+    input: typeof StreamTestResultsRequestSchema;
+    output: typeof StreamTestResultsResponseSchema;
+  },
+  /**
    * RUNNING -> COMPLETED; overall_score becomes the mean of the test scores.
    *
    * @generated from rpc autoforge.evaluation.v1.EvaluationService.CompleteEvaluation
@@ -1275,7 +2043,21 @@ export const EvaluationService: GenService<{
     output: typeof ListTestResultsResponseSchema;
   },
   /**
-   * Aggregates an evaluation's test results: counts, pass rate, scores, latency percentiles.
+   * Streams an evaluation's test results in recording order, as many messages of up to `batch_size`
+   * results each, filtered as in ListTestResults. Sent as fast as the client reads (flow-controlled, the server
+   * holds one batch at a time). A stream that ends early resumes from the last result received with
+   * `after_id`.
+   *
+   * @generated from rpc autoforge.evaluation.v1.EvaluationService.ExportTestResults
+   */
+  exportTestResults: {
+    methodKind: "server_streaming";
+    input: typeof ExportTestResultsRequestSchema;
+    output: typeof ExportTestResultsResponseSchema;
+  },
+  /**
+   * Aggregates an evaluation's test results: counts, pass rate, scores, latency percentiles, and a summary of
+   * each declared score.
    *
    * @generated from rpc autoforge.evaluation.v1.EvaluationService.GetEvaluationSummary
    */
@@ -1285,7 +2067,20 @@ export const EvaluationService: GenService<{
     output: typeof GetEvaluationSummaryResponseSchema;
   },
   /**
-   * Compares a prompt's versions by their evaluations.
+   * An experiment's dataset items across their trials: per item and score, the mean and variance over the
+   * trials, and whether a boolean score (or `passed`) differs between them (a flaky item). In item id order,
+   * keyset-paginated; an ad-hoc evaluation has no items (FAILED_PRECONDITION).
+   *
+   * @generated from rpc autoforge.evaluation.v1.EvaluationService.ListItemStats
+   */
+  listItemStats: {
+    methodKind: "unary";
+    input: typeof ListItemStatsRequestSchema;
+    output: typeof ListItemStatsResponseSchema;
+  },
+  /**
+   * Compares a prompt's versions by their evaluations, one group per version, provider, model and dataset
+   * version.
    *
    * @generated from rpc autoforge.evaluation.v1.EvaluationService.ComparePromptVersions
    */
