@@ -71,7 +71,11 @@ describe("migration 0004_datasets", () => {
     let rows = await tableCounts(db);
 
     for (const round of [1, 2]) {
-      expect(await migrator.down(3), `round ${round}`).toEqual(["0006_scores", "0005_experiments", "0004_datasets"]);
+      expect(await migrator.down(3), `round ${round}`).toEqual([
+        "0006_scores",
+        "0005_experiments",
+        "0004_datasets",
+      ]);
       expect(await objects(db, "dataset%")).toEqual([]);
       expect(await tableCounts(db)).toEqual(rows);
       // read by SQL: this release's evaluation queries name 0005_experiments' columns, which are down too
