@@ -132,7 +132,7 @@ describe("query plans", () => {
           ],
           [
             "GetEvaluationSummary",
-            summaryQuery(d, evalId(1), { p50: 15, p95: 29 }),
+            summaryQuery(d, evalId(1), { p50: 15, p95: 29, p99: 30 }),
             [
               /^SEARCH test_results USING COVERING INDEX test_results_evaluation_passed_score_idx \(evaluation_id=\?\)$/m,
               // the two ranks and the maximum

@@ -264,15 +264,20 @@ export function maxLatencyQuery(db: Queryable, evaluationId: Bind<string>) {
  * GetEvaluationSummary's numbers in one statement. Counts, mean and mean of the passed tests in one pass over
  * the covering (evaluation_id, passed, score) index: `avg` skips the NULLs of the failed rows, and the passed
  * rows come in the same (passed, score) order as in the review's `passed = 1` range, so the mean is the same
- * number. The latencies at two ranks and the maximum are scalar subselects walking
+ * number. The latencies at three ranks and the maximum are scalar subselects walking
  * (evaluation_id, latency_ms); a rank past the end (no results) gives NULL. Prepared once (the offsets are
  * placeholders too, so the text always has `OFFSET ?`, also for an offset of 0).
  */
-export function summaryQuery(db: Queryable, evaluationId: string, ranks: { p50: number; p95: number }) {
+export function summaryQuery(
+  db: Queryable,
+  evaluationId: string,
+  ranks: { p50: number; p95: number; p99: number },
+) {
   return summary.with(db, {
     evaluationId,
     p50Offset: rankOffset(ranks.p50),
     p95Offset: rankOffset(ranks.p95),
+    p99Offset: rankOffset(ranks.p99),
   });
 }
 
@@ -288,6 +293,7 @@ const summary = preparedQuery((db: Queryable) => {
       >`avg(CASE WHEN ${testResults.passed} = 1 THEN ${testResults.score} END)`,
       latencyP50Ms: sql<number | null>`${latencyAtOffset(db, evaluationId, sql.placeholder("p50Offset"))}`,
       latencyP95Ms: sql<number | null>`${latencyAtOffset(db, evaluationId, sql.placeholder("p95Offset"))}`,
+      latencyP99Ms: sql<number | null>`${latencyAtOffset(db, evaluationId, sql.placeholder("p99Offset"))}`,
       maxLatencyMs: sql<number | null>`${maxLatencyQuery(db, evaluationId)}`,
     })
     .from(testResults)

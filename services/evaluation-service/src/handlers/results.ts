@@ -17,22 +17,20 @@ import {
   type ServiceHandlers,
 } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
-import { uuidv7 } from "uuidv7";
-import { evaluationMessage, statusFromDb, structToJson, testResultMessage } from "../convert.js";
-import { insertTestResults, listTestResultsQuery, requestIds, summaryQuery } from "../db/repository.js";
-import type { EvaluationRow, testResults } from "../db/schema.js";
-import { evaluationState } from "../domain/errors.js";
+import { evaluationMessage, statusFromDb, testResultMessage } from "../convert.js";
+import { listTestResultsQuery, requestIds, summaryQuery } from "../db/repository.js";
+import { flakyPassedItemCountQuery } from "../db/score-repository.js";
 import { nearestRank } from "../domain/evaluation-state.js";
 import {
-  auditSnapshot,
   type Ctx,
   type EvaluationTx,
   type HandlerDeps,
-  idTime,
   requestIdScope,
   requireEvaluation,
 } from "./common.js";
-import { checkResultTrials } from "./experiments.js";
+import { batchDigestInput, batchValues, recordBatch } from "./record-batch.js";
+import { scoreSummaries } from "./score-summary.js";
+import { declarationsOf, valuesOfResults } from "./scores.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -40,91 +38,29 @@ const testResultSize = encodedItemSize(TestResultSchema);
 
 export function createResultHandlers(_deps: HandlerDeps) {
   /**
-   * One atomic batch: every row or none. The validator has already refused a batch with an invalid row (naming
-   * `results[i].field`); CHECK constraints and the `test_results_only_while_running` trigger back it up. On an
-   * experiment, each result's (item, trial) is checked against the version and the stored results first
-   * (handlers/experiments.ts), after the request_id replay: a retried batch gets its first answer, not
-   * TRIAL_ALREADY_RECORDED.
-   * evaluations.test_count / passed_count are maintained by a trigger in the same transaction.
+   * One atomic batch: every row or none (handlers/record-batch.ts), after the request_id replay: a retried batch
+   * gets its first answer, not TRIAL_ALREADY_RECORDED.
    */
   const recordTestResults: H["recordTestResults"] = async (req: RecordTestResultsRequest, ctx: Ctx) => {
     const project = ctx.project.id;
     const digest =
       req.requestId === ""
         ? ""
-        : requestDigest({
-            evaluationId: req.evaluationId,
-            results: req.results.map((r) => ({
-              name: r.name,
-              input: r.input,
-              expectedOutput: r.expectedOutput,
-              actualOutput: r.actualOutput,
-              passed: r.passed,
-              score: r.score,
-              latencyMs: r.latencyMs.toString(),
-              metadata: r.metadata ?? null,
-              // only when set: an ad-hoc batch digests as it did before experiments (a retry across the
-              // upgrade still matches its first answer)
-              ...(r.datasetItemId === "" && r.trial === 0
-                ? {}
-                : { datasetItemId: r.datasetItemId, trial: r.trial }),
-            })),
-          });
+        : requestDigest({ evaluationId: req.evaluationId, results: batchDigestInput(req.results) });
     const requestId = requestIdScope(ctx, "RecordTestResults", {
       requestId: req.requestId,
       digest,
       responseSchema: RecordTestResultsResponseSchema,
     });
-    // The rows' values, converted before the unit of work (which holds the writer and runs again on a retry);
-    // ids are made inside, so each attempt's rows get the instant they are recorded.
-    const values = req.results.map((r) => ({
-      name: r.name,
-      input: r.input,
-      expectedOutput: r.expectedOutput,
-      actualOutput: r.actualOutput,
-      passed: r.passed ? 1 : 0,
-      score: r.score,
-      latencyMs: Number(r.latencyMs),
-      metadata: structToJson(r.metadata),
-      datasetItemId: r.datasetItemId === "" ? null : r.datasetItemId,
-      trial: r.trial === 0 ? null : r.trial,
-    }));
-    const passedInBatch = values.filter((v) => v.passed === 1).length;
+    const batch = batchValues(req.results);
     return ctx.unitOfWork(async (tx, { audit }) => {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return earlier;
       const before = await requireEvaluation(tx, project, req.evaluationId);
-      if (before.status !== "running") {
-        throw evaluationState(
-          before.id,
-          before.status,
-          `evaluation ${before.id} is ${before.status.toUpperCase()}: test results are recorded only while RUNNING`,
-          { reason: "EVALUATION_NOT_RUNNING" },
-        );
-      }
-      await checkResultTrials(tx, before, req.results);
-      const rows: (typeof testResults.$inferInsert)[] = values.map((v) => {
-        const id = uuidv7(); // monotonic within the process: id order is recording order
-        return { id, evaluationId: before.id, ...v, createdAt: idTime(id) };
-      });
-      await insertTestResults(tx, rows);
-      // The row as a re-read would return it: the test_results_count trigger added one to test_count per row
-      // and `passed` to passed_count, and changed nothing else.
-      const after: EvaluationRow = {
-        ...before,
-        testCount: before.testCount + rows.length,
-        passedCount: before.passedCount + passedInBatch,
-      };
-      await audit({
-        action: "evaluation.record_results",
-        resourceType: "evaluation",
-        resourceId: before.id,
-        before: auditSnapshot(before),
-        after: { ...auditSnapshot(after), recorded: rows.map((r) => r.id) },
-      });
+      const { rows, after, declarations } = await recordBatch(tx, audit, before, batch);
       const response = create(RecordTestResultsResponseSchema, {
         recordedCount: rows.length,
-        evaluation: evaluationMessage(after),
+        evaluation: evaluationMessage(after, declarations),
       });
       await requestIds.remember(tx, requestId, response, rows[0]?.createdAt);
       return response;
@@ -142,21 +78,25 @@ export function createResultHandlers(_deps: HandlerDeps) {
     });
     const key = decodePageToken(req.pageToken, digest, ["string"]);
     const view = listView(req.view);
-    const rows = await ctx.unitOfWork(async (tx) => {
+    const { rows, declarations, values } = await ctx.unitOfWork(async (tx) => {
       await requireEvaluation(tx, project, req.evaluationId);
-      return listTestResultsQuery(tx, {
+      const rows = await listTestResultsQuery(tx, {
         evaluationId: req.evaluationId,
         passed: req.passed,
         minScore: req.minScore,
         afterId: key?.[0] as string | undefined,
         limit: pageSize + 1,
       });
+      const declarations = await declarationsOf(tx, req.evaluationId);
+      const ids = rows.map((r) => r.id);
+      return { rows, declarations, values: await valuesOfResults(tx, declarations, ids) };
     });
     const { page, nextPageToken } = cappedKeysetPage(rows, {
       pageSize,
       digest,
       keyOf: (r) => [r.id],
-      toItem: (r) => create(TestResultSchema, testResultMessage(r, view)),
+      toItem: (r) =>
+        create(TestResultSchema, testResultMessage(r, view, { declarations, values: values.get(r.id) })),
       sizeOf: testResultSize,
     });
     return { testResults: page, nextPageToken };
@@ -176,10 +116,17 @@ export function createResultHandlers(_deps: HandlerDeps) {
     const project = ctx.project.id;
     return ctx.unitOfWork(async (tx) => {
       const row = await requireEvaluation(tx, project, req.id);
-      const ranks = { p50: nearestRank(50, row.testCount), p95: nearestRank(95, row.testCount) };
+      const ranks = {
+        p50: nearestRank(50, row.testCount),
+        p95: nearestRank(95, row.testCount),
+        p99: nearestRank(99, row.testCount),
+      };
       const [agg] = await summaryQuery(tx, row.id, ranks);
       const n = agg?.testCount ?? 0;
       const passedCount = agg?.passedCount ?? 0;
+      const isExperiment = row.datasetId !== null;
+      const declarations = await declarationsOf(tx, row.id);
+      const flaky = isExperiment ? ((await flakyPassedItemCountQuery(tx, row.id))[0]?.count ?? 0) : 0;
       return {
         summary: {
           evaluationId: row.id,
@@ -191,8 +138,11 @@ export function createResultHandlers(_deps: HandlerDeps) {
           ...(agg?.meanPassedScore == null ? {} : { meanPassedScore: Number(agg.meanPassedScore) }),
           latencyP50Ms: BigInt(agg?.latencyP50Ms ?? 0),
           latencyP95Ms: BigInt(agg?.latencyP95Ms ?? 0),
+          latencyP99Ms: BigInt(agg?.latencyP99Ms ?? 0),
           latencyMaxMs: BigInt(agg?.maxLatencyMs ?? 0),
           ...(row.overallScore === null ? {} : { overallScore: row.overallScore }),
+          scores: await scoreSummaries(tx, { id: row.id, isExperiment }, declarations),
+          flakyItemCount: flaky,
         },
       };
     });
