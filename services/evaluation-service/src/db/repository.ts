@@ -142,11 +142,26 @@ export function listEvaluationsQuery(db: Queryable, f: ListEvaluationsFilter) {
     .limit(f.limit);
 }
 
-/** ComparePromptVersions: one row per evaluated version, ascending, grouped in evaluations_prompt_compare_idx order. */
+/**
+ * ComparePromptVersions: one row per evaluated (version, provider, model, dataset, dataset version), grouped and
+ * ordered in evaluations_prompt_compare_idx order, so neither needs a temp B-tree. Ad-hoc evaluations (NULL
+ * dataset columns) come first within their provider and model: SQLite sorts NULL before any value.
+ */
 export function compareVersionsQuery(db: Queryable, projectId: string, promptId: string) {
+  const group = [
+    evaluations.promptVersion,
+    evaluations.provider,
+    evaluations.model,
+    evaluations.datasetId,
+    evaluations.datasetVersion,
+  ];
   return db
     .select({
       promptVersion: evaluations.promptVersion,
+      provider: evaluations.provider,
+      model: evaluations.model,
+      datasetId: evaluations.datasetId,
+      datasetVersion: evaluations.datasetVersion,
       evaluationCount: sql<number>`count(*)`.mapWith(Number),
       completedCount: sql<number>`total(${evaluations.status} = 'completed')`.mapWith(Number),
       // overall_score is set only on completed evaluations (CHECK), so avg() sees exactly those.
@@ -162,8 +177,8 @@ export function compareVersionsQuery(db: Queryable, projectId: string, promptId:
     })
     .from(evaluations)
     .where(ofPrompt(projectId, promptId))
-    .groupBy(evaluations.promptVersion)
-    .orderBy(asc(evaluations.promptVersion));
+    .groupBy(...group)
+    .orderBy(...group.map((c) => asc(c)));
 }
 
 /** What a PURGED event removes, for its audit row: evaluations and (by cascade) their results. */
