@@ -211,7 +211,7 @@ export function stubPromptClient(
  * clients as in `clientFactory`. Closed when the test finishes.
  */
 export async function startEvaluationService(db: Database<Schema>, prompts: PromptServiceClient) {
-  const logger = pino({ level: "silent" });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const app = createEvaluationServer({ db, prompts, auth: { secret }, logger });
   const { grpcPort, connectPort } = await app.server.listen({
     host: "127.0.0.1",
@@ -272,6 +272,17 @@ export interface ResultInput {
   score: number;
   latencyMs: bigint;
   metadata?: Record<string, string | number | boolean>;
+  datasetItemId?: string;
+  trial?: number;
+  /** Values of the evaluation's declared scores. */
+  scores?: {
+    name: string;
+    value:
+      | { case: "number"; value: number }
+      | { case: "boolean"; value: boolean }
+      | { case: "category"; value: string }
+      | { case: undefined; value?: undefined };
+  }[];
 }
 
 /** Test result i of a batch: even ones pass; score (i % 11) / 10; latency 10 * i ms. */

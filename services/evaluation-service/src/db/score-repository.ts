@@ -149,7 +149,7 @@ export function itemPageQuery(db: Queryable, f: ItemPageFilter) {
       ? undefined
       : f.flakyOnly.booleanScores.length === 0
         ? sql`min(${testResults.passed}) <> max(${testResults.passed})`
-        : sql`min(${testResults.passed}) <> max(${testResults.passed}) OR EXISTS (${flakyScore(f.flakyOnly.booleanScores)})`;
+        : sql`min(${testResults.passed}) <> max(${testResults.passed}) OR EXISTS ${flakyScore(f.flakyOnly.booleanScores)}`;
   return db
     .select({
       itemId: sql<string>`${testResults.datasetItemId}`,
