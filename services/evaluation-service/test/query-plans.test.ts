@@ -27,6 +27,17 @@ import {
   trialsOfItemsQuery,
 } from "../src/db/repository.js";
 import type { EvaluationStatusValue } from "../src/db/schema.js";
+import {
+  flakyPassedItemCountQuery,
+  flakyScoreItemCountQuery,
+  itemPageQuery,
+  itemScoresQuery,
+  scoreDeclarationsQuery,
+  scoreDistributionQuery,
+  scoreMomentsQuery,
+  scoreValuesAtQuery,
+  scoreValuesQuery,
+} from "../src/db/score-repository.js";
 import { must, openTestDatabase } from "./helpers.js";
 
 /**
@@ -331,14 +342,20 @@ describe("dataset query plans", () => {
 const experimentId = "01920000-0000-7000-8000-000000000001";
 
 /** seedDataset, and a running experiment over its version 1 (3 trials) with results for its first 200 items. */
-async function seedExperiment(db: Db) {
+/** An experiment over the seeded dataset, 200 items x 3 trials; `declare` runs while it is still PENDING. */
+async function seedExperiment(
+  db: Db,
+  declare?: (tx: { run(sql: string): Promise<unknown> }) => Promise<void>,
+) {
   await seedDataset(db);
   await db.write(async (tx) => {
     await tx.run(
       `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, created_at,
-         updated_at, started_at, dataset_id, dataset_version, trials_per_item)
-       VALUES ('${experimentId}', 'user:owner-1', 'owner-1', '${promptId(1)}', 1, 'p', 'm', 'running', 1, 1, 1, '${datasetId}', 1, 3)`,
+         updated_at, dataset_id, dataset_version, trials_per_item)
+       VALUES ('${experimentId}', 'user:owner-1', 'owner-1', '${promptId(1)}', 1, 'p', 'm', 'pending', 1, 1, '${datasetId}', 1, 3)`,
     );
+    await declare?.(tx);
+    await tx.run(`UPDATE evaluations SET status = 'running', started_at = 1 WHERE id = '${experimentId}'`);
     for (let i = 0; i < 200; i++) {
       for (let trial = 1; trial <= 3; trial++) {
         await tx.run(
@@ -407,6 +424,103 @@ describe("experiment query plans", () => {
           }
           expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
           expect(text, `${name}\n${text}`).not.toMatch(/^SCAN (test_results|dataset_\w+)$/m);
+        }
+      },
+    );
+  }
+});
+
+/** seedExperiment, with three declared scores and a value of each on every result. */
+async function seedScores(db: Db) {
+  await seedExperiment(db, async (tx) => {
+    await tx.run(
+      `INSERT INTO evaluation_scores (evaluation_id, name, position, kind, min_value, max_value, categories) VALUES
+         ('${experimentId}', 'relevance', 0, 'numeric', 0, 10, NULL),
+         ('${experimentId}', 'toxic', 1, 'boolean', NULL, NULL, NULL),
+         ('${experimentId}', 'tone', 2, 'categorical', NULL, NULL, '["a","b","c"]')`,
+    );
+  });
+  await db.write(async (tx) => {
+    for (const [name, value] of [
+      ["relevance", "(abs(random()) % 1000) / 100.0"],
+      ["toxic", "abs(random()) % 2"],
+      ["tone", "abs(random()) % 3"],
+    ]) {
+      await tx.run(
+        `INSERT INTO test_result_scores (result_id, name, evaluation_id, dataset_item_id, value)
+         SELECT id, '${name}', evaluation_id, dataset_item_id, ${value} FROM test_results WHERE evaluation_id = '${experimentId}'`,
+      );
+    }
+  });
+  await db.write((tx) => tx.run("ANALYZE"));
+}
+
+describe("score query plans", () => {
+  for (const withStats of [false, true]) {
+    itWith(
+      withStats ? ["localMaintenance"] : [],
+      `GetEvaluationSummary's and ListItemStats' score aggregates read one index range each (${withStats ? "with" : "without"} ANALYZE statistics)`,
+      async () => {
+        const { db } = await openTestDatabase();
+        if (withStats) await seedScores(db);
+        const d = db.drizzle();
+        const byValue =
+          /SEARCH test_result_scores USING COVERING INDEX test_result_scores_value_idx \(evaluation_id=\? AND name=\?\)/;
+        const byItem =
+          /SEARCH test_result_scores USING COVERING INDEX test_result_scores_item_idx \(evaluation_id=\? AND name=\?/;
+        const cases: [string, Sqlish, RegExp | RegExp[]][] = [
+          [
+            "declarations in order",
+            scoreDeclarationsQuery(d, [experimentId]),
+            /SEARCH evaluation_scores USING INDEX evaluation_scores_position_idx \(evaluation_id=\?\)/,
+          ],
+          [
+            "values of a page of results",
+            scoreValuesQuery(d, [`${experimentId}-1-1`, `${experimentId}-1-2`]),
+            /SEARCH test_result_scores USING INDEX sqlite_autoindex_test_result_scores_1 \(result_id=\?\)/,
+          ],
+          ["count, mean, min, max, deviations", scoreMomentsQuery(d, experimentId, "relevance"), byValue],
+          ["the median's middle values", scoreValuesAtQuery(d, experimentId, "relevance", 300), byValue],
+          ["a categorical distribution", scoreDistributionQuery(d, experimentId, "tone"), byValue],
+          ["flaky items of a boolean score", flakyScoreItemCountQuery(d, experimentId, "toxic"), byItem],
+          [
+            "flaky items of passed",
+            flakyPassedItemCountQuery(d, experimentId),
+            /SEARCH test_results USING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\?/,
+          ],
+          [
+            "a page of items",
+            itemPageQuery(d, { evaluationId: experimentId, afterItemId: "item-10", limit: 21 }),
+            /SEARCH test_results USING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\? AND dataset_item_id>\?\)/,
+          ],
+          [
+            "a page of flaky items",
+            itemPageQuery(d, {
+              evaluationId: experimentId,
+              flakyOnly: { booleanScores: ["toxic"] },
+              limit: 21,
+            }),
+            [
+              /SEARCH test_results USING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\?/,
+              byItem,
+            ],
+          ],
+          [
+            "the declared scores of a page of items",
+            itemScoresQuery(d, experimentId, ["relevance", "toxic", "tone"], ["item-1", "item-2"]),
+            byItem,
+          ],
+        ];
+        for (const [name, query, expected] of cases) {
+          const plan = await planOf(db, query);
+          const text = plan.join("\n");
+          for (const line of [expected].flat()) {
+            expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
+          }
+          expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
+          expect(text, `${name}\n${text}`).not.toMatch(
+            /^SCAN (test_results|test_result_scores|evaluation_scores)$/m,
+          );
         }
       },
     );
