@@ -55,8 +55,12 @@ async function run() {
         `INSERT INTO dataset_version_items (dataset_id, version, item_id, digest)
          SELECT dataset_id, 1, item_id, digest FROM dataset_items WHERE dataset_id = '${datasetId}'`,
       );
-      await tx.run(`UPDATE dataset_versions SET committed = 1 WHERE dataset_id = '${datasetId}' AND version = 1`);
-      await tx.run(`UPDATE datasets SET latest_version = 1, latest_item_count = ${items} WHERE id = '${datasetId}'`);
+      await tx.run(
+        `UPDATE dataset_versions SET committed = 1 WHERE dataset_id = '${datasetId}' AND version = 1`,
+      );
+      await tx.run(
+        `UPDATE datasets SET latest_version = 1, latest_item_count = ${items} WHERE id = '${datasetId}'`,
+      );
       await tx.run(
         `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, created_at,
            updated_at, dataset_id, dataset_version, trials_per_item)
@@ -107,7 +111,9 @@ async function run() {
       });
     const baseline = () => db.read((tx) => findEvaluation(tx, project, evaluationId));
     const sample = await summary();
-    console.log(`scores: ${sample.map((s) => `${s.name} n=${s.count} mean=${s.mean?.toFixed(3) ?? "-"}`).join(", ")}`);
+    console.log(
+      `scores: ${sample.map((s) => `${s.name} n=${s.count} mean=${s.mean?.toFixed(3) ?? "-"}`).join(", ")}`,
+    );
 
     for (const [name, fn] of [
       ["primary-key read (baseline)", baseline],
