@@ -1,4 +1,8 @@
-import { EvaluationSchema, EvaluationStatus } from "@autoforge/contracts/evaluation/v1";
+import {
+  EvaluationSchema,
+  EvaluationStatus,
+  type PromptVersionStats,
+} from "@autoforge/contracts/evaluation/v1";
 import { auditDigest } from "@autoforge/db";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
@@ -289,6 +293,19 @@ describe("GetEvaluationSummary", () => {
   });
 });
 
+/** Each group of a ComparePromptVersions answer: its key (version, provider, model, dataset, version) and counts. */
+function groupsOf(res: { versions: PromptVersionStats[] }) {
+  return res.versions.map((v) => [
+    v.promptVersion,
+    v.provider,
+    v.model,
+    v.datasetId,
+    v.datasetVersion,
+    v.evaluationCount,
+    v.completedCount,
+  ]);
+}
+
 describe("ComparePromptVersions", () => {
   it("per version: evaluation count, completed count, mean overall score and pass rate of completed ones", async () => {
     const svc = await startServices();
@@ -309,17 +326,7 @@ describe("ComparePromptVersions", () => {
 
     const res = await svc.alice.comparePromptVersions({ promptId: prompt.id });
     expect(res.promptId).toBe(prompt.id);
-    expect(
-      res.versions.map((v) => [
-        v.promptVersion,
-        v.provider,
-        v.model,
-        v.datasetId,
-        v.datasetVersion,
-        v.evaluationCount,
-        v.completedCount,
-      ]),
-    ).toEqual([
+    expect(groupsOf(res)).toEqual([
       [1, "p", "m", "", 0, 2, 2],
       [2, "p", "m", "", 0, 3, 1],
     ]);
@@ -394,17 +401,7 @@ describe("ComparePromptVersions", () => {
     await svc.alice.failEvaluation({ id: failed, reason: "provider down" }); // counted, not completed
 
     const res = await svc.alice.comparePromptVersions({ promptId: prompt.id });
-    expect(
-      res.versions.map((v) => [
-        v.promptVersion,
-        v.provider,
-        v.model,
-        v.datasetId,
-        v.datasetVersion,
-        v.evaluationCount,
-        v.completedCount,
-      ]),
-    ).toEqual([
+    expect(groupsOf(res)).toEqual([
       [1, "anthropic", "claude", "", 0, 1, 1],
       [1, "openai", "gpt-4o", "", 0, 3, 2],
       [1, "openai", "gpt-4o", qa, 1, 2, 1],
