@@ -20,7 +20,8 @@ import { createPromptClient } from "./prompt-client.js";
 import { createEvaluationServer } from "./server.js";
 
 /**
- * The service token for the event feed: the configured one, or minted from the secret (re-minted hourly): the
+ * The service token for the event feed and the promotion gate: the configured one, or minted from the secret
+ * (re-minted hourly):
  * all-projects service principal, which reads every project's events.
  */
 function serviceTokenProvider(config: Config): () => Promise<string> {
@@ -70,6 +71,7 @@ async function run(): Promise<void> {
   const audit = createAuditTrail(db, config.audit, { chain: "evaluation-service", logger });
   await audit.start();
   const auth = serviceAuthConfig(config);
+  const serviceToken = serviceTokenProvider(config);
   const { server, maintenance } = createEvaluationServer({
     db,
     prompts,
@@ -78,6 +80,8 @@ async function run(): Promise<void> {
     metrics,
     audit,
     cors: config.cors,
+    // the promotion gate moves labels with the same service principal the event consumer reads the feed with
+    gateToken: serviceToken,
   });
   // the server logs "listening" with both ports
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
@@ -98,7 +102,7 @@ async function run(): Promise<void> {
   const consumer = createPromptEventConsumer({
     db,
     prompts,
-    token: serviceTokenProvider(config),
+    token: serviceToken,
     logger,
     appendAudit: audit.append,
   });

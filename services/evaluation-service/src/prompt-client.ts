@@ -3,6 +3,7 @@ import {
   type GetPromptResponse,
   type ListPromptEventsResponse,
   PromptService,
+  type SetPromptLabelResponse,
   type WatchPromptEventsResponse,
 } from "@autoforge/contracts/prompt/v1";
 import { injectTraceContext } from "@autoforge/server";
@@ -77,6 +78,21 @@ export interface PromptClient {
     request: { id: string; version: number; project: string },
     call: CallOptions,
   ): Promise<GetPromptResponse>;
+  /**
+   * Moves a label with prompt-service's compare-and-swap (`expectedVersion`: where it must point now, 0 = absent).
+   * Not retried (the method has side effects): a lost answer leaves the decision to the caller.
+   */
+  setPromptLabel(
+    request: {
+      id: string;
+      label: string;
+      version: number;
+      expectedVersion: number;
+      reason: string;
+      project: string;
+    },
+    call: CallOptions,
+  ): Promise<SetPromptLabelResponse>;
   /** A page of the change feed: `project` "" with the all-projects token = every project's events. */
   listPromptEvents(
     request: { afterSequence: bigint; pageSize: number; project: string },
@@ -262,6 +278,9 @@ export function createPromptClient(options: PromptClientOptions): PromptClient {
       return call(PromptService.method.getPrompt, callOptions, (o) =>
         client.getPrompt({ id: request.id, version: request.version, project: request.project }, o),
       );
+    },
+    setPromptLabel(request, callOptions) {
+      return call(PromptService.method.setPromptLabel, callOptions, (o) => client.setPromptLabel(request, o));
     },
     listPromptEvents(request, callOptions) {
       return call(PromptService.method.listPromptEvents, callOptions, (o) =>

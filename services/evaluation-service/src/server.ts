@@ -7,6 +7,7 @@ import {
 } from "@autoforge/admin";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
 import { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
+import { PromotionService } from "@autoforge/contracts/evaluation/v1/promotions";
 import type { Database } from "@autoforge/db";
 import {
   type AuthConfig,
@@ -30,8 +31,11 @@ import { createCompareHandlers } from "./handlers/compare.js";
 import { createDatasetHandlers } from "./handlers/datasets.js";
 import { createEvaluationHandlers } from "./handlers/evaluations.js";
 import { createItemStatsHandlers } from "./handlers/item-stats.js";
+import { createPromotionHandlers } from "./handlers/promotions.js";
 import { createResultStreamHandlers } from "./handlers/result-stream.js";
 import { createResultHandlers } from "./handlers/results.js";
+import { promotionAccess } from "./promotion-access.js";
+import { promotionValidators } from "./promotion-validators.js";
 import type { PromptClient } from "./prompt-client.js";
 import { evaluationValidators } from "./validators.js";
 
@@ -48,6 +52,8 @@ export interface EvaluationServerDeps {
   readonly cors?: CorsOptions | undefined;
   /** The audit chain's keys and checkpoints (main.ts: `createAuditTrail` from AUDIT_*). Default: the unkeyed chain. */
   readonly audit?: AuditTrail;
+  /** This service's own token for prompt-service: the promotion gate moves labels with it (main.ts: SERVICE_TOKEN). */
+  readonly gateToken?: () => Promise<string>;
   readonly now?: () => number;
 }
 
@@ -71,8 +77,8 @@ export function createEvaluationServiceHandlers(
 }
 
 /**
- * Wires EvaluationService, DatasetService and AdminService (this database only) to the server kit: all three on
- * both ports.
+ * Wires EvaluationService, DatasetService, PromotionService and AdminService (this database only) to the server
+ * kit: all four on both ports.
  */
 export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationServer {
   const metrics = deps.metrics ?? new Registry();
@@ -81,6 +87,7 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
   const handlerDeps: HandlerDeps = {
     db: deps.db,
     prompts: deps.prompts,
+    ...(deps.gateToken === undefined ? {} : { gateToken: deps.gateToken }),
     ...(deps.now === undefined ? {} : { now: deps.now }),
   };
   const server = createServer<EvaluationTx>({
@@ -96,6 +103,12 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
         handlers: createDatasetHandlers(handlerDeps),
         validators: datasetValidators,
         access: datasetAccess,
+      }),
+      defineService({
+        service: PromotionService,
+        handlers: createPromotionHandlers(handlerDeps),
+        validators: promotionValidators,
+        access: promotionAccess,
       }),
       // GetDatabaseStats also reports the prompt event consumer's lag
       createAdminService({

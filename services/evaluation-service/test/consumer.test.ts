@@ -296,6 +296,7 @@ describe("the consumer against a real prompt-service", () => {
     const noWatch: PromptClient = {
       getPrompt: (r, c) => svc.promptClient.getPrompt(r, c),
       listPromptEvents: (r, c) => svc.promptClient.listPromptEvents(r, c),
+      setPromptLabel: (r, c) => svc.promptClient.setPromptLabel(r, c),
       watchPromptEvents: () => {
         throw new ConnectError("no streaming here", Code.Unimplemented);
       },

@@ -201,6 +201,9 @@ export function stubPromptClient(
       return { $typeName: "autoforge.prompt.v1.ListPromptEventsResponse", events: [], lastSequence: 0n };
     },
     async *watchPromptEvents() {},
+    async setPromptLabel(request) {
+      throw new ConnectError(`the stub moves no labels (${request.label})`, Code.Unimplemented);
+    },
     breakerState: "closed",
     close() {},
   };

@@ -457,6 +457,89 @@ export const testResultScores = sqliteTable(
   ],
 );
 
+export const promotionStatuses = ["pending", "promoted", "refused", "aborted", "failed"] as const;
+export type PromotionStatusValue = (typeof promotionStatuses)[number];
+
+/**
+ * The promotion policy of a label in a project (PromotionService): the dataset candidates run over and the
+ * rules. The dataset must be one of the project's (trigger in 0007_promotions.sql; datasets are never deleted).
+ */
+export const promotionPolicies = sqliteTable(
+  "promotion_policies",
+  {
+    projectId: text("project_id").notNull(),
+    label: text("label").notNull(),
+    datasetId: text("dataset_id").notNull(),
+    minPassRate: real("min_pass_rate"),
+    minMeanScore: real("min_mean_score"),
+    requireNotWorse: integer("require_not_worse").notNull().default(0),
+    alpha: real("alpha").notNull().default(0.05),
+    updatedBy: text("updated_by").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.projectId, t.label], name: "promotion_policies_pk" }),
+    check("promotion_policies_project_len", sql`length(${t.projectId}) BETWEEN 1 AND 200`),
+    check(
+      "promotion_policies_label_form",
+      sql`length(${t.label}) BETWEEN 1 AND 36 AND ${t.label} NOT GLOB '*[^a-z0-9_-]*' AND ${t.label} <> 'latest'`,
+    ),
+    check(
+      "promotion_policies_thresholds",
+      sql`(${t.minPassRate} IS NULL OR ${t.minPassRate} BETWEEN 0 AND 1) AND (${t.minMeanScore} IS NULL OR ${t.minMeanScore} BETWEEN 0 AND 1)`,
+    ),
+    check("promotion_policies_not_worse_bool", sql`${t.requireNotWorse} IN (0, 1)`),
+    check("promotion_policies_alpha_range", sql`${t.alpha} > 0 AND ${t.alpha} < 0.5`),
+  ],
+);
+
+/**
+ * Every promotion decision (PromotionService.PromotePromptVersion): the rules with their numbers, the policy as
+ * applied, and what became of the label move. REFUSED is final when written; PENDING moves once, to PROMOTED,
+ * ABORTED or FAILED (trigger in 0007_promotions.sql); rows are never deleted.
+ */
+export const promotions = sqliteTable(
+  "promotions",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id").notNull(),
+    promptId: text("prompt_id").notNull(),
+    label: text("label").notNull(),
+    fromVersion: integer("from_version"),
+    toVersion: integer("to_version").notNull(),
+    status: text("status", { enum: promotionStatuses }).notNull(),
+    candidateEvaluationId: text("candidate_evaluation_id"),
+    baselineEvaluationId: text("baseline_evaluation_id"),
+    /** JSON array of the rules' results (PromotionRuleResult). */
+    rules: text("rules").notNull(),
+    /** JSON object: the policy as applied. */
+    policy: text("policy").notNull(),
+    error: text("error").notNull().default(""),
+    requestedBy: text("requested_by").notNull(),
+    reason: text("reason").notNull().default(""),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    // ListPromotions, newest first, keyset on (created_at, id); with a prompt filter.
+    index("promotions_project_created_idx").on(t.projectId, t.createdAt, t.id),
+    index("promotions_prompt_created_idx").on(t.projectId, t.promptId, t.createdAt, t.id),
+    check(
+      "promotions_status_enum",
+      sql`${t.status} IN ('pending', 'promoted', 'refused', 'aborted', 'failed')`,
+    ),
+    check(
+      "promotions_versions",
+      sql`${t.toVersion} >= 1 AND (${t.fromVersion} IS NULL OR ${t.fromVersion} >= 1)`,
+    ),
+    check("promotions_rules_json", sql`json_valid(${t.rules}) AND json_type(${t.rules}) = 'array'`),
+    check("promotions_policy_json", sql`json_valid(${t.policy}) AND json_type(${t.policy}) = 'object'`),
+    check("promotions_reason_len", sql`length(${t.reason}) <= 500`),
+    check("promotions_error_len", sql`length(${t.error}) <= 2000`),
+    check("promotions_times", sql`${t.updatedAt} >= ${t.createdAt}`),
+  ],
+);
+
 export const schema = {
   auditLog,
   evaluations,
@@ -470,6 +553,8 @@ export const schema = {
   datasetVersionItems,
   evaluationScores,
   testResultScores,
+  promotionPolicies,
+  promotions,
 };
 export type Schema = typeof schema;
 
@@ -481,3 +566,5 @@ export type DatasetVersionRow = typeof datasetVersions.$inferSelect;
 export type DatasetItemRow = typeof datasetItems.$inferSelect;
 export type EvaluationScoreRow = typeof evaluationScores.$inferSelect;
 export type TestResultScoreRow = typeof testResultScores.$inferSelect;
+export type PromotionPolicyRow = typeof promotionPolicies.$inferSelect;
+export type PromotionRow = typeof promotions.$inferSelect;

@@ -140,3 +140,30 @@ export function experimentIncomplete(
     })),
   });
 }
+
+/** PromotePromptVersion for a label without a policy. */
+export function policyNotFound(label: string, project: string): FailedPreconditionError {
+  return new FailedPreconditionError(
+    `label ${label} of project ${project} has no promotion policy: set one with SetPromotionPolicy`,
+    { reason: "POLICY_NOT_FOUND", metadata: { label, project } },
+  );
+}
+
+/** A promotion whose rules did not hold: each failed rule a violation with its numbers. */
+export function promotionRefused(
+  promotion: string,
+  failed: readonly { rule: string; measured: number; threshold: number; detail: string }[],
+): FailedPreconditionError {
+  return new FailedPreconditionError(
+    `promotion refused (decision ${promotion}): ${failed.map((r) => `${r.rule} (${r.detail})`).join("; ")}`,
+    {
+      reason: "PROMOTION_REFUSED",
+      metadata: { promotion, failedRules: failed.map((r) => r.rule).join(",") },
+      preconditionViolations: failed.map((r) => ({
+        type: "PROMOTION_RULE",
+        subject: r.rule,
+        description: `${r.detail}; measured ${r.measured}, threshold ${r.threshold}`,
+      })),
+    },
+  );
+}

@@ -14,6 +14,8 @@ export type Ctx = CallContext<EvaluationTx>;
 export interface HandlerDeps {
   readonly db: Database<Schema>;
   readonly prompts: PromptClient;
+  /** This service's own token for prompt-service (the promotion gate's label moves); none: the gate refuses. */
+  readonly gateToken?: () => Promise<string>;
   readonly now?: () => number;
 }
 
