@@ -21,8 +21,8 @@ import { createEvaluationServer } from "./server.js";
 
 /**
  * The service token for the event feed and the promotion gate: the configured one, or minted from the secret
- * (re-minted hourly):
- * all-projects service principal, which reads every project's events.
+ * (re-minted hourly): the all-projects service principal, which reads every project's events and moves the labels
+ * a project gates.
  */
 function serviceTokenProvider(config: Config): () => Promise<string> {
   if (config.serviceToken.kind === "given") {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { EvaluationService, type TestResult } from "@autoforge/contracts/evaluation/v1";
 import { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
+import { PromotionService } from "@autoforge/contracts/evaluation/v1/promotions";
 import { PromptSchema, PromptService } from "@autoforge/contracts/prompt/v1";
 import { createDatabase, type Database, migrate } from "@autoforge/db";
 import { allProjects, createTokenSigner, type Role, type TokenClaims } from "@autoforge/server";
@@ -90,6 +91,7 @@ export function clientFactory(baseUrl: string) {
     datasets: async (sub: string, roles: Role[] = ["user"]) =>
       createClient(DatasetService, await transportFor(sub, roles)),
     datasetsAs: async (claims: TokenClaims) => createClient(DatasetService, await transportWith(claims)),
+    promotionsAs: async (claims: TokenClaims) => createClient(PromotionService, await transportWith(claims)),
   };
 }
 
@@ -112,6 +114,9 @@ export interface Harness {
   /** EvaluationService / PromptService clients with any token claims (team projects, service principals). */
   evaluationsAs: (claims: TokenClaims) => Promise<EvalClient>;
   promptsAs: (claims: TokenClaims) => Promise<PromptClient>;
+  /** DatasetService / PromotionService clients of evaluation-service with any token claims. */
+  datasetsAs: ReturnType<typeof clientFactory>["datasetsAs"];
+  promotionsAs: ReturnType<typeof clientFactory>["promotionsAs"];
 }
 
 /**
@@ -130,7 +135,14 @@ export async function startServices(
   const { db } = await openTestDatabase();
   const logger = pino({ level: "silent" });
   const promptClient = createPromptClient({ baseUrl: promptService.url, logger, ...options.promptClient });
-  const app = createEvaluationServer({ db, prompts: promptClient, auth: { secret }, logger });
+  // the promotion gate moves labels as this service's all-projects principal, as main.ts wires it
+  const app = createEvaluationServer({
+    db,
+    prompts: promptClient,
+    auth: { secret },
+    logger,
+    gateToken: feedToken,
+  });
   const { grpcPort } = await app.server.listen({ host: "127.0.0.1", grpcPort: 0, connectPort: 0 });
   let consumer: PromptEventConsumer | undefined;
   if (options.consumer === true) {
@@ -168,6 +180,8 @@ export async function startServices(
     adminAsUser: await evalClients.admin("alice", ["user"]),
     evaluationsAs: evalClients.evaluationsAs,
     promptsAs: promptClients.promptsAs,
+    datasetsAs: evalClients.datasetsAs,
+    promotionsAs: evalClients.promotionsAs,
   };
 }
 
