@@ -50,8 +50,8 @@ const reference = {
       n: 40,
       baselineMean: 0.5125,
       candidateMean: 0.5662499999999999,
-      meanDifference: 0.05375,
-      ci95: [0.02339505299081966, 0.08410494700918034],
+      meanDifference: 0.053750000000000006,
+      ci95: [0.023395052990819665, 0.08410494700918035],
       statistic: 3.5816118183008343,
       pValue: 0.0009348003223080683,
       adjustedPValue: 0.0037392012892322733,
@@ -62,7 +62,7 @@ const reference = {
       candidateMean: 5.743250000000001,
       meanDifference: 0.3969999999999999,
       ci95: [0.15263789168230651, 0.6413621083176932],
-      statistic: 3.2861408046562133,
+      statistic: 3.2861408046562137,
       pValue: 0.002153649384662433,
       adjustedPValue: 0.0064609481539873,
     },
@@ -94,11 +94,11 @@ const reference = {
       n: 40,
       baselineMean: 0.5125,
       candidateMean: 0.5662499999999999,
-      meanDifference: 0.05375,
-      ci95: [0.02339505299081966, 0.08410494700918034],
-      statistic: 585.0,
-      pValue: 0.001906488082210574,
-      adjustedPValue: 0.007625952328842296,
+      meanDifference: 0.053750000000000006,
+      ci95: [0.023395052990819665, 0.08410494700918035],
+      statistic: 586.5,
+      pValue: 0.0017716399005182468,
+      adjustedPValue: 0.007086559602072987,
     },
     relevance: {
       n: 40,
@@ -136,10 +136,10 @@ const reference = {
       n: 15,
       baselineMean: 5.012888888888889,
       candidateMean: 5.473777777777778,
-      meanDifference: 0.460888888888889,
-      ci95: [0.2660502716023745, 0.6557275061754035],
-      statistic: 5.073472432028655,
-      pValue: 0.0001697973557028531,
+      meanDifference: 0.46088888888888907,
+      ci95: [0.26605027160237466, 0.6557275061754035],
+      statistic: 5.073472432028656,
+      pValue: 0.00016979735570285277,
     },
   },
   wilcoxonExact: {
@@ -178,15 +178,16 @@ const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x
 function singleTrial(n = 40, seed = 7) {
   const next = minstd(seed);
   return Array.from({ length: n }, () => {
-    const rb = (next() % 1001) / 100;
-    const rc = clamp(rb + ((next() % 301) - 100) / 100, 0, 10);
-    const sb = (next() % 101) / 100;
-    const sc = clamp(sb + ((next() % 41) - 15) / 100, 0, 1);
+    // hundredths, divided once: doubles every engine stores and returns unchanged
+    const rb = next() % 1001;
+    const rc = clamp(rb + (next() % 301) - 100, 0, 1000);
+    const sb = next() % 101;
+    const sc = clamp(sb + (next() % 41) - 15, 0, 100);
     const pb = next() % 10 < 6;
     const pc = next() % 10 < 7;
     const tb = next() % 10 < 3;
     const tc = next() % 10 < 2;
-    return { rb, rc, sb, sc, pb, pc, tb, tc };
+    return { rb: rb / 100, rc: rc / 100, sb: sb / 100, sc: sc / 100, pb, pc, tb, tc };
   });
 }
 
@@ -199,10 +200,10 @@ function multiTrial(n = 15, trials = 3, seed = 11) {
     for (let t = 0; t < trials; t++) {
       const pb = next() % 10 < 5;
       const pc = next() % 10 < 7;
-      const rb = (next() % 1001) / 100;
-      const rc = clamp(rb + ((next() % 201) - 60) / 100, 0, 10);
-      b.push({ passed: pb, relevance: rb });
-      c.push({ passed: pc, relevance: rc });
+      const rb = next() % 1001;
+      const rc = clamp(rb + (next() % 201) - 60, 0, 1000);
+      b.push({ passed: pb, relevance: rb / 100 });
+      c.push({ passed: pc, relevance: rc / 100 });
     }
     return { b, c };
   });

@@ -1,5 +1,6 @@
 import {
   type CompareEvaluationsRequest,
+  type CompareEvaluationsResponseSchema,
   ComparisonVerdict,
   type EvaluationService,
   MultipleComparisonCorrection,
@@ -7,6 +8,7 @@ import {
   PairedTest,
 } from "@autoforge/contracts/evaluation/v1";
 import type { ServiceHandlers } from "@autoforge/server";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { scoreDirectionFromDb, scoreKindFromDb, statusFromDb } from "../convert.js";
 import { itemDefaultScoresQuery, itemScoreMeansQuery } from "../db/compare-repository.js";
 import { latencyAtRankQuery, type Queryable } from "../db/repository.js";
@@ -124,6 +126,112 @@ async function readPairs(tx: Queryable, baseline: EvaluationRow, candidate: Eval
 }
 
 /**
+ * CompareEvaluations' reads, in the caller's read snapshot: both evaluations (NOT_FOUND, NOT_AN_EXPERIMENT,
+ * DATASET_VERSION_MISMATCH), their declarations, the per-item values of every score compared and the latency
+ * percentiles.
+ */
+export async function readComparison(
+  tx: Queryable,
+  project: string,
+  ids: { readonly baselineId: string; readonly candidateId: string },
+) {
+  const baseline = await requireEvaluation(tx, project, ids.baselineId);
+  const candidate = await requireEvaluation(tx, project, ids.candidateId);
+  for (const [row, role] of [
+    [baseline, "baseline"],
+    [candidate, "candidate"],
+  ] as const) {
+    if (row.datasetId === null) throw notAnExperiment(row.id, role);
+  }
+  if (baseline.datasetId !== candidate.datasetId || baseline.datasetVersion !== candidate.datasetVersion) {
+    const of = (row: EvaluationRow) => ({
+      id: row.id,
+      datasetId: row.datasetId ?? "",
+      datasetVersion: row.datasetVersion ?? 0,
+    });
+    throw datasetVersionMismatch(of(baseline), of(candidate));
+  }
+  const matched = matchScores(await declarationsOf(tx, baseline.id), await declarationsOf(tx, candidate.id));
+  const data = await readPairs(
+    tx,
+    baseline,
+    candidate,
+    matched.compared.map((s) => s.name),
+  );
+  return { baseline, candidate, matched, ...data };
+}
+
+/**
+ * The statistics over what readComparison read, in memory: each score's test (numeric: `numericTest`; boolean:
+ * McNemar's exact test when both ran one trial per item, else the t-test of the per-item rates), Holm-Bonferroni,
+ * the verdicts at `alpha` and the response.
+ */
+export function comparisonResponse(
+  read: Awaited<ReturnType<typeof readComparison>>,
+  options: { readonly alpha: number; readonly numericTest: NumericTest },
+): MessageInitShape<typeof CompareEvaluationsResponseSchema> {
+  const { baseline, candidate, matched, pairs, latency } = read;
+  const { alpha } = options;
+  const singleTrials = baseline.trialsPerItem === 1 && candidate.trialsPerItem === 1;
+  const numericTest: PairedTestKind = options.numericTest === NumericTest.WILCOXON ? "wilcoxon" : "t";
+  const skipped = [...matched.skipped];
+  const toCompare: (ScoreToCompare & { kind: Candidate["kind"] })[] = [];
+  for (const s of matched.compared) {
+    const p = pairs.get(s.name) as Pairs;
+    if (p.itemIds.length < 2) {
+      skipped.push({ name: s.name, reason: "fewer than 2 dataset items have a value in both evaluations" });
+      continue;
+    }
+    const test: PairedTestKind = s.kind === "numeric" ? numericTest : singleTrials ? "mcnemar" : "t_rates";
+    toCompare.push({ name: s.name, kind: s.kind, direction: s.direction, test, pairs: p });
+  }
+  const results = compareScores(toCompare, alpha, listedItemsMax);
+  const itemDiff = (i: { itemId: string; baseline: number; candidate: number }) => ({
+    datasetItemId: i.itemId,
+    baselineValue: i.baseline,
+    candidateValue: i.candidate,
+  });
+  return {
+    baselineId: baseline.id,
+    candidateId: candidate.id,
+    datasetId: baseline.datasetId ?? "",
+    datasetVersion: baseline.datasetVersion ?? 0,
+    alpha,
+    correction: MultipleComparisonCorrection.HOLM_BONFERRONI,
+    scores: results.map((r, k) => ({
+      name: r.name,
+      kind: scoreKindFromDb[(toCompare[k] as { kind: Candidate["kind"] }).kind],
+      direction: scoreDirectionFromDb[r.direction],
+      test: testToProto[r.test],
+      pairCount: r.n,
+      baselineMean: r.baselineMean,
+      candidateMean: r.candidateMean,
+      meanDifference: r.meanDifference,
+      ci95Lower: r.ci95[0],
+      ci95Upper: r.ci95[1],
+      statistic: r.statistic,
+      pValue: r.pValue,
+      adjustedPValue: r.adjustedPValue,
+      verdict: verdictToProto[r.verdict],
+      regressedItems: r.regressed.map(itemDiff),
+      regressedItemCount: r.regressedCount,
+      improvedItems: r.improved.map(itemDiff),
+      improvedItemCount: r.improvedCount,
+    })),
+    skippedScores: skipped,
+    latency: percentiles.map((percentile, i) => {
+      const b = latency.baseline[i] ?? 0;
+      const c = latency.candidate[i] ?? 0;
+      return { percentile, baselineMs: BigInt(b), candidateMs: BigInt(c), deltaMs: BigInt(c - b) };
+    }),
+    baselineStatus: statusFromDb[baseline.status],
+    candidateStatus: statusFromDb[candidate.status],
+    baselineTrialsPerItem: baseline.trialsPerItem ?? 0,
+    candidateTrialsPerItem: candidate.trialsPerItem ?? 0,
+  };
+}
+
+/**
  * CompareEvaluations: the baseline and the candidate (both experiments of the project over the same dataset
  * version) are read in one snapshot, their per-item values paired by dataset item (an item's value is its mean
  * over its trials), then each score is tested in memory (domain/paired-stats.ts) and the p-values adjusted with
@@ -133,104 +241,8 @@ async function readPairs(tx: Queryable, baseline: EvaluationRow, candidate: Eval
  */
 export function createCompareEvaluationsHandlers(_deps: HandlerDeps) {
   const compareEvaluations: H["compareEvaluations"] = async (req: CompareEvaluationsRequest, ctx: Ctx) => {
-    const project = ctx.project.id;
-    const alpha = req.alpha ?? defaultAlpha;
-    const read = await ctx.unitOfWork(async (tx) => {
-      const baseline = await requireEvaluation(tx, project, req.baselineId);
-      const candidate = await requireEvaluation(tx, project, req.candidateId);
-      for (const [row, role] of [
-        [baseline, "baseline"],
-        [candidate, "candidate"],
-      ] as const) {
-        if (row.datasetId === null) throw notAnExperiment(row.id, role);
-      }
-      if (
-        baseline.datasetId !== candidate.datasetId ||
-        baseline.datasetVersion !== candidate.datasetVersion
-      ) {
-        throw datasetVersionMismatch(
-          {
-            id: baseline.id,
-            datasetId: baseline.datasetId ?? "",
-            datasetVersion: baseline.datasetVersion ?? 0,
-          },
-          {
-            id: candidate.id,
-            datasetId: candidate.datasetId ?? "",
-            datasetVersion: candidate.datasetVersion ?? 0,
-          },
-        );
-      }
-      const matched = matchScores(
-        await declarationsOf(tx, baseline.id),
-        await declarationsOf(tx, candidate.id),
-      );
-      const data = await readPairs(
-        tx,
-        baseline,
-        candidate,
-        matched.compared.map((s) => s.name),
-      );
-      return { baseline, candidate, matched, ...data };
-    });
-    const { baseline, candidate, matched, pairs, latency } = read;
-    const singleTrials = baseline.trialsPerItem === 1 && candidate.trialsPerItem === 1;
-    const numericTest: PairedTestKind = req.numericTest === NumericTest.WILCOXON ? "wilcoxon" : "t";
-    const skipped = [...matched.skipped];
-    const toCompare: (ScoreToCompare & { kind: Candidate["kind"] })[] = [];
-    for (const s of matched.compared) {
-      const p = pairs.get(s.name) as Pairs;
-      if (p.itemIds.length < 2) {
-        skipped.push({ name: s.name, reason: "fewer than 2 dataset items have a value in both evaluations" });
-        continue;
-      }
-      const test: PairedTestKind = s.kind === "numeric" ? numericTest : singleTrials ? "mcnemar" : "t_rates";
-      toCompare.push({ name: s.name, kind: s.kind, direction: s.direction, test, pairs: p });
-    }
-    const results = compareScores(toCompare, alpha, listedItemsMax);
-    const itemDiff = (i: { itemId: string; baseline: number; candidate: number }) => ({
-      datasetItemId: i.itemId,
-      baselineValue: i.baseline,
-      candidateValue: i.candidate,
-    });
-    return {
-      baselineId: baseline.id,
-      candidateId: candidate.id,
-      datasetId: baseline.datasetId ?? "",
-      datasetVersion: baseline.datasetVersion ?? 0,
-      alpha,
-      correction: MultipleComparisonCorrection.HOLM_BONFERRONI,
-      scores: results.map((r, k) => ({
-        name: r.name,
-        kind: scoreKindFromDb[(toCompare[k] as { kind: Candidate["kind"] }).kind],
-        direction: scoreDirectionFromDb[r.direction],
-        test: testToProto[r.test],
-        pairCount: r.n,
-        baselineMean: r.baselineMean,
-        candidateMean: r.candidateMean,
-        meanDifference: r.meanDifference,
-        ci95Lower: r.ci95[0],
-        ci95Upper: r.ci95[1],
-        statistic: r.statistic,
-        pValue: r.pValue,
-        adjustedPValue: r.adjustedPValue,
-        verdict: verdictToProto[r.verdict],
-        regressedItems: r.regressed.map(itemDiff),
-        regressedItemCount: r.regressedCount,
-        improvedItems: r.improved.map(itemDiff),
-        improvedItemCount: r.improvedCount,
-      })),
-      skippedScores: skipped,
-      latency: percentiles.map((percentile, i) => {
-        const b = latency.baseline[i] ?? 0;
-        const c = latency.candidate[i] ?? 0;
-        return { percentile, baselineMs: BigInt(b), candidateMs: BigInt(c), deltaMs: BigInt(c - b) };
-      }),
-      baselineStatus: statusFromDb[baseline.status],
-      candidateStatus: statusFromDb[candidate.status],
-      baselineTrialsPerItem: baseline.trialsPerItem ?? 0,
-      candidateTrialsPerItem: candidate.trialsPerItem ?? 0,
-    };
+    const read = await ctx.unitOfWork((tx) => readComparison(tx, ctx.project.id, req));
+    return comparisonResponse(read, { alpha: req.alpha ?? defaultAlpha, numericTest: req.numericTest });
   };
   return { compareEvaluations };
 }

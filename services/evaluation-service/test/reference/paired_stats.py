@@ -37,15 +37,17 @@ def single_trial(n=40, seed=7):
     g = Gen(seed)
     rows = []
     for _ in range(n):
-        rb = (g.next() % 1001) / 100
-        rc = clamp(rb + (g.next() % 301 - 100) / 100, 0, 10)
-        sb = (g.next() % 101) / 100
-        sc = clamp(sb + (g.next() % 41 - 15) / 100, 0, 1)
+        rb = g.next() % 1001
+        rc = clamp(rb + g.next() % 301 - 100, 0, 1000)
+        sb = g.next() % 101
+        sc = clamp(sb + g.next() % 41 - 15, 0, 100)
         pb = 1 if g.next() % 10 < 6 else 0
         pc = 1 if g.next() % 10 < 7 else 0
         tb = 1 if g.next() % 10 < 3 else 0
         tc = 1 if g.next() % 10 < 2 else 0
-        rows.append(dict(rb=rb, rc=rc, sb=sb, sc=sc, pb=pb, pc=pc, tb=tb, tc=tc))
+        # hundredths, divided once: every value is the double nearest to a 2-decimal number, which any engine
+        # stores and returns unchanged
+        rows.append(dict(rb=rb / 100, rc=rc / 100, sb=sb / 100, sc=sc / 100, pb=pb, pc=pc, tb=tb, tc=tc))
     return rows
 
 
@@ -58,10 +60,10 @@ def multi_trial(n=15, trials=3, seed=11):
         for _ in range(trials):
             pb = 1 if g.next() % 10 < 5 else 0
             pc = 1 if g.next() % 10 < 7 else 0
-            rb = (g.next() % 1001) / 100
-            rc = clamp(rb + (g.next() % 201 - 60) / 100, 0, 10)
-            trials_b.append((pb, rb))
-            trials_c.append((pc, rc))
+            rb = g.next() % 1001
+            rc = clamp(rb + g.next() % 201 - 60, 0, 1000)
+            trials_b.append((pb, rb / 100))
+            trials_c.append((pc, rc / 100))
         items.append((trials_b, trials_c))
     return items
 
