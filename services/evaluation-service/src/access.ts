@@ -32,5 +32,6 @@ export const evaluationAccess = {
     listItemStats: access.viewer(),
     getEvaluationSummary: access.viewer(),
     comparePromptVersions: access.viewer(),
+    compareEvaluations: access.viewer(),
   },
 } as const satisfies AccessRequirements<typeof EvaluationService>;

@@ -28,6 +28,7 @@ import { listConsumerOffsets } from "./db/repository.js";
 import type { Schema } from "./db/schema.js";
 import type { EvaluationTx, HandlerDeps } from "./handlers/common.js";
 import { createCompareHandlers } from "./handlers/compare.js";
+import { createCompareEvaluationsHandlers } from "./handlers/compare-evaluations.js";
 import { createDatasetHandlers } from "./handlers/datasets.js";
 import { createEvaluationHandlers } from "./handlers/evaluations.js";
 import { createItemStatsHandlers } from "./handlers/item-stats.js";
@@ -73,6 +74,7 @@ export function createEvaluationServiceHandlers(
     ...createResultStreamHandlers(deps),
     ...createItemStatsHandlers(deps),
     ...createCompareHandlers(deps),
+    ...createCompareEvaluationsHandlers(deps),
   };
 }
 

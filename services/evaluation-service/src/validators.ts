@@ -1,4 +1,5 @@
 import {
+  CompareEvaluationsRequestSchema,
   ComparePromptVersionsRequestSchema,
   CompleteEvaluationRequestSchema,
   CreateEvaluationRequestSchema,
@@ -8,6 +9,7 @@ import {
   GetEvaluationSummaryRequestSchema,
   ListEvaluationsRequestSchema,
   ListTestResultsRequestSchema,
+  NumericTest,
   RecordTestResultsRequestSchema,
   ScoreDirection,
   ScoreKind,
@@ -213,4 +215,21 @@ export const evaluationValidators: Validators = createValidators(
   }),
   defineValidator(GetEvaluationSummaryRequestSchema, { id: uuid }),
   defineValidator(ComparePromptVersionsRequestSchema, { promptId: uuid }),
+  defineValidator(
+    CompareEvaluationsRequestSchema,
+    {
+      baselineId: uuid,
+      candidateId: uuid,
+      alpha: z
+        .number("must be a number")
+        .gt(0, "must be above 0 and below 0.5")
+        .lt(0.5, "must be above 0 and below 0.5")
+        .optional(),
+      numericTest: z.enum(NumericTest, "is not a known NumericTest"),
+    },
+    (req, violations) => {
+      if (req.baselineId !== "" && req.baselineId === req.candidateId)
+        violations.add("candidate_id", "must be another evaluation than baseline_id");
+    },
+  ),
 );

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import {
   type AdminClient,
   Code,
+  clientFactory,
   createPrompt,
   type EvalClient,
   must,
@@ -79,6 +80,7 @@ EvaluationService.ExportTestResults      OK     OK     OK        OK    NF      P
 EvaluationService.GetEvaluationSummary   OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.ListItemStats          OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.ComparePromptVersions  OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
+EvaluationService.CompareEvaluations     OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 AdminService.ListAuditEvents             PD     PD     PD        PD    PD      PD       PD       PD       UA        OK       PD
 AdminService.VerifyAuditChain            PD     PD     PD        PD    PD      PD       PD       PD       UA        OK       PD
 AdminService.RunMaintenance              PD     PD     PD        PD    PD      PD       PD       PD       UA        OK       PD
@@ -140,6 +142,8 @@ interface Fixture {
   readonly promptId: string;
   /** COMPLETED, with two test results: the reads' target. */
   readonly completedId: string;
+  /** Two COMPLETED experiments over the same dataset version: CompareEvaluations' baseline and candidate. */
+  readonly experimentIds: readonly [string, string];
   /** A new evaluation of the prompt in proj-a: PENDING, or RUNNING with `results` test results. */
   freshEvaluation(state: "pending" | "running", results?: number): Promise<string>;
 }
@@ -212,6 +216,9 @@ const rows: readonly Row[] = [
   evalRow("listItemStats", async (f) => ({ request: { project, evaluationId: f.completedId } })),
   evalRow("getEvaluationSummary", async (f) => ({ request: { project, id: f.completedId } })),
   evalRow("comparePromptVersions", async (f) => ({ request: { project, promptId: f.promptId } })),
+  evalRow("compareEvaluations", async (f) => ({
+    request: { project, baselineId: f.experimentIds[0], candidateId: f.experimentIds[1] },
+  })),
   adminRow("listAuditEvents", {}),
   adminRow("verifyAuditChain", {}),
   adminRow("runMaintenance", { tasks: [MaintenanceTask.INTEGRITY_CHECK] }),
@@ -340,7 +347,41 @@ describe("project matrix", () => {
       };
       const completedId = await freshEvaluation("running", 2);
       await root.completeEvaluation({ project, id: completedId });
-      const fixture: Fixture = { promptId: prompt.id, completedId, freshEvaluation };
+      // Two experiments of proj-a over one dataset version (CompareEvaluations pairs their items).
+      const rootDatasets = await clientFactory(`http://127.0.0.1:${svc.grpcPort}`).datasetsAs(
+        principals.admin,
+      );
+      const dataset = must((await rootDatasets.createDataset({ project, name: "matrix-dataset" })).dataset);
+      const itemIds = ["item-1", "item-2", "item-3"];
+      await rootDatasets.createDatasetVersion({
+        project,
+        datasetId: dataset.id,
+        items: itemIds.map((itemId) => ({ itemId, input: { case: "textInput", value: itemId } })),
+      });
+      const experiment = async (model: string) => {
+        const e = must(
+          (
+            await root.createEvaluation({
+              project,
+              promptId: prompt.id,
+              provider: "p",
+              model,
+              datasetId: dataset.id,
+              datasetVersion: 1,
+            })
+          ).evaluation,
+        );
+        await root.startEvaluation({ project, id: e.id });
+        await root.recordTestResults({
+          project,
+          evaluationId: e.id,
+          results: itemIds.map((datasetItemId, i) => result(i, { datasetItemId, trial: 1 })),
+        });
+        await root.completeEvaluation({ project, id: e.id });
+        return e.id;
+      };
+      const experimentIds = [await experiment("baseline"), await experiment("candidate")] as const;
+      const fixture: Fixture = { promptId: prompt.id, completedId, experimentIds, freshEvaluation };
 
       const clients = new Map<PrincipalName, { evaluations: EvalClient; admin: AdminClient }>();
       for (const name of principalNames) clients.set(name, await svc.clientsFor(protocol, principals[name]));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { itWith } from "../../../test/support/engine.js";
+import { itemDefaultScoresQuery, itemScoreMeansQuery } from "../src/db/compare-repository.js";
 import {
   copyMembersQuery,
   datasetByIdQuery,
@@ -521,6 +522,39 @@ describe("score query plans", () => {
           expect(text, `${name}\n${text}`).not.toMatch(
             /^SCAN (test_results|test_result_scores|evaluation_scores)$/m,
           );
+        }
+      },
+    );
+  }
+});
+
+describe("compare query plans", () => {
+  for (const withStats of [false, true]) {
+    itWith(
+      withStats ? ["localMaintenance"] : [],
+      `CompareEvaluations reads each score of each evaluation as one index range grouped by item in index order (${withStats ? "with" : "without"} ANALYZE statistics)`,
+      async () => {
+        const { db } = await openTestDatabase();
+        if (withStats) await seedScores(db);
+        const d = db.drizzle();
+        const cases: [string, Sqlish, RegExp][] = [
+          [
+            "passed and score per item",
+            itemDefaultScoresQuery(d, experimentId),
+            /SEARCH test_results USING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\?( AND dataset_item_id>\?)?\)/,
+          ],
+          [
+            "a named score per item",
+            itemScoreMeansQuery(d, experimentId, "relevance"),
+            /SEARCH test_result_scores USING COVERING INDEX test_result_scores_item_idx \(evaluation_id=\? AND name=\?( AND dataset_item_id>\?)?\)/,
+          ],
+        ];
+        for (const [name, query, expected] of cases) {
+          const plan = await planOf(db, query);
+          const text = plan.join("\n");
+          expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(expected);
+          expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
+          expect(text, `${name}\n${text}`).not.toMatch(/^SCAN (test_results|test_result_scores)$/m);
         }
       },
     );

@@ -167,3 +167,36 @@ export function promotionRefused(
     },
   );
 }
+
+/** CompareEvaluations of an ad-hoc evaluation: only experiments have dataset items to pair. */
+export function notAnExperiment(id: string, role: "baseline" | "candidate"): FailedPreconditionError {
+  const description = `the ${role} evaluation ${id} is ad-hoc: only experiments (evaluations over a dataset version) can be compared item by item`;
+  return new FailedPreconditionError(description, {
+    reason: "NOT_AN_EXPERIMENT",
+    metadata: { evaluation: id, role },
+    preconditionViolations: [{ type: "STATE", subject: id, description }],
+  });
+}
+
+/** CompareEvaluations of two experiments over different datasets or dataset versions. */
+export function datasetVersionMismatch(
+  baseline: { id: string; datasetId: string; datasetVersion: number },
+  candidate: { id: string; datasetId: string; datasetVersion: number },
+): FailedPreconditionError {
+  const description =
+    `the baseline ${baseline.id} ran over dataset ${baseline.datasetId} version ${baseline.datasetVersion}, ` +
+    `the candidate ${candidate.id} over dataset ${candidate.datasetId} version ${candidate.datasetVersion}: ` +
+    "a paired comparison needs the same dataset version";
+  return new FailedPreconditionError(description, {
+    reason: "DATASET_VERSION_MISMATCH",
+    metadata: {
+      baseline: baseline.id,
+      candidate: candidate.id,
+      baselineDataset: baseline.datasetId,
+      baselineVersion: String(baseline.datasetVersion),
+      candidateDataset: candidate.datasetId,
+      candidateVersion: String(candidate.datasetVersion),
+    },
+    preconditionViolations: [{ type: "STATE", subject: candidate.id, description }],
+  });
+}

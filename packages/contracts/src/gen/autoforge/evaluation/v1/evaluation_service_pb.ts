@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file autoforge/evaluation/v1/evaluation_service.proto.
  */
 export const file_autoforge_evaluation_v1_evaluation_service: GenFile = /*@__PURE__*/
-  fileDesc("CjBhdXRvZm9yZ2UvZXZhbHVhdGlvbi92MS9ldmFsdWF0aW9uX3NlcnZpY2UucHJvdG8SF2F1dG9mb3JnZS5ldmFsdWF0aW9uLnYxIpkFCgpFdmFsdWF0aW9uEgoKAmlkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhEKCXByb21wdF9pZBgDIAEoCRIWCg5wcm9tcHRfdmVyc2lvbhgEIAEoBRIQCghwcm92aWRlchgFIAEoCRINCgVtb2RlbBgGIAEoCRI5CgZzdGF0dXMYByABKA4yKS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3RhdHVzEhoKDW92ZXJhbGxfc2NvcmUYCCABKAFIAIgBARINCgVlcnJvchgJIAEoCRIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEgoKdGVzdF9jb3VudBgLIAEoBRIUCgxwYXNzZWRfY291bnQYDCABKAUSLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1jb21wbGV0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdwcm9qZWN0GBEgASgJEhIKCmRhdGFzZXRfaWQYEiABKAkSFwoPZGF0YXNldF92ZXJzaW9uGBMgASgFEhcKD3RyaWFsc19wZXJfaXRlbRgUIAEoBRI4CgZzY29yZXMYFSADKAsyKC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURlZmluaXRpb25CEAoOX292ZXJhbGxfc2NvcmUi1QEKD1Njb3JlRGVmaW5pdGlvbhIMCgRuYW1lGAEgASgJEjAKBGtpbmQYAiABKA4yIi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZUtpbmQSEAoDbWluGAMgASgBSACIAQESEAoDbWF4GAQgASgBSAGIAQESEgoKY2F0ZWdvcmllcxgFIAMoCRI6CglkaXJlY3Rpb24YBiABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURpcmVjdGlvbkIGCgRfbWluQgYKBF9tYXgiXAoKU2NvcmVWYWx1ZRIMCgRuYW1lGAEgASgJEhAKBm51bWJlchgCIAEoAUgAEhEKB2Jvb2xlYW4YAyABKAhIABISCghjYXRlZ29yeRgEIAEoCUgAQgcKBXZhbHVlIugCCgpUZXN0UmVzdWx0EgoKAmlkGAEgASgJEhUKDWV2YWx1YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVpbnB1dBgEIAEoCRIXCg9leHBlY3RlZF9vdXRwdXQYBSABKAkSFQoNYWN0dWFsX291dHB1dBgGIAEoCRIOCgZwYXNzZWQYByABKAgSDQoFc2NvcmUYCCABKAESEgoKbGF0ZW5jeV9tcxgJIAEoAxIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFzZXRfaXRlbV9pZBgMIAEoCRINCgV0cmlhbBgNIAEoBRIzCgZzY29yZXMYDiADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZVZhbHVlIrUCChdDcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSFgoOcHJvbXB0X3ZlcnNpb24YAiABKAUSEAoIcHJvdmlkZXIYAyABKAkSDQoFbW9kZWwYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCnJlcXVlc3RfaWQYBiABKAkSDwoHcHJvamVjdBgHIAEoCRISCgpkYXRhc2V0X2lkGAggASgJEhcKD2RhdGFzZXRfdmVyc2lvbhgJIAEoBRIXCg90cmlhbHNfcGVyX2l0ZW0YCiABKAUSOAoGc2NvcmVzGAsgAygLMiguYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuU2NvcmVEZWZpbml0aW9uIlMKGENyZWF0ZUV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiIzChRHZXRFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIlAKFUdldEV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKeAQoWTGlzdEV2YWx1YXRpb25zUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCRIPCgdwcm9qZWN0GAUgASgJImwKF0xpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlEjgKC2V2YWx1YXRpb25zGAEgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNQoWU3RhcnRFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIlIKF1N0YXJ0RXZhbHVhdGlvblJlc3BvbnNlEjcKCmV2YWx1YXRpb24YASABKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uIowBChhSZWNvcmRUZXN0UmVzdWx0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRI0CgdyZXN1bHRzGAIgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVGVzdFJlc3VsdBISCgpyZXF1ZXN0X2lkGAMgASgJEg8KB3Byb2plY3QYBCABKAkibAoZUmVjb3JkVGVzdFJlc3VsdHNSZXNwb25zZRIWCg5yZWNvcmRlZF9jb3VudBgBIAEoBRI3CgpldmFsdWF0aW9uGAIgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKhAQoYU3RyZWFtVGVzdFJlc3VsdHNSZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSDwoHcHJvamVjdBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhMKC2NodW5rX2luZGV4GAQgASgFEjQKB3Jlc3VsdHMYBSADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0Ip4BChlTdHJlYW1UZXN0UmVzdWx0c1Jlc3BvbnNlEhYKDnJlY29yZGVkX2NvdW50GAEgASgFEhgKEGNvbW1pdHRlZF9jaHVua3MYAiABKAUSFgoOc2tpcHBlZF9jaHVua3MYAyABKAUSNwoKZXZhbHVhdGlvbhgEIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24i/gEKGEV4cG9ydFRlc3RSZXN1bHRzUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEg8KB3Byb2plY3QYAiABKAkSEwoGcGFzc2VkGAMgASgISACIAQESFgoJbWluX3Njb3JlGAQgASgBSAGIAQESFwoPZGF0YXNldF9pdGVtX2lkGAUgASgJEhAKCGFmdGVyX2lkGAYgASgJEhIKCmJhdGNoX3NpemUYByABKAUSNQoEdmlldxgIIAEoDjInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlRlc3RSZXN1bHRWaWV3QgkKB19wYXNzZWRCDAoKX21pbl9zY29yZSJWChlFeHBvcnRUZXN0UmVzdWx0c1Jlc3BvbnNlEjkKDHRlc3RfcmVzdWx0cxgBIAMoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlRlc3RSZXN1bHQiTwoZQ29tcGxldGVFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJEhUKDWFsbG93X3BhcnRpYWwYAyABKAgiVQoaQ29tcGxldGVFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24iRAoVRmFpbEV2YWx1YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIPCgdwcm9qZWN0GAMgASgJIlEKFkZhaWxFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24i5AEKFkxpc3RUZXN0UmVzdWx0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRITCgZwYXNzZWQYAiABKAhIAIgBARIWCgltaW5fc2NvcmUYAyABKAFIAYgBARIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCRIPCgdwcm9qZWN0GAYgASgJEjUKBHZpZXcYByABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0Vmlld0IJCgdfcGFzc2VkQgwKCl9taW5fc2NvcmUibQoXTGlzdFRlc3RSZXN1bHRzUmVzcG9uc2USOQoMdGVzdF9yZXN1bHRzGAEgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVGVzdFJlc3VsdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgobR2V0RXZhbHVhdGlvblN1bW1hcnlSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAki3wMKEUV2YWx1YXRpb25TdW1tYXJ5EhUKDWV2YWx1YXRpb25faWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxISCgp0ZXN0X2NvdW50GAMgASgFEhQKDHBhc3NlZF9jb3VudBgEIAEoBRIRCglwYXNzX3JhdGUYBSABKAESFwoKbWVhbl9zY29yZRgGIAEoAUgAiAEBEh4KEW1lYW5fcGFzc2VkX3Njb3JlGAcgASgBSAGIAQESFgoObGF0ZW5jeV9wNTBfbXMYCCABKAMSFgoObGF0ZW5jeV9wOTVfbXMYCSABKAMSFgoObGF0ZW5jeV9tYXhfbXMYCiABKAMSGgoNb3ZlcmFsbF9zY29yZRgLIAEoAUgCiAEBEhYKDmxhdGVuY3lfcDk5X21zGAwgASgDEjUKBnNjb3JlcxgNIAMoCzIlLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlNjb3JlU3VtbWFyeRIYChBmbGFreV9pdGVtX2NvdW50GA4gASgFQg0KC19tZWFuX3Njb3JlQhQKEl9tZWFuX3Bhc3NlZF9zY29yZUIQCg5fb3ZlcmFsbF9zY29yZSL3AwoMU2NvcmVTdW1tYXJ5EgwKBG5hbWUYASABKAkSMAoEa2luZBgCIAEoDjIiLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlNjb3JlS2luZBINCgVjb3VudBgDIAEoBRIRCgRtZWFuGAQgASgBSACIAQESHwoSc3RhbmRhcmRfZGV2aWF0aW9uGAUgASgBSAGIAQESFwoKY2k5NV9sb3dlchgGIAEoAUgCiAEBEhcKCmNpOTVfdXBwZXIYByABKAFIA4gBARITCgZtZWRpYW4YCCABKAFIBIgBARIQCgNtaW4YCSABKAFIBYgBARIQCgNtYXgYCiABKAFIBogBARIMCgRyYXRlGAsgASgBEjwKDGRpc3RyaWJ1dGlvbhgMIAMoCzImLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNhdGVnb3J5Q291bnQSGAoQZmxha3lfaXRlbV9jb3VudBgNIAEoBRI6CglkaXJlY3Rpb24YDiABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURpcmVjdGlvbkIHCgVfbWVhbkIVChNfc3RhbmRhcmRfZGV2aWF0aW9uQg0KC19jaTk1X2xvd2VyQg0KC19jaTk1X3VwcGVyQgkKB19tZWRpYW5CBgoEX21pbkIGCgRfbWF4IkIKDUNhdGVnb3J5Q291bnQSEAoIY2F0ZWdvcnkYASABKAkSDQoFY291bnQYAiABKAUSEAoIZnJhY3Rpb24YAyABKAEieQoUTGlzdEl0ZW1TdGF0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJEhIKCmZsYWt5X29ubHkYAyABKAgSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkigQEKCUl0ZW1TdGF0cxIXCg9kYXRhc2V0X2l0ZW1faWQYASABKAkSEwoLdHJpYWxfY291bnQYAiABKAUSDQoFZmxha3kYAyABKAgSNwoGc2NvcmVzGAQgAygLMicuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuSXRlbVNjb3JlU3RhdHMiXwoOSXRlbVNjb3JlU3RhdHMSDAoEbmFtZRgBIAEoCRIMCgRtZWFuGAIgASgBEhUKCHZhcmlhbmNlGAMgASgBSACIAQESDQoFZmxha3kYBCABKAhCCwoJX3ZhcmlhbmNlImMKFUxpc3RJdGVtU3RhdHNSZXNwb25zZRIxCgVpdGVtcxgBIAMoCzIiLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkl0ZW1TdGF0cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiWwocR2V0RXZhbHVhdGlvblN1bW1hcnlSZXNwb25zZRI7CgdzdW1tYXJ5GAEgASgLMiouYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN1bW1hcnkiQgocQ29tcGFyZVByb21wdFZlcnNpb25zUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSDwoHcHJvamVjdBgCIAEoCSL4AQoSUHJvbXB0VmVyc2lvblN0YXRzEhYKDnByb21wdF92ZXJzaW9uGAEgASgFEhgKEGV2YWx1YXRpb25fY291bnQYAiABKAUSFwoPY29tcGxldGVkX2NvdW50GAMgASgFEh8KEm1lYW5fb3ZlcmFsbF9zY29yZRgEIAEoAUgAiAEBEhEKCXBhc3NfcmF0ZRgFIAEoARIQCghwcm92aWRlchgGIAEoCRINCgVtb2RlbBgHIAEoCRISCgpkYXRhc2V0X2lkGAggASgJEhcKD2RhdGFzZXRfdmVyc2lvbhgJIAEoBUIVChNfbWVhbl9vdmVyYWxsX3Njb3JlInEKHUNvbXBhcmVQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEhEKCXByb21wdF9pZBgBIAEoCRI9Cgh2ZXJzaW9ucxgCIAMoCzIrLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlByb21wdFZlcnNpb25TdGF0cyqyAQoQRXZhbHVhdGlvblN0YXR1cxIhCh1FVkFMVUFUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGUVWQUxVQVRJT05fU1RBVFVTX1BFTkRJTkcQARIdChlFVkFMVUFUSU9OX1NUQVRVU19SVU5OSU5HEAISHwobRVZBTFVBVElPTl9TVEFUVVNfQ09NUExFVEVEEAMSHAoYRVZBTFVBVElPTl9TVEFUVVNfRkFJTEVEEAQqcwoJU2NvcmVLaW5kEhoKFlNDT1JFX0tJTkRfVU5TUEVDSUZJRUQQABIWChJTQ09SRV9LSU5EX05VTUVSSUMQARIWChJTQ09SRV9LSU5EX0JPT0xFQU4QAhIaChZTQ09SRV9LSU5EX0NBVEVHT1JJQ0FMEAMqfAoOU2NvcmVEaXJlY3Rpb24SHwobU0NPUkVfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASJAogU0NPUkVfRElSRUNUSU9OX0hJR0hFUl9JU19CRVRURVIQARIjCh9TQ09SRV9ESVJFQ1RJT05fTE9XRVJfSVNfQkVUVEVSEAIqaQoOVGVzdFJlc3VsdFZpZXcSIAocVEVTVF9SRVNVTFRfVklFV19VTlNQRUNJRklFRBAAEhoKFlRFU1RfUkVTVUxUX1ZJRVdfQkFTSUMQARIZChVURVNUX1JFU1VMVF9WSUVXX0ZVTEwQAjLrDAoRRXZhbHVhdGlvblNlcnZpY2USdwoQQ3JlYXRlRXZhbHVhdGlvbhIwLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNyZWF0ZUV2YWx1YXRpb25SZXF1ZXN0GjEuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRXZhbHVhdGlvblJlc3BvbnNlEnMKDUdldEV2YWx1YXRpb24SLS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uUmVxdWVzdBouLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25SZXNwb25zZSIDkAIBEnkKD0xpc3RFdmFsdWF0aW9ucxIvLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RFdmFsdWF0aW9uc1JlcXVlc3QaMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0RXZhbHVhdGlvbnNSZXNwb25zZSIDkAIBEnQKD1N0YXJ0RXZhbHVhdGlvbhIvLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlN0YXJ0RXZhbHVhdGlvblJlcXVlc3QaMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TdGFydEV2YWx1YXRpb25SZXNwb25zZRJ6ChFSZWNvcmRUZXN0UmVzdWx0cxIxLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlJlY29yZFRlc3RSZXN1bHRzUmVxdWVzdBoyLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlJlY29yZFRlc3RSZXN1bHRzUmVzcG9uc2USfAoRU3RyZWFtVGVzdFJlc3VsdHMSMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TdHJlYW1UZXN0UmVzdWx0c1JlcXVlc3QaMi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TdHJlYW1UZXN0UmVzdWx0c1Jlc3BvbnNlKAESfQoSQ29tcGxldGVFdmFsdWF0aW9uEjIuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ29tcGxldGVFdmFsdWF0aW9uUmVxdWVzdBozLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBsZXRlRXZhbHVhdGlvblJlc3BvbnNlEnEKDkZhaWxFdmFsdWF0aW9uEi4uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRmFpbEV2YWx1YXRpb25SZXF1ZXN0Gi8uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRmFpbEV2YWx1YXRpb25SZXNwb25zZRJ5Cg9MaXN0VGVzdFJlc3VsdHMSLy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0VGVzdFJlc3VsdHNSZXF1ZXN0GjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdFRlc3RSZXN1bHRzUmVzcG9uc2UiA5ACARKBAQoRRXhwb3J0VGVzdFJlc3VsdHMSMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FeHBvcnRUZXN0UmVzdWx0c1JlcXVlc3QaMi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FeHBvcnRUZXN0UmVzdWx0c1Jlc3BvbnNlIgOQAgEwARKIAQoUR2V0RXZhbHVhdGlvblN1bW1hcnkSNC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uU3VtbWFyeVJlcXVlc3QaNS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5HZXRFdmFsdWF0aW9uU3VtbWFyeVJlc3BvbnNlIgOQAgEScwoNTGlzdEl0ZW1TdGF0cxItLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RJdGVtU3RhdHNSZXF1ZXN0Gi4uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdEl0ZW1TdGF0c1Jlc3BvbnNlIgOQAgESiwEKFUNvbXBhcmVQcm9tcHRWZXJzaW9ucxI1LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBhcmVQcm9tcHRWZXJzaW9uc1JlcXVlc3QaNi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Db21wYXJlUHJvbXB0VmVyc2lvbnNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CjBhdXRvZm9yZ2UvZXZhbHVhdGlvbi92MS9ldmFsdWF0aW9uX3NlcnZpY2UucHJvdG8SF2F1dG9mb3JnZS5ldmFsdWF0aW9uLnYxIpkFCgpFdmFsdWF0aW9uEgoKAmlkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhEKCXByb21wdF9pZBgDIAEoCRIWCg5wcm9tcHRfdmVyc2lvbhgEIAEoBRIQCghwcm92aWRlchgFIAEoCRINCgVtb2RlbBgGIAEoCRI5CgZzdGF0dXMYByABKA4yKS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uU3RhdHVzEhoKDW92ZXJhbGxfc2NvcmUYCCABKAFIAIgBARINCgVlcnJvchgJIAEoCRIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEgoKdGVzdF9jb3VudBgLIAEoBRIUCgxwYXNzZWRfY291bnQYDCABKAUSLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1jb21wbGV0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdwcm9qZWN0GBEgASgJEhIKCmRhdGFzZXRfaWQYEiABKAkSFwoPZGF0YXNldF92ZXJzaW9uGBMgASgFEhcKD3RyaWFsc19wZXJfaXRlbRgUIAEoBRI4CgZzY29yZXMYFSADKAsyKC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURlZmluaXRpb25CEAoOX292ZXJhbGxfc2NvcmUi1QEKD1Njb3JlRGVmaW5pdGlvbhIMCgRuYW1lGAEgASgJEjAKBGtpbmQYAiABKA4yIi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZUtpbmQSEAoDbWluGAMgASgBSACIAQESEAoDbWF4GAQgASgBSAGIAQESEgoKY2F0ZWdvcmllcxgFIAMoCRI6CglkaXJlY3Rpb24YBiABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURpcmVjdGlvbkIGCgRfbWluQgYKBF9tYXgiXAoKU2NvcmVWYWx1ZRIMCgRuYW1lGAEgASgJEhAKBm51bWJlchgCIAEoAUgAEhEKB2Jvb2xlYW4YAyABKAhIABISCghjYXRlZ29yeRgEIAEoCUgAQgcKBXZhbHVlIugCCgpUZXN0UmVzdWx0EgoKAmlkGAEgASgJEhUKDWV2YWx1YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVpbnB1dBgEIAEoCRIXCg9leHBlY3RlZF9vdXRwdXQYBSABKAkSFQoNYWN0dWFsX291dHB1dBgGIAEoCRIOCgZwYXNzZWQYByABKAgSDQoFc2NvcmUYCCABKAESEgoKbGF0ZW5jeV9tcxgJIAEoAxIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLwoLY3JlYXRlX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2RhdGFzZXRfaXRlbV9pZBgMIAEoCRINCgV0cmlhbBgNIAEoBRIzCgZzY29yZXMYDiADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZVZhbHVlIrUCChdDcmVhdGVFdmFsdWF0aW9uUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSFgoOcHJvbXB0X3ZlcnNpb24YAiABKAUSEAoIcHJvdmlkZXIYAyABKAkSDQoFbW9kZWwYBCABKAkSKQoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCnJlcXVlc3RfaWQYBiABKAkSDwoHcHJvamVjdBgHIAEoCRISCgpkYXRhc2V0X2lkGAggASgJEhcKD2RhdGFzZXRfdmVyc2lvbhgJIAEoBRIXCg90cmlhbHNfcGVyX2l0ZW0YCiABKAUSOAoGc2NvcmVzGAsgAygLMiguYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuU2NvcmVEZWZpbml0aW9uIlMKGENyZWF0ZUV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiIzChRHZXRFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIlAKFUdldEV2YWx1YXRpb25SZXNwb25zZRI3CgpldmFsdWF0aW9uGAEgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKeAQoWTGlzdEV2YWx1YXRpb25zUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCRIPCgdwcm9qZWN0GAUgASgJImwKF0xpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlEjgKC2V2YWx1YXRpb25zGAEgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiNQoWU3RhcnRFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJIlIKF1N0YXJ0RXZhbHVhdGlvblJlc3BvbnNlEjcKCmV2YWx1YXRpb24YASABKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5FdmFsdWF0aW9uIowBChhSZWNvcmRUZXN0UmVzdWx0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRI0CgdyZXN1bHRzGAIgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVGVzdFJlc3VsdBISCgpyZXF1ZXN0X2lkGAMgASgJEg8KB3Byb2plY3QYBCABKAkibAoZUmVjb3JkVGVzdFJlc3VsdHNSZXNwb25zZRIWCg5yZWNvcmRlZF9jb3VudBgBIAEoBRI3CgpldmFsdWF0aW9uGAIgASgLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvbiKhAQoYU3RyZWFtVGVzdFJlc3VsdHNSZXF1ZXN0EhUKDWV2YWx1YXRpb25faWQYASABKAkSDwoHcHJvamVjdBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhMKC2NodW5rX2luZGV4GAQgASgFEjQKB3Jlc3VsdHMYBSADKAsyIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0Ip4BChlTdHJlYW1UZXN0UmVzdWx0c1Jlc3BvbnNlEhYKDnJlY29yZGVkX2NvdW50GAEgASgFEhgKEGNvbW1pdHRlZF9jaHVua3MYAiABKAUSFgoOc2tpcHBlZF9jaHVua3MYAyABKAUSNwoKZXZhbHVhdGlvbhgEIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24i/gEKGEV4cG9ydFRlc3RSZXN1bHRzUmVxdWVzdBIVCg1ldmFsdWF0aW9uX2lkGAEgASgJEg8KB3Byb2plY3QYAiABKAkSEwoGcGFzc2VkGAMgASgISACIAQESFgoJbWluX3Njb3JlGAQgASgBSAGIAQESFwoPZGF0YXNldF9pdGVtX2lkGAUgASgJEhAKCGFmdGVyX2lkGAYgASgJEhIKCmJhdGNoX3NpemUYByABKAUSNQoEdmlldxgIIAEoDjInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlRlc3RSZXN1bHRWaWV3QgkKB19wYXNzZWRCDAoKX21pbl9zY29yZSJWChlFeHBvcnRUZXN0UmVzdWx0c1Jlc3BvbnNlEjkKDHRlc3RfcmVzdWx0cxgBIAMoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlRlc3RSZXN1bHQiTwoZQ29tcGxldGVFdmFsdWF0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJEhUKDWFsbG93X3BhcnRpYWwYAyABKAgiVQoaQ29tcGxldGVFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24iRAoVRmFpbEV2YWx1YXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIPCgdwcm9qZWN0GAMgASgJIlEKFkZhaWxFdmFsdWF0aW9uUmVzcG9uc2USNwoKZXZhbHVhdGlvbhgBIAEoCzIjLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb24i5AEKFkxpc3RUZXN0UmVzdWx0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRITCgZwYXNzZWQYAiABKAhIAIgBARIWCgltaW5fc2NvcmUYAyABKAFIAYgBARIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCRIPCgdwcm9qZWN0GAYgASgJEjUKBHZpZXcYByABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5UZXN0UmVzdWx0Vmlld0IJCgdfcGFzc2VkQgwKCl9taW5fc2NvcmUibQoXTGlzdFRlc3RSZXN1bHRzUmVzcG9uc2USOQoMdGVzdF9yZXN1bHRzGAEgAygLMiMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuVGVzdFJlc3VsdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgobR2V0RXZhbHVhdGlvblN1bW1hcnlSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAki3wMKEUV2YWx1YXRpb25TdW1tYXJ5EhUKDWV2YWx1YXRpb25faWQYASABKAkSOQoGc3RhdHVzGAIgASgOMikuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN0YXR1cxISCgp0ZXN0X2NvdW50GAMgASgFEhQKDHBhc3NlZF9jb3VudBgEIAEoBRIRCglwYXNzX3JhdGUYBSABKAESFwoKbWVhbl9zY29yZRgGIAEoAUgAiAEBEh4KEW1lYW5fcGFzc2VkX3Njb3JlGAcgASgBSAGIAQESFgoObGF0ZW5jeV9wNTBfbXMYCCABKAMSFgoObGF0ZW5jeV9wOTVfbXMYCSABKAMSFgoObGF0ZW5jeV9tYXhfbXMYCiABKAMSGgoNb3ZlcmFsbF9zY29yZRgLIAEoAUgCiAEBEhYKDmxhdGVuY3lfcDk5X21zGAwgASgDEjUKBnNjb3JlcxgNIAMoCzIlLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlNjb3JlU3VtbWFyeRIYChBmbGFreV9pdGVtX2NvdW50GA4gASgFQg0KC19tZWFuX3Njb3JlQhQKEl9tZWFuX3Bhc3NlZF9zY29yZUIQCg5fb3ZlcmFsbF9zY29yZSL3AwoMU2NvcmVTdW1tYXJ5EgwKBG5hbWUYASABKAkSMAoEa2luZBgCIAEoDjIiLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlNjb3JlS2luZBINCgVjb3VudBgDIAEoBRIRCgRtZWFuGAQgASgBSACIAQESHwoSc3RhbmRhcmRfZGV2aWF0aW9uGAUgASgBSAGIAQESFwoKY2k5NV9sb3dlchgGIAEoAUgCiAEBEhcKCmNpOTVfdXBwZXIYByABKAFIA4gBARITCgZtZWRpYW4YCCABKAFIBIgBARIQCgNtaW4YCSABKAFIBYgBARIQCgNtYXgYCiABKAFIBogBARIMCgRyYXRlGAsgASgBEjwKDGRpc3RyaWJ1dGlvbhgMIAMoCzImLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNhdGVnb3J5Q291bnQSGAoQZmxha3lfaXRlbV9jb3VudBgNIAEoBRI6CglkaXJlY3Rpb24YDiABKA4yJy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZURpcmVjdGlvbkIHCgVfbWVhbkIVChNfc3RhbmRhcmRfZGV2aWF0aW9uQg0KC19jaTk1X2xvd2VyQg0KC19jaTk1X3VwcGVyQgkKB19tZWRpYW5CBgoEX21pbkIGCgRfbWF4IkIKDUNhdGVnb3J5Q291bnQSEAoIY2F0ZWdvcnkYASABKAkSDQoFY291bnQYAiABKAUSEAoIZnJhY3Rpb24YAyABKAEieQoUTGlzdEl0ZW1TdGF0c1JlcXVlc3QSFQoNZXZhbHVhdGlvbl9pZBgBIAEoCRIPCgdwcm9qZWN0GAIgASgJEhIKCmZsYWt5X29ubHkYAyABKAgSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkigQEKCUl0ZW1TdGF0cxIXCg9kYXRhc2V0X2l0ZW1faWQYASABKAkSEwoLdHJpYWxfY291bnQYAiABKAUSDQoFZmxha3kYAyABKAgSNwoGc2NvcmVzGAQgAygLMicuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuSXRlbVNjb3JlU3RhdHMiXwoOSXRlbVNjb3JlU3RhdHMSDAoEbmFtZRgBIAEoCRIMCgRtZWFuGAIgASgBEhUKCHZhcmlhbmNlGAMgASgBSACIAQESDQoFZmxha3kYBCABKAhCCwoJX3ZhcmlhbmNlImMKFUxpc3RJdGVtU3RhdHNSZXNwb25zZRIxCgVpdGVtcxgBIAMoCzIiLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkl0ZW1TdGF0cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiWwocR2V0RXZhbHVhdGlvblN1bW1hcnlSZXNwb25zZRI7CgdzdW1tYXJ5GAEgASgLMiouYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuRXZhbHVhdGlvblN1bW1hcnkiQgocQ29tcGFyZVByb21wdFZlcnNpb25zUmVxdWVzdBIRCglwcm9tcHRfaWQYASABKAkSDwoHcHJvamVjdBgCIAEoCSL4AQoSUHJvbXB0VmVyc2lvblN0YXRzEhYKDnByb21wdF92ZXJzaW9uGAEgASgFEhgKEGV2YWx1YXRpb25fY291bnQYAiABKAUSFwoPY29tcGxldGVkX2NvdW50GAMgASgFEh8KEm1lYW5fb3ZlcmFsbF9zY29yZRgEIAEoAUgAiAEBEhEKCXBhc3NfcmF0ZRgFIAEoARIQCghwcm92aWRlchgGIAEoCRINCgVtb2RlbBgHIAEoCRISCgpkYXRhc2V0X2lkGAggASgJEhcKD2RhdGFzZXRfdmVyc2lvbhgJIAEoBUIVChNfbWVhbl9vdmVyYWxsX3Njb3JlInEKHUNvbXBhcmVQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlEhEKCXByb21wdF9pZBgBIAEoCRI9Cgh2ZXJzaW9ucxgCIAMoCzIrLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlByb21wdFZlcnNpb25TdGF0cyKxAQoZQ29tcGFyZUV2YWx1YXRpb25zUmVxdWVzdBITCgtiYXNlbGluZV9pZBgBIAEoCRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSDwoHcHJvamVjdBgDIAEoCRISCgVhbHBoYRgEIAEoAUgAiAEBEjoKDG51bWVyaWNfdGVzdBgFIAEoDjIkLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLk51bWVyaWNUZXN0QggKBl9hbHBoYSJaCg5JdGVtRGlmZmVyZW5jZRIXCg9kYXRhc2V0X2l0ZW1faWQYASABKAkSFgoOYmFzZWxpbmVfdmFsdWUYAiABKAESFwoPY2FuZGlkYXRlX3ZhbHVlGAMgASgBIv0ECg9TY29yZUNvbXBhcmlzb24SDAoEbmFtZRgBIAEoCRIwCgRraW5kGAIgASgOMiIuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuU2NvcmVLaW5kEjoKCWRpcmVjdGlvbhgDIAEoDjInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlNjb3JlRGlyZWN0aW9uEjEKBHRlc3QYBCABKA4yIy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5QYWlyZWRUZXN0EhIKCnBhaXJfY291bnQYBSABKAUSFQoNYmFzZWxpbmVfbWVhbhgGIAEoARIWCg5jYW5kaWRhdGVfbWVhbhgHIAEoARIXCg9tZWFuX2RpZmZlcmVuY2UYCCABKAESEgoKY2k5NV9sb3dlchgJIAEoARISCgpjaTk1X3VwcGVyGAogASgBEhEKCXN0YXRpc3RpYxgLIAEoARIPCgdwX3ZhbHVlGAwgASgBEhgKEGFkanVzdGVkX3BfdmFsdWUYDSABKAESOwoHdmVyZGljdBgOIAEoDjIqLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBhcmlzb25WZXJkaWN0EkAKD3JlZ3Jlc3NlZF9pdGVtcxgPIAMoCzInLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkl0ZW1EaWZmZXJlbmNlEhwKFHJlZ3Jlc3NlZF9pdGVtX2NvdW50GBAgASgFEj8KDmltcHJvdmVkX2l0ZW1zGBEgAygLMicuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuSXRlbURpZmZlcmVuY2USGwoTaW1wcm92ZWRfaXRlbV9jb3VudBgSIAEoBSIsCgxTa2lwcGVkU2NvcmUSDAoEbmFtZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiZAoRTGF0ZW5jeUNvbXBhcmlzb24SEgoKcGVyY2VudGlsZRgBIAEoBRITCgtiYXNlbGluZV9tcxgCIAEoAxIUCgxjYW5kaWRhdGVfbXMYAyABKAMSEAoIZGVsdGFfbXMYBCABKAMi0gQKGkNvbXBhcmVFdmFsdWF0aW9uc1Jlc3BvbnNlEhMKC2Jhc2VsaW5lX2lkGAEgASgJEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCRISCgpkYXRhc2V0X2lkGAMgASgJEhcKD2RhdGFzZXRfdmVyc2lvbhgEIAEoBRINCgVhbHBoYRgFIAEoARJJCgpjb3JyZWN0aW9uGAYgASgOMjUuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTXVsdGlwbGVDb21wYXJpc29uQ29ycmVjdGlvbhI4CgZzY29yZXMYByADKAsyKC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5TY29yZUNvbXBhcmlzb24SPQoOc2tpcHBlZF9zY29yZXMYCCADKAsyJS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Ta2lwcGVkU2NvcmUSOwoHbGF0ZW5jeRgJIAMoCzIqLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxhdGVuY3lDb21wYXJpc29uEkIKD2Jhc2VsaW5lX3N0YXR1cxgKIAEoDjIpLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb25TdGF0dXMSQwoQY2FuZGlkYXRlX3N0YXR1cxgLIAEoDjIpLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV2YWx1YXRpb25TdGF0dXMSIAoYYmFzZWxpbmVfdHJpYWxzX3Blcl9pdGVtGAwgASgFEiEKGWNhbmRpZGF0ZV90cmlhbHNfcGVyX2l0ZW0YDSABKAUqsgEKEEV2YWx1YXRpb25TdGF0dXMSIQodRVZBTFVBVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlFVkFMVUFUSU9OX1NUQVRVU19QRU5ESU5HEAESHQoZRVZBTFVBVElPTl9TVEFUVVNfUlVOTklORxACEh8KG0VWQUxVQVRJT05fU1RBVFVTX0NPTVBMRVRFRBADEhwKGEVWQUxVQVRJT05fU1RBVFVTX0ZBSUxFRBAEKnMKCVNjb3JlS2luZBIaChZTQ09SRV9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSU0NPUkVfS0lORF9OVU1FUklDEAESFgoSU0NPUkVfS0lORF9CT09MRUFOEAISGgoWU0NPUkVfS0lORF9DQVRFR09SSUNBTBADKnwKDlNjb3JlRGlyZWN0aW9uEh8KG1NDT1JFX0RJUkVDVElPTl9VTlNQRUNJRklFRBAAEiQKIFNDT1JFX0RJUkVDVElPTl9ISUdIRVJfSVNfQkVUVEVSEAESIwofU0NPUkVfRElSRUNUSU9OX0xPV0VSX0lTX0JFVFRFUhACKmkKDlRlc3RSZXN1bHRWaWV3EiAKHFRFU1RfUkVTVUxUX1ZJRVdfVU5TUEVDSUZJRUQQABIaChZURVNUX1JFU1VMVF9WSUVXX0JBU0lDEAESGQoVVEVTVF9SRVNVTFRfVklFV19GVUxMEAIqXwoLTnVtZXJpY1Rlc3QSHAoYTlVNRVJJQ19URVNUX1VOU1BFQ0lGSUVEEAASFwoTTlVNRVJJQ19URVNUX1RfVEVTVBABEhkKFU5VTUVSSUNfVEVTVF9XSUxDT1hPThACKqwBCgpQYWlyZWRUZXN0EhsKF1BBSVJFRF9URVNUX1VOU1BFQ0lGSUVEEAASFgoSUEFJUkVEX1RFU1RfVF9URVNUEAESJAogUEFJUkVEX1RFU1RfV0lMQ09YT05fU0lHTkVEX1JBTksQAhIdChlQQUlSRURfVEVTVF9NQ05FTUFSX0VYQUNUEAMSJAogUEFJUkVEX1RFU1RfVF9URVNUX09OX0lURU1fUkFURVMQBCqmAQoRQ29tcGFyaXNvblZlcmRpY3QSIgoeQ09NUEFSSVNPTl9WRVJESUNUX1VOU1BFQ0lGSUVEEAASHQoZQ09NUEFSSVNPTl9WRVJESUNUX0JFVFRFUhABEhwKGENPTVBBUklTT05fVkVSRElDVF9XT1JTRRACEjAKLENPTVBBUklTT05fVkVSRElDVF9OT19TSUdOSUZJQ0FOVF9ESUZGRVJFTkNFEAMqggEKHE11bHRpcGxlQ29tcGFyaXNvbkNvcnJlY3Rpb24SLgoqTVVMVElQTEVfQ09NUEFSSVNPTl9DT1JSRUNUSU9OX1VOU1BFQ0lGSUVEEAASMgouTVVMVElQTEVfQ09NUEFSSVNPTl9DT1JSRUNUSU9OX0hPTE1fQk9ORkVSUk9OSRABMvANChFFdmFsdWF0aW9uU2VydmljZRJ3ChBDcmVhdGVFdmFsdWF0aW9uEjAuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ3JlYXRlRXZhbHVhdGlvblJlcXVlc3QaMS5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5DcmVhdGVFdmFsdWF0aW9uUmVzcG9uc2UScwoNR2V0RXZhbHVhdGlvbhItLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25SZXF1ZXN0Gi4uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuR2V0RXZhbHVhdGlvblJlc3BvbnNlIgOQAgESeQoPTGlzdEV2YWx1YXRpb25zEi8uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdEV2YWx1YXRpb25zUmVxdWVzdBowLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RFdmFsdWF0aW9uc1Jlc3BvbnNlIgOQAgESdAoPU3RhcnRFdmFsdWF0aW9uEi8uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuU3RhcnRFdmFsdWF0aW9uUmVxdWVzdBowLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlN0YXJ0RXZhbHVhdGlvblJlc3BvbnNlEnoKEVJlY29yZFRlc3RSZXN1bHRzEjEuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuUmVjb3JkVGVzdFJlc3VsdHNSZXF1ZXN0GjIuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuUmVjb3JkVGVzdFJlc3VsdHNSZXNwb25zZRJ8ChFTdHJlYW1UZXN0UmVzdWx0cxIxLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlN0cmVhbVRlc3RSZXN1bHRzUmVxdWVzdBoyLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLlN0cmVhbVRlc3RSZXN1bHRzUmVzcG9uc2UoARJ9ChJDb21wbGV0ZUV2YWx1YXRpb24SMi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Db21wbGV0ZUV2YWx1YXRpb25SZXF1ZXN0GjMuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ29tcGxldGVFdmFsdWF0aW9uUmVzcG9uc2UScQoORmFpbEV2YWx1YXRpb24SLi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5GYWlsRXZhbHVhdGlvblJlcXVlc3QaLy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5GYWlsRXZhbHVhdGlvblJlc3BvbnNlEnkKD0xpc3RUZXN0UmVzdWx0cxIvLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkxpc3RUZXN0UmVzdWx0c1JlcXVlc3QaMC5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0VGVzdFJlc3VsdHNSZXNwb25zZSIDkAIBEoEBChFFeHBvcnRUZXN0UmVzdWx0cxIxLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV4cG9ydFRlc3RSZXN1bHRzUmVxdWVzdBoyLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkV4cG9ydFRlc3RSZXN1bHRzUmVzcG9uc2UiA5ACATABEogBChRHZXRFdmFsdWF0aW9uU3VtbWFyeRI0LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25TdW1tYXJ5UmVxdWVzdBo1LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkdldEV2YWx1YXRpb25TdW1tYXJ5UmVzcG9uc2UiA5ACARJzCg1MaXN0SXRlbVN0YXRzEi0uYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuTGlzdEl0ZW1TdGF0c1JlcXVlc3QaLi5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5MaXN0SXRlbVN0YXRzUmVzcG9uc2UiA5ACARKLAQoVQ29tcGFyZVByb21wdFZlcnNpb25zEjUuYXV0b2ZvcmdlLmV2YWx1YXRpb24udjEuQ29tcGFyZVByb21wdFZlcnNpb25zUmVxdWVzdBo2LmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBhcmVQcm9tcHRWZXJzaW9uc1Jlc3BvbnNlIgOQAgESggEKEkNvbXBhcmVFdmFsdWF0aW9ucxIyLmF1dG9mb3JnZS5ldmFsdWF0aW9uLnYxLkNvbXBhcmVFdmFsdWF0aW9uc1JlcXVlc3QaMy5hdXRvZm9yZ2UuZXZhbHVhdGlvbi52MS5Db21wYXJlRXZhbHVhdGlvbnNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * An evaluation of one prompt version against one provider and model.
@@ -1774,6 +1774,417 @@ export const ComparePromptVersionsResponseSchema: GenMessage<ComparePromptVersio
   messageDesc(file_autoforge_evaluation_v1_evaluation_service, 35);
 
 /**
+ * Request for CompareEvaluations.
+ *
+ * @generated from message autoforge.evaluation.v1.CompareEvaluationsRequest
+ */
+export type CompareEvaluationsRequest = Message<"autoforge.evaluation.v1.CompareEvaluationsRequest"> & {
+  /**
+   * The baseline evaluation (UUID): an experiment of the call's project. Required.
+   *
+   * @generated from field: string baseline_id = 1;
+   */
+  baselineId: string;
+
+  /**
+   * The candidate evaluation (UUID): an experiment of the call's project over the baseline's dataset and dataset
+   * version, other than the baseline. Required. Every difference is candidate - baseline.
+   *
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+
+  /**
+   * Project of the call (see PromptService's `project`): empty means the caller's default project
+   * (a personal token's `user:{sub}`, a service token's own project).
+   *
+   * @generated from field: string project = 3;
+   */
+  project: string;
+
+  /**
+   * Significance level the adjusted p-values are held against, 0 < alpha < 0.5; unset: 0.05. The confidence
+   * intervals are 95 % whatever alpha is.
+   *
+   * @generated from field: optional double alpha = 4;
+   */
+  alpha?: number | undefined;
+
+  /**
+   * The test of numeric scores and `score`; UNSPECIFIED is NUMERIC_TEST_T_TEST. Boolean scores do not use it.
+   *
+   * @generated from field: autoforge.evaluation.v1.NumericTest numeric_test = 5;
+   */
+  numericTest: NumericTest;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.CompareEvaluationsRequest.
+ * Use `create(CompareEvaluationsRequestSchema)` to create a new message.
+ */
+export const CompareEvaluationsRequestSchema: GenMessage<CompareEvaluationsRequest> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 36);
+
+/**
+ * One dataset item whose value differs between the two evaluations.
+ *
+ * @generated from message autoforge.evaluation.v1.ItemDifference
+ */
+export type ItemDifference = Message<"autoforge.evaluation.v1.ItemDifference"> & {
+  /**
+   * The dataset item.
+   *
+   * @generated from field: string dataset_item_id = 1;
+   */
+  datasetItemId: string;
+
+  /**
+   * Its value in the baseline: the mean over its trials (a boolean counts as 1 or 0).
+   *
+   * @generated from field: double baseline_value = 2;
+   */
+  baselineValue: number;
+
+  /**
+   * Its value in the candidate, likewise.
+   *
+   * @generated from field: double candidate_value = 3;
+   */
+  candidateValue: number;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ItemDifference.
+ * Use `create(ItemDifferenceSchema)` to create a new message.
+ */
+export const ItemDifferenceSchema: GenMessage<ItemDifference> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 37);
+
+/**
+ * The paired comparison of one score. The pairs are the dataset items with a value in both evaluations; an item's
+ * value is its mean over its trials (a boolean counts as 1 or 0, so with one trial it is the value itself, with
+ * several the item's rate).
+ *
+ * @generated from message autoforge.evaluation.v1.ScoreComparison
+ */
+export type ScoreComparison = Message<"autoforge.evaluation.v1.ScoreComparison"> & {
+  /**
+   * The score: `passed`, `score`, or a named score both evaluations declare.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Its kind (`passed` is BOOLEAN, `score` NUMERIC).
+   *
+   * @generated from field: autoforge.evaluation.v1.ScoreKind kind = 2;
+   */
+  kind: ScoreKind;
+
+  /**
+   * Which way is better, as declared (`passed` and `score`: HIGHER_IS_BETTER).
+   *
+   * @generated from field: autoforge.evaluation.v1.ScoreDirection direction = 3;
+   */
+  direction: ScoreDirection;
+
+  /**
+   * The test run.
+   *
+   * @generated from field: autoforge.evaluation.v1.PairedTest test = 4;
+   */
+  test: PairedTest;
+
+  /**
+   * Number of pairs: dataset items with a value in both evaluations.
+   *
+   * @generated from field: int32 pair_count = 5;
+   */
+  pairCount: number;
+
+  /**
+   * Mean of the baseline's item values over the pairs.
+   *
+   * @generated from field: double baseline_mean = 6;
+   */
+  baselineMean: number;
+
+  /**
+   * Mean of the candidate's item values over the pairs.
+   *
+   * @generated from field: double candidate_mean = 7;
+   */
+  candidateMean: number;
+
+  /**
+   * Mean of the per-item differences candidate - baseline (= candidate_mean - baseline_mean).
+   *
+   * @generated from field: double mean_difference = 8;
+   */
+  meanDifference: number;
+
+  /**
+   * Lower end of the 95 % confidence interval of mean_difference: Student's t with pair_count - 1 degrees of
+   * freedom over the per-item differences, whatever the test (for McNemar's test the Wald-type interval of the
+   * difference in rates, with t for z).
+   *
+   * @generated from field: double ci95_lower = 9;
+   */
+  ci95Lower: number;
+
+  /**
+   * Upper end of that interval.
+   *
+   * @generated from field: double ci95_upper = 10;
+   */
+  ci95Upper: number;
+
+  /**
+   * The test statistic: t (T_TEST, T_TEST_ON_ITEM_RATES; infinite when every difference is the same non-zero
+   * number); W+, the sum of the ranks of the positive differences (WILCOXON_SIGNED_RANK); c, the pairs false in
+   * the baseline and true in the candidate (MCNEMAR_EXACT, b being regressed or improved the other way).
+   *
+   * @generated from field: double statistic = 11;
+   */
+  statistic: number;
+
+  /**
+   * Two-sided p-value of the test, unadjusted (1 when every difference is 0).
+   *
+   * @generated from field: double p_value = 12;
+   */
+  pValue: number;
+
+  /**
+   * p_value adjusted for the scores compared (the response's `correction`).
+   *
+   * @generated from field: double adjusted_p_value = 13;
+   */
+  adjustedPValue: number;
+
+  /**
+   * BETTER or WORSE when adjusted_p_value < alpha, by the sign of the effect (mean_difference; for
+   * WILCOXON_SIGNED_RANK, of W+ - W-) and `direction`; NO_SIGNIFICANT_DIFFERENCE otherwise.
+   *
+   * @generated from field: autoforge.evaluation.v1.ComparisonVerdict verdict = 14;
+   */
+  verdict: ComparisonVerdict;
+
+  /**
+   * Items where the candidate's value is worse than the baseline's (by `direction`), the largest change first
+   * (then by item id); at most 20.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ItemDifference regressed_items = 15;
+   */
+  regressedItems: ItemDifference[];
+
+  /**
+   * Number of such items, listed or not.
+   *
+   * @generated from field: int32 regressed_item_count = 16;
+   */
+  regressedItemCount: number;
+
+  /**
+   * Items where the candidate's value is better, the largest change first (then by item id); at most 20.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ItemDifference improved_items = 17;
+   */
+  improvedItems: ItemDifference[];
+
+  /**
+   * Number of such items, listed or not.
+   *
+   * @generated from field: int32 improved_item_count = 18;
+   */
+  improvedItemCount: number;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.ScoreComparison.
+ * Use `create(ScoreComparisonSchema)` to create a new message.
+ */
+export const ScoreComparisonSchema: GenMessage<ScoreComparison> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 38);
+
+/**
+ * A score of either evaluation that was not compared.
+ *
+ * @generated from message autoforge.evaluation.v1.SkippedScore
+ */
+export type SkippedScore = Message<"autoforge.evaluation.v1.SkippedScore"> & {
+  /**
+   * The score's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Why, e.g. "declared by the baseline only", "the kinds differ (NUMERIC, BOOLEAN)", "categorical scores have no
+   * paired test", "fewer than 2 dataset items have a value in both evaluations".
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.SkippedScore.
+ * Use `create(SkippedScoreSchema)` to create a new message.
+ */
+export const SkippedScoreSchema: GenMessage<SkippedScore> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 39);
+
+/**
+ * One latency percentile of both evaluations.
+ *
+ * @generated from message autoforge.evaluation.v1.LatencyComparison
+ */
+export type LatencyComparison = Message<"autoforge.evaluation.v1.LatencyComparison"> & {
+  /**
+   * The percentile: 50, 95 or 99 (nearest rank over each evaluation's results, as in GetEvaluationSummary).
+   *
+   * @generated from field: int32 percentile = 1;
+   */
+  percentile: number;
+
+  /**
+   * The baseline's latency at it, in milliseconds (0 without results).
+   *
+   * @generated from field: int64 baseline_ms = 2;
+   */
+  baselineMs: bigint;
+
+  /**
+   * The candidate's, in milliseconds.
+   *
+   * @generated from field: int64 candidate_ms = 3;
+   */
+  candidateMs: bigint;
+
+  /**
+   * candidate_ms - baseline_ms.
+   *
+   * @generated from field: int64 delta_ms = 4;
+   */
+  deltaMs: bigint;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.LatencyComparison.
+ * Use `create(LatencyComparisonSchema)` to create a new message.
+ */
+export const LatencyComparisonSchema: GenMessage<LatencyComparison> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 40);
+
+/**
+ * Response of CompareEvaluations.
+ *
+ * @generated from message autoforge.evaluation.v1.CompareEvaluationsResponse
+ */
+export type CompareEvaluationsResponse = Message<"autoforge.evaluation.v1.CompareEvaluationsResponse"> & {
+  /**
+   * The baseline compared.
+   *
+   * @generated from field: string baseline_id = 1;
+   */
+  baselineId: string;
+
+  /**
+   * The candidate compared.
+   *
+   * @generated from field: string candidate_id = 2;
+   */
+  candidateId: string;
+
+  /**
+   * The dataset both ran over.
+   *
+   * @generated from field: string dataset_id = 3;
+   */
+  datasetId: string;
+
+  /**
+   * Its version.
+   *
+   * @generated from field: int32 dataset_version = 4;
+   */
+  datasetVersion: number;
+
+  /**
+   * The significance level used.
+   *
+   * @generated from field: double alpha = 5;
+   */
+  alpha: number;
+
+  /**
+   * How the p-values were adjusted: always HOLM_BONFERRONI, over the scores in `scores`.
+   *
+   * @generated from field: autoforge.evaluation.v1.MultipleComparisonCorrection correction = 6;
+   */
+  correction: MultipleComparisonCorrection;
+
+  /**
+   * The scores compared: `passed`, `score`, then the named scores in the baseline's declaration order.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.ScoreComparison scores = 7;
+   */
+  scores: ScoreComparison[];
+
+  /**
+   * The scores not compared, with why; a named score missing from one evaluation is listed once.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.SkippedScore skipped_scores = 8;
+   */
+  skippedScores: SkippedScore[];
+
+  /**
+   * Latency percentiles 50, 95 and 99 of both evaluations' results, in that order.
+   *
+   * @generated from field: repeated autoforge.evaluation.v1.LatencyComparison latency = 9;
+   */
+  latency: LatencyComparison[];
+
+  /**
+   * The baseline's status: any status is compared, over the results it has.
+   *
+   * @generated from field: autoforge.evaluation.v1.EvaluationStatus baseline_status = 10;
+   */
+  baselineStatus: EvaluationStatus;
+
+  /**
+   * The candidate's status.
+   *
+   * @generated from field: autoforge.evaluation.v1.EvaluationStatus candidate_status = 11;
+   */
+  candidateStatus: EvaluationStatus;
+
+  /**
+   * The baseline's trials per item.
+   *
+   * @generated from field: int32 baseline_trials_per_item = 12;
+   */
+  baselineTrialsPerItem: number;
+
+  /**
+   * The candidate's trials per item.
+   *
+   * @generated from field: int32 candidate_trials_per_item = 13;
+   */
+  candidateTrialsPerItem: number;
+};
+
+/**
+ * Describes the message autoforge.evaluation.v1.CompareEvaluationsResponse.
+ * Use `create(CompareEvaluationsResponseSchema)` to create a new message.
+ */
+export const CompareEvaluationsResponseSchema: GenMessage<CompareEvaluationsResponse> = /*@__PURE__*/
+  messageDesc(file_autoforge_evaluation_v1_evaluation_service, 41);
+
+/**
  * Status of an evaluation: PENDING -> RUNNING -> COMPLETED | FAILED (PENDING -> FAILED too).
  *
  * @generated from enum autoforge.evaluation.v1.EvaluationStatus
@@ -1932,6 +2343,161 @@ export const TestResultViewSchema: GenEnum<TestResultView> = /*@__PURE__*/
   enumDesc(file_autoforge_evaluation_v1_evaluation_service, 3);
 
 /**
+ * Which paired test CompareEvaluations runs on a numeric score.
+ *
+ * @generated from enum autoforge.evaluation.v1.NumericTest
+ */
+export enum NumericTest {
+  /**
+   * Not set: NUMERIC_TEST_T_TEST.
+   *
+   * @generated from enum value: NUMERIC_TEST_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The paired Student's t-test of the per-item differences.
+   *
+   * @generated from enum value: NUMERIC_TEST_T_TEST = 1;
+   */
+  T_TEST = 1,
+
+  /**
+   * The Wilcoxon signed-rank test of the per-item differences (no normality assumed).
+   *
+   * @generated from enum value: NUMERIC_TEST_WILCOXON = 2;
+   */
+  WILCOXON = 2,
+}
+
+/**
+ * Describes the enum autoforge.evaluation.v1.NumericTest.
+ */
+export const NumericTestSchema: GenEnum<NumericTest> = /*@__PURE__*/
+  enumDesc(file_autoforge_evaluation_v1_evaluation_service, 4);
+
+/**
+ * The paired test a score comparison used.
+ *
+ * @generated from enum autoforge.evaluation.v1.PairedTest
+ */
+export enum PairedTest {
+  /**
+   * Not set: never returned.
+   *
+   * @generated from enum value: PAIRED_TEST_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Paired Student's t-test, two-sided, n - 1 degrees of freedom (numeric scores and `score`).
+   *
+   * @generated from enum value: PAIRED_TEST_T_TEST = 1;
+   */
+  T_TEST = 1,
+
+  /**
+   * Wilcoxon signed-rank test, two-sided, zero differences dropped: the exact distribution for at most 50
+   * differences when none is zero or tied, otherwise the normal approximation with the tie correction and a
+   * continuity correction of 1/2 (numeric scores and `score`, when the request asks for it).
+   *
+   * @generated from enum value: PAIRED_TEST_WILCOXON_SIGNED_RANK = 2;
+   */
+  WILCOXON_SIGNED_RANK = 2,
+
+  /**
+   * McNemar's exact test: the discordant pairs as a binomial, p = min(1, 2 P(X <= min(b, c))) with
+   * X ~ Bin(b + c, 1/2) (boolean scores and `passed` when both evaluations ran one trial per item).
+   *
+   * @generated from enum value: PAIRED_TEST_MCNEMAR_EXACT = 3;
+   */
+  MCNEMAR_EXACT = 3,
+
+  /**
+   * Paired Student's t-test of the per-item rates (the share of true over an item's trials): boolean scores and
+   * `passed` when either evaluation ran several trials per item.
+   *
+   * @generated from enum value: PAIRED_TEST_T_TEST_ON_ITEM_RATES = 4;
+   */
+  T_TEST_ON_ITEM_RATES = 4,
+}
+
+/**
+ * Describes the enum autoforge.evaluation.v1.PairedTest.
+ */
+export const PairedTestSchema: GenEnum<PairedTest> = /*@__PURE__*/
+  enumDesc(file_autoforge_evaluation_v1_evaluation_service, 5);
+
+/**
+ * What a score comparison concludes, `direction` taken into account.
+ *
+ * @generated from enum autoforge.evaluation.v1.ComparisonVerdict
+ */
+export enum ComparisonVerdict {
+  /**
+   * Not set: never returned.
+   *
+   * @generated from enum value: COMPARISON_VERDICT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The adjusted p-value is below `alpha` and the candidate moved the score the better way.
+   *
+   * @generated from enum value: COMPARISON_VERDICT_BETTER = 1;
+   */
+  BETTER = 1,
+
+  /**
+   * The adjusted p-value is below `alpha` and the candidate moved the score the worse way.
+   *
+   * @generated from enum value: COMPARISON_VERDICT_WORSE = 2;
+   */
+  WORSE = 2,
+
+  /**
+   * The adjusted p-value is `alpha` or more.
+   *
+   * @generated from enum value: COMPARISON_VERDICT_NO_SIGNIFICANT_DIFFERENCE = 3;
+   */
+  NO_SIGNIFICANT_DIFFERENCE = 3,
+}
+
+/**
+ * Describes the enum autoforge.evaluation.v1.ComparisonVerdict.
+ */
+export const ComparisonVerdictSchema: GenEnum<ComparisonVerdict> = /*@__PURE__*/
+  enumDesc(file_autoforge_evaluation_v1_evaluation_service, 6);
+
+/**
+ * How the p-values of the scores compared are adjusted for multiple comparisons.
+ *
+ * @generated from enum autoforge.evaluation.v1.MultipleComparisonCorrection
+ */
+export enum MultipleComparisonCorrection {
+  /**
+   * Not set: never returned.
+   *
+   * @generated from enum value: MULTIPLE_COMPARISON_CORRECTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Holm-Bonferroni (step-down): with the m raw p-values in ascending order p(1) <= ... <= p(m), the i-th
+   * adjusted one is max over j <= i of min(1, (m - j + 1) p(j)). Controls the family-wise error rate at `alpha`.
+   *
+   * @generated from enum value: MULTIPLE_COMPARISON_CORRECTION_HOLM_BONFERRONI = 1;
+   */
+  HOLM_BONFERRONI = 1,
+}
+
+/**
+ * Describes the enum autoforge.evaluation.v1.MultipleComparisonCorrection.
+ */
+export const MultipleComparisonCorrectionSchema: GenEnum<MultipleComparisonCorrection> = /*@__PURE__*/
+  enumDesc(file_autoforge_evaluation_v1_evaluation_service, 7);
+
+/**
  * EvaluationService records evaluations of prompt versions against LLM providers: runs, their
  * per-test results, scores and summaries. It refers to prompts only by ID and checks them through
  * PromptService with the caller's credentials.
@@ -2088,6 +2654,20 @@ export const EvaluationService: GenService<{
     methodKind: "unary";
     input: typeof ComparePromptVersionsRequestSchema;
     output: typeof ComparePromptVersionsResponseSchema;
+  },
+  /**
+   * Compares two experiments of the project over the same dataset version, a baseline and a candidate, item by
+   * item: for `passed`, `score` and every named score both declare alike, a paired test of the per-item values
+   * with its p-value, adjusted across the scores compared (Holm-Bonferroni), and a verdict. An unknown or
+   * foreign evaluation answers NOT_FOUND, an ad-hoc one FAILED_PRECONDITION (NOT_AN_EXPERIMENT), two dataset
+   * versions FAILED_PRECONDITION (DATASET_VERSION_MISMATCH).
+   *
+   * @generated from rpc autoforge.evaluation.v1.EvaluationService.CompareEvaluations
+   */
+  compareEvaluations: {
+    methodKind: "unary";
+    input: typeof CompareEvaluationsRequestSchema;
+    output: typeof CompareEvaluationsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_autoforge_evaluation_v1_evaluation_service, 0);
