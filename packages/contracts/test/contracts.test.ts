@@ -8,11 +8,12 @@ const services: DescService[] = contractFiles.flatMap((file) => file.services);
 const methods: DescMethod[] = services.flatMap((service) => service.methods);
 
 describe("contracts", () => {
-  it("has the four services", () => {
+  it("has the five services", () => {
     expect(services.map((s) => s.typeName).sort()).toEqual([
       "autoforge.admin.v1.AdminService",
       "autoforge.evaluation.v1.DatasetService",
       "autoforge.evaluation.v1.EvaluationService",
+      "autoforge.evaluation.v1.PromotionService",
       "autoforge.prompt.v1.PromptService",
     ]);
   });
@@ -37,7 +38,7 @@ describe("contracts", () => {
 
   it("paginates every unary list with page_size, page_token and next_page_token", () => {
     const lists = methods.filter((m) => m.name.startsWith("List") && m.name !== "ListPromptEvents");
-    expect(lists.length).toBe(9);
+    expect(lists.length).toBe(11);
     for (const method of lists) {
       const input = method.input.fields.map((f) => f.name);
       expect(input, method.name).toEqual(expect.arrayContaining(["page_size", "page_token"]));
@@ -80,7 +81,13 @@ describe("contracts", () => {
         name,
       ).toContain("prompt_id");
     }
-    for (const name of ["RecordTestResults", "ListTestResults"]) {
+    for (const name of [
+      "RecordTestResults",
+      "StreamTestResults",
+      "ListTestResults",
+      "ExportTestResults",
+      "ListItemStats",
+    ]) {
       expect(byName.get(name)?.input.fields[0]?.name, name).toBe("evaluation_id");
     }
     for (const name of ["CreateDatasetVersion", "ListDatasetItems", "DiffDatasetVersions"]) {
@@ -90,7 +97,7 @@ describe("contracts", () => {
 
   it("names the project on every request of the project-scoped services (a string field `project`)", () => {
     const scoped = services.filter((s) => s.typeName !== "autoforge.admin.v1.AdminService");
-    expect(scoped).toHaveLength(3);
+    expect(scoped).toHaveLength(4);
     for (const method of scoped.flatMap((s) => s.methods)) {
       const field = method.input.fields.find((f) => f.name === "project");
       expect(field?.fieldKind, method.name).toBe("scalar");

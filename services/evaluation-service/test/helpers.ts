@@ -378,3 +378,14 @@ export async function startServicesOnBothPorts() {
     promptsAs: clientFactory(promptService.url).promptsAs,
   };
 }
+
+/** The migrations from `tag` to the newest, oldest first: what `down(n)` of them reverts (newest first). */
+export async function migrationsFrom(
+  migrator: { status(): Promise<readonly { tag: string }[]> },
+  tag: string,
+): Promise<string[]> {
+  const tags = (await migrator.status()).map((m) => m.tag);
+  const at = tags.indexOf(tag);
+  if (at < 0) throw new Error(`no migration ${tag}`);
+  return tags.slice(at);
+}

@@ -8,6 +8,7 @@ import type { Schema } from "../src/db/schema.js";
 import {
   Code,
   expectCode,
+  migrationsFrom,
   must,
   openTestDatabase,
   result,
@@ -68,14 +69,12 @@ describe("migration 0004_datasets", () => {
     ).rows.length;
     expect(triggers).toBe(12);
     const migrator = createMigrator(db, { migrationsFolder });
+    // 0004_datasets and every migration after it: what down reverts and up applies again
+    const newer = await migrationsFrom(migrator, "0004_datasets");
     let rows = await tableCounts(db);
 
     for (const round of [1, 2]) {
-      expect(await migrator.down(3), `round ${round}`).toEqual([
-        "0006_scores",
-        "0005_experiments",
-        "0004_datasets",
-      ]);
+      expect(await migrator.down(newer.length), `round ${round}`).toEqual([...newer].reverse());
       expect(await objects(db, "dataset%")).toEqual([]);
       expect(await tableCounts(db)).toEqual(rows);
       // read by SQL: this release's evaluation queries name 0005_experiments' columns, which are down too
@@ -84,7 +83,7 @@ describe("migration 0004_datasets", () => {
         args: [evaluationId],
       });
       expect(Number(kept.rows[0]?.test_count)).toBe(2);
-      expect(await migrator.up()).toEqual(["0004_datasets", "0005_experiments", "0006_scores"]);
+      expect(await migrator.up()).toEqual(newer);
       expect(await objects(db, "dataset%")).toEqual(tables);
       expect(await tableCounts(db)).toEqual(rows);
       // the old dataset went with the tables; new ones work, names free again
@@ -107,13 +106,15 @@ describe("migration 0004_datasets", () => {
       const { db } = await openTestDatabase();
       await seed(db);
       const migrator = createMigrator(db, { migrationsFolder });
-      expect(await migrator.down(3)).toEqual(["0006_scores", "0005_experiments", "0004_datasets"]);
+      // 0004_datasets and every migration after it: what down reverts and up applies again
+      const newer = await migrationsFrom(migrator, "0004_datasets");
+      expect(await migrator.down(newer.length)).toEqual([...newer].reverse());
       expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
         safe: true,
-        pending: ["0004_datasets", "0005_experiments", "0006_scores"],
+        pending: newer,
         problems: [],
       });
-      expect(await migrator.up()).toEqual(["0004_datasets", "0005_experiments", "0006_scores"]);
+      expect(await migrator.up()).toEqual(newer);
       await seed(db);
       // the invariants hold on live dataset rows too
       for (const invariant of evaluationInvariants) {

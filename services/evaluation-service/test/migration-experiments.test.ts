@@ -6,6 +6,7 @@ import { evaluationInvariants } from "../src/db/invariants.js";
 import { migrationsFolder } from "../src/db/migrations-folder.js";
 import type { Schema } from "../src/db/schema.js";
 import {
+  migrationsFrom,
   must,
   openTestDatabase,
   result,
@@ -78,6 +79,8 @@ describe("migration 0005_experiments", () => {
     const { db } = await openTestDatabase();
     const { evaluations, adHocId, experimentId, experiment } = await seed(db);
     const migrator = createMigrator(db, { migrationsFolder });
+    // 0005_experiments and every migration after it: what down reverts and up applies again
+    const newer = await migrationsFrom(migrator, "0005_experiments");
     const withExperiments = {
       evaluations: await columns(db, "evaluations"),
       test_results: await columns(db, "test_results"),
@@ -85,7 +88,7 @@ describe("migration 0005_experiments", () => {
     let rows = await tableCounts(db);
     let adHocCount = 2;
     for (const round of [1, 2]) {
-      expect(await migrator.down(2), `round ${round}`).toEqual(["0006_scores", "0005_experiments"]);
+      expect(await migrator.down(newer.length), `round ${round}`).toEqual([...newer].reverse());
       for (const table of ["evaluations", "test_results"] as const) {
         expect(await columns(db, table)).toEqual(
           withExperiments[table].filter((c) => !added[table].includes(c)),
@@ -98,7 +101,7 @@ describe("migration 0005_experiments", () => {
         args: [adHocId],
       });
       expect(Number(kept.rows[0]?.test_count)).toBe(adHocCount);
-      expect(await migrator.up()).toEqual(["0005_experiments", "0006_scores"]);
+      expect(await migrator.up()).toEqual(newer);
       expect(await tableCounts(db)).toEqual(rows);
       for (const [id, count] of [
         [adHocId, adHocCount],
@@ -134,13 +137,15 @@ describe("migration 0005_experiments", () => {
       const { db } = await openTestDatabase();
       await seed(db);
       const migrator = createMigrator(db, { migrationsFolder });
-      expect(await migrator.down(2)).toEqual(["0006_scores", "0005_experiments"]);
+      // 0005_experiments and every migration after it: what down reverts and up applies again
+      const newer = await migrationsFrom(migrator, "0005_experiments");
+      expect(await migrator.down(newer.length)).toEqual([...newer].reverse());
       expect(await checkMigrations(db, { migrationsFolder, invariants: evaluationInvariants })).toEqual({
         safe: true,
-        pending: ["0005_experiments", "0006_scores"],
+        pending: newer,
         problems: [],
       });
-      expect(await migrator.up()).toEqual(["0005_experiments", "0006_scores"]);
+      expect(await migrator.up()).toEqual(newer);
       await seed(db);
       for (const invariant of evaluationInvariants) {
         const rs = await db.client.execute(invariant.sql);

@@ -42,6 +42,7 @@ describe("migrations", () => {
       ["0004_datasets", "applied"],
       ["0005_experiments", "applied"],
       ["0006_scores", "applied"],
+      ["0007_promotions", "applied"],
     ]);
     const triggers = await triggerNames(svc.db);
     expect(triggers).toEqual([
@@ -69,6 +70,11 @@ describe("migrations", () => {
       "evaluations_project_immutable",
       "evaluations_project_valid",
       "evaluations_status_transition",
+      "promotion_policies_dataset",
+      "promotion_policies_dataset_update",
+      "promotions_insert_status",
+      "promotions_no_delete",
+      "promotions_transition",
       "test_result_scores_immutable",
       "test_result_scores_of_result",
       "test_result_scores_value",
@@ -79,6 +85,7 @@ describe("migrations", () => {
       "test_results_immutable",
       "test_results_only_while_running",
     ]);
+    expect(await migrator.down(1)).toEqual(["0007_promotions"]);
     expect(await migrator.down(1)).toEqual(["0006_scores"]);
     expect(await migrator.down(1)).toEqual(["0005_experiments"]);
     expect(await migrator.down(1)).toEqual(["0004_datasets"]);
@@ -96,6 +103,7 @@ describe("migrations", () => {
       "0004_datasets",
       "0005_experiments",
       "0006_scores",
+      "0007_promotions",
     ]);
     expect(await auditColumns(svc.db)).toContain("key_id");
     expect(await verifyAuditChain(svc.db)).toMatchObject({ ok: true, count: rows.audit_log });
@@ -103,7 +111,8 @@ describe("migrations", () => {
     expect(await tableCounts(svc.db)).toEqual(rows);
     expect((await svc.alice.getEvaluation({ id: e.id })).evaluation?.testCount).toBe(2);
 
-    expect(await migrator.down(7)).toEqual([
+    expect(await migrator.down(8)).toEqual([
+      "0007_promotions",
       "0006_scores",
       "0005_experiments",
       "0004_datasets",
@@ -124,6 +133,7 @@ describe("migrations", () => {
       "0004_datasets",
       "0005_experiments",
       "0006_scores",
+      "0007_promotions",
     ]);
   });
 
