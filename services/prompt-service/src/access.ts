@@ -3,7 +3,8 @@ import { type AccessRequirements, access } from "@autoforge/server";
 
 /**
  * The role each PromptService RPC needs in the project it names (docs/projects.md shows this table).
- * Reads are open to the project's service principals; the change feed only to service principals.
+ * Reads are open to the project's service principals; the change feed only to service principals; SetPromptLabel
+ * to the promotion gate, for gated labels.
  */
 export const promptServiceAccess = {
   methods: {
@@ -17,8 +18,10 @@ export const promptServiceAccess = {
     purgePrompt: access.admin({ personal: "editor" }),
     listPromptVersions: access.viewer({ service: true }),
     diffPromptVersions: access.viewer({ service: true }),
-    // Protected labels need `publisher` too: checked by the handler against the project's settings.
-    setPromptLabel: access.editor(),
+    // Protected labels need `publisher` too, gated labels the promotion gate: checked by the handlers against
+    // the project's settings. Service principals reach SetPromptLabel so that the gate (PROMOTION_GATE_SUBJECTS)
+    // can move gated labels; the handler refuses every other move of a service principal.
+    setPromptLabel: access.editor({ service: true }),
     removePromptLabel: access.editor(),
     listPromptLabelHistory: access.viewer({ service: true }),
     renderPrompt: access.viewer({ service: true }),

@@ -33,7 +33,15 @@ async function run(): Promise<void> {
   const audit = createAuditTrail(db, config.audit, { chain: "prompt-service", logger });
   await audit.start();
   const auth = serviceAuthConfig(config);
-  const { server, maintenance } = createPromptServer({ db, auth, logger, metrics, audit, cors: config.cors });
+  const { server, maintenance } = createPromptServer({
+    db,
+    auth,
+    logger,
+    metrics,
+    audit,
+    cors: config.cors,
+    promotionGateSubjects: config.promotionGateSubjects,
+  });
   await server.listen({ host: config.host, grpcPort: config.grpcPort, connectPort: config.connectPort });
   // the same maintenance object as AdminService.RunMaintenance: never two runs at once
   const scheduler = createMaintenanceScheduler({ maintenance, intervals: config.maintenance, logger });

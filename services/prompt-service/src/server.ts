@@ -20,6 +20,7 @@ import {
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { promptServiceAccess } from "./access.js";
+import { defaultPromotionGateSubjects } from "./config.js";
 import type { Schema } from "./db/schema.js";
 import { createEventNotifier, type EventNotifier } from "./event-notifier.js";
 import type { HandlerDeps, PromptTx } from "./handlers/common.js";
@@ -44,6 +45,11 @@ export interface PromptServerDeps {
   readonly audit?: AuditTrail;
   /** WatchPromptEvents' poll for events committed by other processes. Default 1,000 ms. */
   readonly watchPollIntervalMs?: number;
+  /**
+   * The promotion gate's token subjects (`PROMOTION_GATE_SUBJECTS`): the only callers that may move a gated
+   * label. Default: `evaluation-service`.
+   */
+  readonly promotionGateSubjects?: readonly string[];
 }
 
 export interface PromptServer {
@@ -75,6 +81,7 @@ export function createPromptServer(deps: PromptServerDeps): PromptServer {
     db: deps.db,
     notifier,
     watchPollIntervalMs: deps.watchPollIntervalMs ?? 1_000,
+    promotionGateSubjects: deps.promotionGateSubjects ?? defaultPromotionGateSubjects,
   };
   const server = createServer<PromptTx>({
     services: [

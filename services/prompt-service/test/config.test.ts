@@ -19,7 +19,16 @@ describe("config", () => {
       },
       auth: { kind: "secret", secret, generated: false },
       logLevel: "info",
+      promotionGateSubjects: ["evaluation-service"],
     });
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("PROMOTION_GATE_SUBJECTS: comma-separated token subjects", () => {
+    const gate = (value: string) =>
+      loadConfig({ AUTH_JWT_SECRET: secret, PROMOTION_GATE_SUBJECTS: value }).promotionGateSubjects;
+    expect(gate("release-gate")).toEqual(["release-gate"]);
+    expect(gate(" evaluation-service , release-gate ")).toEqual(["evaluation-service", "release-gate"]);
+    expect(() => gate("a,,b")).toThrow(/^PROMOTION_GATE_SUBJECTS: /);
   });
 });

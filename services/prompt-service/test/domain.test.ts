@@ -1,7 +1,12 @@
 import { InvalidArgumentError, PermissionDeniedError, type ProjectScope } from "@autoforge/server";
 import { describe, expect, it } from "vitest";
 import { computeEtag, etagMatches } from "../src/domain/etag.js";
-import { assertLabelAt, assertLabelChangeAllowed, labelsWithLatest } from "../src/domain/labels.js";
+import {
+  assertLabelAt,
+  assertLabelChangeAllowed,
+  isPromotionGate,
+  labelsWithLatest,
+} from "../src/domain/labels.js";
 import {
   placeholderNames,
   renderTemplate,
@@ -75,6 +80,43 @@ describe("labels", () => {
     expect(() => assertLabelChangeAllowed("prod-eu", scope("editor"), ["prod-eu"])).toThrow(
       PermissionDeniedError,
     );
+  });
+  it("a gated label: only the promotion gate sets it, nobody removes it; the gate sets nothing else", () => {
+    const gated = (byGate: boolean) => ({ gatedLabels: ["production"], byGate });
+    const reason = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(PermissionDeniedError);
+        return (e as PermissionDeniedError).details.reason ?? "none";
+      }
+      return "allowed";
+    };
+    const set = (label: string, role: ProjectScope["role"], byGate: boolean) =>
+      reason(() => assertLabelChangeAllowed(label, scope(role), protectedLabels, gated(byGate), "set"));
+    const remove = (label: string, role: ProjectScope["role"], byGate: boolean) =>
+      reason(() => assertLabelChangeAllowed(label, scope(role), protectedLabels, gated(byGate), "remove"));
+    // protected and gated: gated wins
+    expect(set("production", "service", true)).toBe("allowed");
+    expect(set("production", "admin", false)).toBe("LABEL_GATED");
+    expect(set("production", "publisher", false)).toBe("LABEL_GATED");
+    expect(set("production", "service", false)).toBe("LABEL_GATED");
+    expect(remove("production", "service", true)).toBe("LABEL_GATED");
+    expect(remove("production", "admin", false)).toBe("LABEL_GATED");
+    // every other label: the gate is any service principal, people as before
+    expect(set("staging", "service", true)).toBe("none");
+    expect(set("staging", "service", false)).toBe("none");
+    expect(set("staging", "editor", false)).toBe("allowed");
+    expect(() =>
+      assertLabelChangeAllowed("production", scope("admin"), protectedLabels, gated(false), "set"),
+    ).toThrow(
+      "label production of project acme is gated: promote a version with PromotionService.PromotePromptVersion (evaluation-service)",
+    );
+    // who the gate is: a service principal with one of the subjects
+    expect(isPromotionGate(scope("service"), "evaluation-service", ["evaluation-service"])).toBe(true);
+    expect(isPromotionGate(scope("service"), "svc-a", ["evaluation-service"])).toBe(false);
+    expect(isPromotionGate(scope("admin"), "evaluation-service", ["evaluation-service"])).toBe(false);
+    expect(isPromotionGate(scope("service"), "evaluation-service", [])).toBe(false);
   });
   it("compare-and-swap: the label must be where the caller expects (0 = absent)", () => {
     expect(() => assertLabelAt("production", 3, undefined)).not.toThrow();

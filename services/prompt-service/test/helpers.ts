@@ -74,7 +74,7 @@ export interface PromptServiceHarness {
  * against the grpc-js port) for several owners and roles. Everything is closed when the test finishes.
  */
 export async function startPromptService(
-  options: { watchPollIntervalMs?: number } = {},
+  options: { watchPollIntervalMs?: number; promotionGateSubjects?: readonly string[] } = {},
 ): Promise<PromptServiceHarness> {
   const { db, url, location } = await openTestDatabase();
   const app = createPromptServer({
@@ -82,6 +82,9 @@ export async function startPromptService(
     auth: { secret },
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
     watchPollIntervalMs: options.watchPollIntervalMs ?? 250,
+    ...(options.promotionGateSubjects === undefined
+      ? {}
+      : { promotionGateSubjects: options.promotionGateSubjects }),
   });
   const { grpcPort, connectPort } = await app.server.listen({
     host: "127.0.0.1",

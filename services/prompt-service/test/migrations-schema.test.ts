@@ -8,6 +8,11 @@ async function triggerNames(db: Awaited<ReturnType<typeof openTestDatabase>>["db
   return rs.rows.map((r) => String(r.name));
 }
 
+async function settingsColumns(db: Awaited<ReturnType<typeof openTestDatabase>>["db"]): Promise<string[]> {
+  const rs = await db.client.execute("SELECT name FROM pragma_table_info('project_settings')");
+  return rs.rows.map((r) => String(r.name));
+}
+
 async function auditColumns(db: Awaited<ReturnType<typeof openTestDatabase>>["db"]): Promise<string[]> {
   const rs = await db.client.execute("SELECT name FROM pragma_table_info('audit_log')");
   return rs.rows.map((r) => String(r.name));
@@ -26,12 +31,19 @@ describe("migrations", () => {
       ["0001_triggers", "applied"],
       ["0002_projects", "applied"],
       ["0003_audit_key_id", "applied"],
+      ["0004_gated_labels", "applied"],
     ]);
     const triggers = await triggerNames(svc.db);
     expect(triggers).toContain("prompt_versions_immutable");
     expect(triggers).toContain("audit_log_no_update");
     expect(triggers).toContain("prompts_name_format_insert");
+    expect(triggers).toContain("project_settings_gated_labels_insert");
+    expect(triggers).toContain("project_settings_gated_labels_update");
 
+    expect(await migrator.down(1)).toEqual(["0004_gated_labels"]);
+    expect(await settingsColumns(svc.db)).not.toContain("gated_labels");
+    expect(await triggerNames(svc.db)).not.toContain("project_settings_gated_labels_insert");
+    expect(await tableCounts(svc.db)).toEqual(rows);
     expect(await migrator.down(1)).toEqual(["0003_audit_key_id"]);
     expect(await auditColumns(svc.db)).not.toContain("key_id");
     expect(await tableCounts(svc.db)).toEqual(rows);
@@ -39,7 +51,12 @@ describe("migrations", () => {
     expect(await triggerNames(svc.db)).toEqual([]);
     const { prompt_label_history: _h, project_settings: _s, ...kept } = rows;
     expect(await tableCounts(svc.db, Object.keys(kept))).toEqual(kept);
-    expect(await migrator.up()).toEqual(["0001_triggers", "0002_projects", "0003_audit_key_id"]);
+    expect(await migrator.up()).toEqual([
+      "0001_triggers",
+      "0002_projects",
+      "0003_audit_key_id",
+      "0004_gated_labels",
+    ]);
     expect(await auditColumns(svc.db)).toContain("key_id");
     expect(await verifyAuditChain(svc.db)).toMatchObject({ ok: true, count: rows.audit_log });
     expect(await triggerNames(svc.db)).toEqual(triggers);
@@ -47,7 +64,8 @@ describe("migrations", () => {
     expect((await svc.alice.getPrompt({ id: p.id, label: "staging" })).prompt?.title).toBe("keep me");
 
     // all the way down and up again on the same file
-    expect(await migrator.down(4)).toEqual([
+    expect(await migrator.down(5)).toEqual([
+      "0004_gated_labels",
       "0003_audit_key_id",
       "0002_projects",
       "0001_triggers",
@@ -57,7 +75,13 @@ describe("migrations", () => {
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('schema_migrations', 'sqlite_sequence')",
     );
     expect(left.rows).toEqual([]);
-    expect(await migrator.up()).toEqual(["0000_init", "0001_triggers", "0002_projects", "0003_audit_key_id"]);
+    expect(await migrator.up()).toEqual([
+      "0000_init",
+      "0001_triggers",
+      "0002_projects",
+      "0003_audit_key_id",
+      "0004_gated_labels",
+    ]);
     expect((await tableCounts(svc.db)).prompts).toBe(0);
   });
 });
@@ -140,7 +164,15 @@ describe("schema rules enforced by the database itself", () => {
       ],
       [
         "protected labels not an array",
-        `INSERT INTO project_settings VALUES ('p', '"production"', 'o', ${now})`,
+        `INSERT INTO project_settings (project_id, protected_labels, updated_by, updated_at) VALUES ('p', '"production"', 'o', ${now})`,
+      ],
+      [
+        "gated labels not an array",
+        `INSERT INTO project_settings (project_id, gated_labels, updated_by, updated_at) VALUES ('p', '"production"', 'o', ${now})`,
+      ],
+      [
+        "gated labels not JSON",
+        `INSERT INTO project_settings (project_id, gated_labels, updated_by, updated_at) VALUES ('p', '[oops', 'o', ${now})`,
       ],
       [
         "event type",
@@ -168,6 +200,9 @@ describe("schema rules enforced by the database itself", () => {
       `INSERT INTO prompt_label_history (prompt_id, label, from_version, to_version, actor, occurred_at) VALUES ('${id}', 'staging', NULL, 1, 'o', ${now})`,
     );
     await refuse("rewrite label history", "UPDATE prompt_label_history SET actor = 'x'");
+    await exec(`INSERT INTO project_settings (project_id, updated_by, updated_at) VALUES ('p', 'o', ${now})`);
+    await refuse("gated labels set to an object", `UPDATE project_settings SET gated_labels = '{}'`);
+    await exec(`UPDATE project_settings SET gated_labels = '["production"]'`);
     await exec(
       `INSERT INTO prompt_templates (id, project_id, owner_id, name, body, created_at, updated_at) VALUES ('t1', 'p', 'o', 'n', 'b', ${now}, ${now})`,
     );
@@ -236,7 +271,7 @@ describe("0002_projects moves every existing row into its owner's personal proje
   it("up -> down -> up on a database with rows: each row reachable by its old owner's token, and only by it", async () => {
     const svc = await startPromptService();
     const migrator = createMigrator(svc.db, { migrationsFolder });
-    expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
+    expect(await migrator.down(3)).toEqual(["0004_gated_labels", "0003_audit_key_id", "0002_projects"]);
     for (const sql of oldRows) await svc.db.client.execute(sql);
 
     const reachable = async () => {
@@ -283,7 +318,7 @@ describe("0002_projects moves every existing row into its owner's personal proje
       ]);
     };
 
-    expect(await migrator.up()).toEqual(["0002_projects", "0003_audit_key_id"]);
+    expect(await migrator.up()).toEqual(["0002_projects", "0003_audit_key_id", "0004_gated_labels"]);
     await reachable();
     // alice writes in the new schema: a new version and a label, and a team prompt of hers
     const p = must((await svc.alice.getPrompt({ id: ids.alice2 })).prompt);
@@ -299,7 +334,7 @@ describe("0002_projects moves every existing row into its owner's personal proje
     );
     const rows = await tableCounts(svc.db, ["prompts", "prompt_versions", "prompt_labels", "prompt_tags"]);
 
-    expect(await migrator.down(2)).toEqual(["0003_audit_key_id", "0002_projects"]);
+    expect(await migrator.down(3)).toEqual(["0004_gated_labels", "0003_audit_key_id", "0002_projects"]);
     expect(await tableCounts(svc.db, Object.keys(rows))).toEqual(rows);
     const owners = await svc.db.client.execute("SELECT id, owner_id FROM prompts ORDER BY id");
     expect(owners.rows.map((r) => [r.id, r.owner_id])).toEqual(
@@ -311,10 +346,94 @@ describe("0002_projects moves every existing row into its owner's personal proje
       ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
     );
 
-    expect(await migrator.up()).toEqual(["0002_projects", "0003_audit_key_id"]);
+    expect(await migrator.up()).toEqual(["0002_projects", "0003_audit_key_id", "0004_gated_labels"]);
     await reachable();
     expect((await svc.alice.getPrompt({ id: ids.alice2 })).prompt?.content).toBe("c2");
     // down folds team projects into their creators' personal projects (docs/projects.md, "Migration")
     expect((await svc.alice.getPrompt({ id: t.id })).prompt?.project).toBe("user:alice");
+  });
+});
+
+describe("0004_gated_labels", () => {
+  it("up -> down -> up on a database with projects and settings: protected labels and labels kept, gated dropped", async () => {
+    const svc = await startPromptService();
+    const acme = await svc.client("ada", ["user"], { projects: { acme: "admin", beta: "admin" } });
+    const p = must(
+      (await acme.createPrompt({ project: "acme", name: "checkout", title: "t", content: "v1" })).prompt,
+    );
+    await acme.setPromptLabel({ project: "acme", id: p.id, label: "production", version: 1 });
+    await acme.updateProjectSettings({
+      project: "acme",
+      updateMask: { paths: ["protected_labels", "gated_labels"] },
+      protectedLabels: ["prod-eu"],
+      gatedLabels: ["production"],
+    });
+    await acme.updateProjectSettings({
+      project: "beta",
+      updateMask: { paths: ["protected_labels"] },
+      protectedLabels: ["stable"],
+    });
+    const aliceAdmin = await svc.client("alice", ["admin"]);
+    await aliceAdmin.updateProjectSettings({
+      updateMask: { paths: ["gated_labels"] },
+      gatedLabels: ["canary", "release"],
+    });
+    const settingsRows = async () =>
+      (
+        await svc.db.client.execute(
+          "SELECT project_id, protected_labels, updated_by, updated_at FROM project_settings ORDER BY project_id",
+        )
+      ).rows.map((r) => ({ ...r }));
+    const before = await settingsRows();
+    expect(before.map((r) => [r.project_id, r.protected_labels])).toEqual([
+      ["acme", '["prod-eu"]'],
+      ["beta", '["stable"]'],
+      ["user:alice", '["production"]'],
+    ]);
+    const rows = await tableCounts(svc.db);
+    const migrator = createMigrator(svc.db, { migrationsFolder });
+
+    expect(await migrator.down(1)).toEqual(["0004_gated_labels"]);
+    expect(await settingsColumns(svc.db)).toEqual([
+      "project_id",
+      "protected_labels",
+      "updated_by",
+      "updated_at",
+    ]);
+    expect(await settingsRows()).toEqual(before);
+    expect(await tableCounts(svc.db)).toEqual(rows);
+    // the earlier schema takes rows as it always did
+    await svc.db.client.execute(
+      "INSERT INTO project_settings (project_id, protected_labels, updated_by, updated_at) VALUES ('gamma', '[]', 'ada', 1)",
+    );
+
+    expect(await migrator.up()).toEqual(["0004_gated_labels"]);
+    const gated = await svc.db.client.execute(
+      "SELECT project_id, gated_labels FROM project_settings ORDER BY 1",
+    );
+    expect(gated.rows.map((r) => [r.project_id, r.gated_labels])).toEqual([
+      ["acme", "[]"],
+      ["beta", "[]"],
+      ["gamma", "[]"],
+      ["user:alice", "[]"],
+    ]);
+    expect((await acme.getProjectSettings({ project: "acme" })).settings).toMatchObject({
+      protectedLabels: ["prod-eu"],
+      gatedLabels: [],
+    });
+    expect((await acme.getPrompt({ project: "acme", id: p.id })).prompt?.labels).toEqual({
+      production: 1,
+      latest: 1,
+    });
+    // and the project can gate again
+    await acme.updateProjectSettings({
+      project: "acme",
+      updateMask: { paths: ["gated_labels"] },
+      gatedLabels: ["production"],
+    });
+    await expectCode(
+      acme.setPromptLabel({ project: "acme", id: p.id, label: "production", version: 1 }),
+      Code.PermissionDenied,
+    );
   });
 });

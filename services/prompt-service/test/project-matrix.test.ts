@@ -58,7 +58,9 @@ const nonMembers: readonly PrincipalName[] = ["memberB", "serviceB", "personal",
 
 /**
  * OK; NF = NOT_FOUND; PD = PERMISSION_DENIED; UA = UNAUTHENTICATED. Every PromptService request names
- * project proj-a. A row with a suffix in parentheses is a variant of the RPC (which label is moved).
+ * project proj-a. A row with a suffix in parentheses is a variant of the RPC (which label is moved): `gated` is
+ * one of proj-a's gated labels, which only the promotion gate (evaluation-service's all-projects principal) moves
+ * and nobody removes.
  */
 const expectedTable = `
 rpc                                          viewer editor publisher admin memberB serviceA serviceB personal anonymous operator allProjects
@@ -73,8 +75,10 @@ PromptService.ListPromptVersions             OK     OK     OK        OK    NF   
 PromptService.DiffPromptVersions             OK     OK     OK        OK    NF      OK       NF       NF       UA        NF       OK
 PromptService.SetPromptLabel(staging)        PD     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 PromptService.SetPromptLabel(production)     PD     PD     OK        OK    NF      PD       NF       NF       UA        NF       PD
+PromptService.SetPromptLabel(gated)          PD     PD     PD        PD    NF      PD       NF       NF       UA        NF       OK
 PromptService.RemovePromptLabel(staging)     PD     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 PromptService.RemovePromptLabel(production)  PD     PD     OK        OK    NF      PD       NF       NF       UA        NF       PD
+PromptService.RemovePromptLabel(gated)       PD     PD     PD        PD    NF      PD       NF       NF       UA        NF       PD
 PromptService.ListPromptLabelHistory         OK     OK     OK        OK    NF      OK       NF       NF       UA        NF       OK
 PromptService.RenderPrompt                   OK     OK     OK        OK    NF      OK       NF       NF       UA        NF       OK
 PromptService.GetProjectSettings             OK     OK     OK        OK    NF      OK       NF       NF       UA        NF       OK
@@ -218,7 +222,7 @@ const rows: readonly Row[] = [
   promptRow("diffPromptVersions", async (f) => ({
     request: { project, id: f.promptId, fromVersion: 1, toVersion: 2 },
   })),
-  ...["staging", "production"].map((label) =>
+  ...["staging", "production", "gated"].map((label) =>
     promptRow(
       "setPromptLabel",
       async (f) => {
@@ -228,7 +232,7 @@ const rows: readonly Row[] = [
       label,
     ),
   ),
-  ...["staging", "production"].map((label) =>
+  ...["staging", "production", "gated"].map((label) =>
     promptRow(
       "removePromptLabel",
       async (f) => {
@@ -384,6 +388,13 @@ describe("project matrix", () => {
       // Seeding and read-back: A's admin (and B's, for a prompt in another project) over gRPC.
       const root = await svc.client("a-admin", ["user"], { projects: { [projectA]: "admin" } });
       const rootB = await svc.client("b-admin", ["user"], { projects: { [projectB]: "admin" } });
+      // the promotion gate: it alone sets proj-a's gated label `gated` on the fresh prompts
+      const gate = await svc.client("evaluation-service", ["service"], { projects: "*" });
+      await root.updateProjectSettings({
+        project,
+        updateMask: { paths: ["gated_labels"] },
+        gatedLabels: ["gated"],
+      });
       await rootB.createPrompt({ project: projectB, title: "B's", content: "in B" });
       await rootB.createPromptTemplate({ project: projectB, name: "b-template", body: "in B" });
 
@@ -405,7 +416,7 @@ describe("project matrix", () => {
           ).prompt,
         );
         for (const [label, version] of Object.entries(options.labels ?? {})) {
-          await root.setPromptLabel({ project, id: p.id, label, version });
+          await (label === "gated" ? gate : root).setPromptLabel({ project, id: p.id, label, version });
         }
         if (options.deleted === true) await root.deletePrompt({ project, id: p.id });
         return { id: p.id, etag: must((await root.getPrompt({ project, id: p.id })).prompt).etag };

@@ -665,7 +665,12 @@ export async function upsertProjectSettings(db: Queryable, row: typeof projectSe
     .values(row)
     .onConflictDoUpdate({
       target: projectSettings.projectId,
-      set: { protectedLabels: row.protectedLabels, updatedBy: row.updatedBy, updatedAt: row.updatedAt },
+      set: {
+        protectedLabels: row.protectedLabels,
+        ...(row.gatedLabels === undefined ? {} : { gatedLabels: row.gatedLabels }),
+        updatedBy: row.updatedBy,
+        updatedAt: row.updatedAt,
+      },
     });
 }
 

@@ -277,6 +277,11 @@ export const projectSettings = sqliteTable(
     projectId: text("project_id").primaryKey(),
     /** JSON array of label names only publishers may move. */
     protectedLabels: text("protected_labels").notNull().default('["production"]'),
+    /**
+     * JSON array of label names only the promotion gate may move (and nobody may remove). Its JSON-array rule is
+     * a pair of triggers (0004_gated_labels): a CHECK here would make drizzle-kit rebuild the table.
+     */
+    gatedLabels: text("gated_labels").notNull().default("[]"),
     updatedBy: text("updated_by").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },

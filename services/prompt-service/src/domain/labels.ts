@@ -13,14 +13,44 @@ export function validateLabelName(label: string, field = "label"): void {
   }
 }
 
+/** Where the promotion gate lives: what a refused move of a gated label points to. */
+export const promotionGateMethod = "PromotionService.PromotePromptVersion (evaluation-service)";
+
 /**
- * Rules for SetPromptLabel / RemovePromptLabel: format, `latest` reserved, a protected label (the project's
- * list, `production` by default) needs the publisher role there.
+ * Whether a call is by the promotion gate: a service principal admitted to the project (its own, or an
+ * all-projects token naming it) whose subject is one of PROMOTION_GATE_SUBJECTS.
+ */
+export function isPromotionGate(
+  project: ProjectScope,
+  subject: string,
+  gateSubjects: readonly string[],
+): boolean {
+  return project.role === "service" && gateSubjects.includes(subject);
+}
+
+/** A project's gated labels, and whether the caller is the promotion gate, for one label change. */
+export interface LabelGate {
+  /** Labels only the promotion gate may move (the project's settings; none by default). */
+  readonly gatedLabels: readonly string[];
+  /** The caller is the promotion gate (`isPromotionGate`). */
+  readonly byGate: boolean;
+}
+
+const noGate: LabelGate = { gatedLabels: [], byGate: false };
+
+/**
+ * Rules for SetPromptLabel (`change` "set") / RemovePromptLabel ("remove"): format, `latest` reserved; a gated
+ * label only the promotion gate may set, and nobody may remove; a protected label (the project's list,
+ * `production` by default) needs the publisher role there. Service principals reach SetPromptLabel only to be
+ * checked here: the gate may set gated labels, and nothing else; every other service principal nothing.
+ * A label both protected and gated is gated.
  */
 export function assertLabelChangeAllowed(
   label: string,
   project: ProjectScope,
   protectedLabels: readonly string[],
+  gate: LabelGate = noGate,
+  change: "set" | "remove" = "set",
 ): void {
   validateLabelName(label);
   if (label === latestLabel) {
@@ -30,10 +60,26 @@ export function assertLabelChangeAllowed(
       { reason: "LABEL_RESERVED" },
     );
   }
-  if (
-    protectedLabels.includes(label) &&
-    (project.role === "service" || !hasProjectRole(project.role, "publisher"))
-  ) {
+  if (gate.gatedLabels.includes(label)) {
+    if (change === "set" && gate.byGate) return;
+    const how =
+      change === "set"
+        ? `promote a version with ${promotionGateMethod}`
+        : "it cannot be removed (ungate it first: UpdateProjectSettings, gated_labels)";
+    throw new PermissionDeniedError(`label ${label} of project ${project.id} is gated: ${how}`, {
+      reason: "LABEL_GATED",
+      metadata: { label, project: project.id },
+    });
+  }
+  if (project.role === "service") {
+    const method = change === "set" ? "SetPromptLabel" : "RemovePromptLabel";
+    throw new PermissionDeniedError(
+      gate.byGate
+        ? `${method} is not open to service principals: the promotion gate moves gated labels only`
+        : `${method} is not open to service principals`,
+    );
+  }
+  if (protectedLabels.includes(label) && !hasProjectRole(project.role, "publisher")) {
     throw new PermissionDeniedError(
       `moving the protected label \`${label}\` needs the publisher role in project ${project.id}`,
       { reason: "LABEL_PROTECTED", metadata: { label, project: project.id, requiredRole: "publisher" } },

@@ -27,6 +27,8 @@ export interface HandlerDeps {
   readonly notifier: EventNotifier;
   /** WatchPromptEvents' fallback poll, for events committed by other processes. */
   readonly watchPollIntervalMs: number;
+  /** PROMOTION_GATE_SUBJECTS: the service principals that may move gated labels (and only those). */
+  readonly promotionGateSubjects: readonly string[];
   readonly now?: () => number;
 }
 

@@ -14,24 +14,76 @@ import type { Ctx, HandlerDeps, PromptTx } from "./common.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
 
-const protectedLabelsMax = 20;
+const labelListMax = 20;
 
-/** The labels of a project only publishers may move: its settings, or the default (`production`). */
-export async function protectedLabelsOf(tx: Queryable, projectId: string): Promise<readonly string[]> {
-  const row = await findProjectSettings(tx, projectId);
-  return row === undefined ? defaultProtectedLabels : (JSON.parse(row.protectedLabels) as string[]);
+/** The settings the label handlers check: which labels are protected, which gated. */
+export interface LabelSettings {
+  readonly protectedLabels: readonly string[];
+  readonly gatedLabels: readonly string[];
+}
+
+function labelSettingsFrom(row: ProjectSettingsRow | undefined): LabelSettings {
+  return row === undefined
+    ? { protectedLabels: defaultProtectedLabels, gatedLabels: [] }
+    : {
+        protectedLabels: JSON.parse(row.protectedLabels) as string[],
+        gatedLabels: JSON.parse(row.gatedLabels) as string[],
+      };
+}
+
+/**
+ * A project's protected labels (only publishers may move them; default `production`) and gated labels (only
+ * the promotion gate may move them; default none): its settings, or the defaults.
+ */
+export async function labelSettingsOf(tx: Queryable, projectId: string): Promise<LabelSettings> {
+  return labelSettingsFrom(await findProjectSettings(tx, projectId));
 }
 
 function settingsMessage(projectId: string, row: ProjectSettingsRow | undefined) {
+  const labels = labelSettingsFrom(row);
   return {
     project: projectId,
-    protectedLabels:
-      row === undefined ? [...defaultProtectedLabels] : (JSON.parse(row.protectedLabels) as string[]),
+    protectedLabels: [...labels.protectedLabels],
+    gatedLabels: [...labels.gatedLabels],
     ...(row === undefined ? {} : { updateTime: timestampFromMs(row.updatedAt) }),
   };
 }
 
-/** Per-project settings of the registry (which labels are protected). */
+/** The update-mask paths of UpdateProjectSettings, each with its camelCase spelling. */
+const maskPaths = {
+  protected_labels: "protectedLabels",
+  gated_labels: "gatedLabels",
+} as const;
+type MaskPath = keyof typeof maskPaths;
+
+function maskPath(path: string): MaskPath | undefined {
+  for (const [snake, camel] of Object.entries(maskPaths)) {
+    if (path === snake || path === camel) return snake as MaskPath;
+  }
+  return undefined;
+}
+
+/** Every bad name of one label list (`field`: its request field), for the one INVALID_ARGUMENT answer. */
+function labelListViolations(field: MaskPath, labels: readonly string[]): FieldViolation[] {
+  const violations: FieldViolation[] = [];
+  if (labels.length > labelListMax) {
+    violations.push({ field, description: `at most ${labelListMax} labels` });
+  }
+  for (const [i, label] of labels.entries()) {
+    const at = `${field}[${i}]`;
+    if (!labelPattern.test(label)) violations.push({ field: at, description: "must match [a-z0-9_-]{1,36}" });
+    else if (label === latestLabel) {
+      violations.push({
+        field: at,
+        description: "`latest` cannot be moved by anyone",
+        reason: "LABEL_RESERVED",
+      });
+    }
+  }
+  return violations;
+}
+
+/** Per-project settings of the registry (which labels are protected, which gated). */
 export function createProjectHandlers(deps: HandlerDeps) {
   const now = deps.now ?? Date.now;
 
@@ -51,36 +103,32 @@ export function createProjectHandlers(deps: HandlerDeps) {
     const violations: FieldViolation[] = [];
     if (paths.length === 0)
       violations.push({ field: "update_mask", description: "is required: name the fields to change" });
+    const masked = new Set<MaskPath>();
     for (const [i, path] of paths.entries()) {
-      if (path !== "protected_labels" && path !== "protectedLabels") {
+      const known = maskPath(path);
+      if (known === undefined) {
         violations.push({
           field: `update_mask.paths[${i}]`,
-          description: `unknown path ${JSON.stringify(path)}; allowed: protected_labels`,
+          description: `unknown path ${JSON.stringify(path)}; allowed: ${Object.keys(maskPaths).join(", ")}`,
         });
-      }
+      } else masked.add(known);
     }
-    if (req.protectedLabels.length > protectedLabelsMax) {
-      violations.push({ field: "protected_labels", description: `at most ${protectedLabelsMax} labels` });
-    }
-    for (const [i, label] of req.protectedLabels.entries()) {
-      const field = `protected_labels[${i}]`;
-      if (!labelPattern.test(label)) violations.push({ field, description: "must match [a-z0-9_-]{1,36}" });
-      else if (label === latestLabel) {
-        violations.push({
-          field,
-          description: "`latest` cannot be moved by anyone",
-          reason: "LABEL_RESERVED",
-        });
-      }
-    }
+    violations.push(...labelListViolations("protected_labels", req.protectedLabels));
+    violations.push(...labelListViolations("gated_labels", req.gatedLabels));
     const [first, ...rest] = violations;
     if (first !== undefined) throw new InvalidArgumentError([first, ...rest]);
-    const labels = [...new Set(req.protectedLabels)].sort();
+    const sorted = (labels: readonly string[]) => [...new Set(labels)].sort();
     const row = await ctx.unitOfWork(async (tx, { audit }) => {
       const before = await findProjectSettings(tx, project);
+      const old = labelSettingsFrom(before);
+      const protectedLabels = masked.has("protected_labels")
+        ? sorted(req.protectedLabels)
+        : [...old.protectedLabels];
+      const gatedLabels = masked.has("gated_labels") ? sorted(req.gatedLabels) : [...old.gatedLabels];
       const next: ProjectSettingsRow = {
         projectId: project,
-        protectedLabels: JSON.stringify(labels),
+        protectedLabels: JSON.stringify(protectedLabels),
+        gatedLabels: JSON.stringify(gatedLabels),
         updatedBy: ctx.principal.subject,
         updatedAt: Math.max(now(), before?.updatedAt ?? 0),
       };
@@ -89,10 +137,8 @@ export function createProjectHandlers(deps: HandlerDeps) {
         action: "project.settings.update",
         resourceType: "project",
         resourceId: project,
-        before: {
-          protectedLabels: before === undefined ? defaultProtectedLabels : JSON.parse(before.protectedLabels),
-        },
-        after: { protectedLabels: labels },
+        before: { protectedLabels: old.protectedLabels, gatedLabels: old.gatedLabels },
+        after: { protectedLabels, gatedLabels },
       });
       return next;
     });

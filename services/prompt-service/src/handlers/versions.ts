@@ -33,7 +33,7 @@ import {
 } from "../db/repository.js";
 import type { PromptRow } from "../db/schema.js";
 import { concurrentChange, promptDeleted, versionNotFound } from "../domain/errors.js";
-import { assertLabelAt, assertLabelChangeAllowed } from "../domain/labels.js";
+import { assertLabelAt, assertLabelChangeAllowed, isPromotionGate } from "../domain/labels.js";
 import { versionDiff } from "../domain/prompt-body.js";
 import {
   auditSnapshot,
@@ -43,7 +43,7 @@ import {
   promptView,
   requirePrompt,
 } from "./common.js";
-import { protectedLabelsOf } from "./projects.js";
+import { labelSettingsOf } from "./projects.js";
 
 type H = ServiceHandlers<typeof PromptService, PromptTx>;
 
@@ -98,9 +98,17 @@ export function createVersionHandlers(deps: HandlerDeps) {
   const setPromptLabel: H["setPromptLabel"] = async (req: SetPromptLabelRequest, ctx: Ctx) => {
     const project = ctx.project.id;
     const actor = ctx.principal.subject;
+    const byGate = isPromotionGate(ctx.project, actor, deps.promotionGateSubjects);
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
+      const check = async () => {
+        const { protectedLabels, gatedLabels } = await labelSettingsOf(tx, project);
+        assertLabelChangeAllowed(req.label, ctx.project, protectedLabels, { gatedLabels, byGate }, "set");
+      };
+      // A service principal is refused before anything of the prompt is looked at (it reaches this handler
+      // only for the promotion gate's gated labels); everyone else as before: NOT_FOUND first.
+      if (ctx.project.role === "service") await check();
       const row = await requirePrompt(tx, project, req.id);
-      assertLabelChangeAllowed(req.label, ctx.project, await protectedLabelsOf(tx, project));
+      if (ctx.project.role !== "service") await check();
       if (row.deletedAt !== null) {
         throw promptDeleted(row.id, "moving labels");
       }
@@ -157,7 +165,15 @@ export function createVersionHandlers(deps: HandlerDeps) {
     const actor = ctx.principal.subject;
     const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
       const row = await requirePrompt(tx, project, req.id);
-      assertLabelChangeAllowed(req.label, ctx.project, await protectedLabelsOf(tx, project));
+      const { protectedLabels, gatedLabels } = await labelSettingsOf(tx, project);
+      // nobody removes a gated label, the promotion gate included (RemovePromptLabel is not open to services)
+      assertLabelChangeAllowed(
+        req.label,
+        ctx.project,
+        protectedLabels,
+        { gatedLabels, byGate: false },
+        "remove",
+      );
       const existing = await findLabel(tx, row.id, req.label);
       assertLabelAt(req.label, existing?.version, req.expectedVersion);
       if (existing === undefined) return { prompt: await promptView(tx, row), changed: false };
