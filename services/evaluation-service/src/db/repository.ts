@@ -222,6 +222,38 @@ export function listTestResultsQuery(db: Queryable, f: ListTestResultsFilter) {
     .limit(f.limit);
 }
 
+export interface ExportTestResultsFilter extends ListTestResultsFilter {
+  /** Only this dataset item's results (an experiment's). */
+  datasetItemId?: string | undefined;
+}
+
+/**
+ * One batch of ExportTestResults, in recording order, keyset on id. Without an item it is ListTestResults' query
+ * (test_results_evaluation_id_idx walked forwards, the filters on the rows it visits). With an item it is a
+ * range of the partial UNIQUE index test_results_evaluation_item_trial_idx (evaluation_id, dataset_item_id,
+ * trial), which that index bounds to the item's trials (at most trials_per_item, 100): those few rows are sorted
+ * by id. The other choice, `dataset_item_id` as a filter on test_results_evaluation_id_idx, needs no sort but
+ * reads every result of the evaluation (and its row, for the column) to find them: a million for one item of a
+ * large experiment, on every batch of the export.
+ */
+export function exportTestResultsQuery(db: Queryable, f: ExportTestResultsFilter) {
+  if (f.datasetItemId === undefined) return listTestResultsQuery(db, f);
+  return db
+    .select()
+    .from(testResults)
+    .where(
+      and(
+        eq(testResults.evaluationId, f.evaluationId),
+        eq(testResults.datasetItemId, f.datasetItemId),
+        f.passed === undefined ? undefined : sql`+${testResults.passed} = ${f.passed ? 1 : 0}`,
+        f.minScore === undefined ? undefined : sql`+${testResults.score} >= ${f.minScore}`,
+        f.afterId === undefined ? undefined : sql`+${testResults.id} > ${f.afterId}`,
+      ),
+    )
+    .orderBy(asc(testResults.id))
+    .limit(f.limit);
+}
+
 /** The review's query pattern 3: mean score of an evaluation's passed tests (a range of the covering index). */
 export function meanPassedScoreQuery(db: Queryable, evaluationId: string) {
   return db

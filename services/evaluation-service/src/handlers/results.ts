@@ -12,27 +12,21 @@ import {
   encodedItemSize,
   filterDigest,
   listView,
-  requestDigest,
   resolvePageSize,
   type ServiceHandlers,
 } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
-import { uuidv7 } from "uuidv7";
-import { evaluationMessage, statusFromDb, structToJson, testResultMessage } from "../convert.js";
-import { insertTestResults, listTestResultsQuery, requestIds, summaryQuery } from "../db/repository.js";
-import type { EvaluationRow, testResults } from "../db/schema.js";
-import { evaluationState } from "../domain/errors.js";
+import { statusFromDb, testResultMessage } from "../convert.js";
+import { listTestResultsQuery, requestIds, summaryQuery } from "../db/repository.js";
 import { nearestRank } from "../domain/evaluation-state.js";
 import {
-  auditSnapshot,
   type Ctx,
   type EvaluationTx,
   type HandlerDeps,
-  idTime,
   requestIdScope,
   requireEvaluation,
 } from "./common.js";
-import { checkResultTrials } from "./experiments.js";
+import { batchDigest, prepareBatch, recordBatch } from "./record-batch.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -40,93 +34,22 @@ const testResultSize = encodedItemSize(TestResultSchema);
 
 export function createResultHandlers(_deps: HandlerDeps) {
   /**
-   * One atomic batch: every row or none. The validator has already refused a batch with an invalid row (naming
-   * `results[i].field`); CHECK constraints and the `test_results_only_while_running` trigger back it up. On an
-   * experiment, each result's (item, trial) is checked against the version and the stored results first
-   * (handlers/experiments.ts), after the request_id replay: a retried batch gets its first answer, not
-   * TRIAL_ALREADY_RECORDED.
-   * evaluations.test_count / passed_count are maintained by a trigger in the same transaction.
+   * One atomic batch (recordBatch: every row or none, only while RUNNING), after the request_id replay: a retried
+   * batch gets its first answer.
    */
   const recordTestResults: H["recordTestResults"] = async (req: RecordTestResultsRequest, ctx: Ctx) => {
-    const project = ctx.project.id;
-    const digest =
-      req.requestId === ""
-        ? ""
-        : requestDigest({
-            evaluationId: req.evaluationId,
-            results: req.results.map((r) => ({
-              name: r.name,
-              input: r.input,
-              expectedOutput: r.expectedOutput,
-              actualOutput: r.actualOutput,
-              passed: r.passed,
-              score: r.score,
-              latencyMs: r.latencyMs.toString(),
-              metadata: r.metadata ?? null,
-              // only when set: an ad-hoc batch digests as it did before experiments (a retry across the
-              // upgrade still matches its first answer)
-              ...(r.datasetItemId === "" && r.trial === 0
-                ? {}
-                : { datasetItemId: r.datasetItemId, trial: r.trial }),
-            })),
-          });
     const requestId = requestIdScope(ctx, "RecordTestResults", {
       requestId: req.requestId,
-      digest,
+      digest: req.requestId === "" ? "" : batchDigest(req.evaluationId, req.results),
       responseSchema: RecordTestResultsResponseSchema,
     });
-    // The rows' values, converted before the unit of work (which holds the writer and runs again on a retry);
-    // ids are made inside, so each attempt's rows get the instant they are recorded.
-    const values = req.results.map((r) => ({
-      name: r.name,
-      input: r.input,
-      expectedOutput: r.expectedOutput,
-      actualOutput: r.actualOutput,
-      passed: r.passed ? 1 : 0,
-      score: r.score,
-      latencyMs: Number(r.latencyMs),
-      metadata: structToJson(r.metadata),
-      datasetItemId: r.datasetItemId === "" ? null : r.datasetItemId,
-      trial: r.trial === 0 ? null : r.trial,
-    }));
-    const passedInBatch = values.filter((v) => v.passed === 1).length;
-    return ctx.unitOfWork(async (tx, { audit }) => {
+    const batch = prepareBatch(req.results);
+    const target = { projectId: ctx.project.id, evaluationId: req.evaluationId };
+    return ctx.unitOfWork(async (tx, tools) => {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return earlier;
-      const before = await requireEvaluation(tx, project, req.evaluationId);
-      if (before.status !== "running") {
-        throw evaluationState(
-          before.id,
-          before.status,
-          `evaluation ${before.id} is ${before.status.toUpperCase()}: test results are recorded only while RUNNING`,
-          { reason: "EVALUATION_NOT_RUNNING" },
-        );
-      }
-      await checkResultTrials(tx, before, req.results);
-      const rows: (typeof testResults.$inferInsert)[] = values.map((v) => {
-        const id = uuidv7(); // monotonic within the process: id order is recording order
-        return { id, evaluationId: before.id, ...v, createdAt: idTime(id) };
-      });
-      await insertTestResults(tx, rows);
-      // The row as a re-read would return it: the test_results_count trigger added one to test_count per row
-      // and `passed` to passed_count, and changed nothing else.
-      const after: EvaluationRow = {
-        ...before,
-        testCount: before.testCount + rows.length,
-        passedCount: before.passedCount + passedInBatch,
-      };
-      await audit({
-        action: "evaluation.record_results",
-        resourceType: "evaluation",
-        resourceId: before.id,
-        before: auditSnapshot(before),
-        after: { ...auditSnapshot(after), recorded: rows.map((r) => r.id) },
-      });
-      const response = create(RecordTestResultsResponseSchema, {
-        recordedCount: rows.length,
-        evaluation: evaluationMessage(after),
-      });
-      await requestIds.remember(tx, requestId, response, rows[0]?.createdAt);
+      const { response, at } = await recordBatch(tx, tools, target, batch);
+      await requestIds.remember(tx, requestId, response, at);
       return response;
     });
   };

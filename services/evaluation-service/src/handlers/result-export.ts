@@ -1,0 +1,63 @@
+import {
+  type EvaluationService,
+  type ExportTestResultsRequest,
+  TestResultSchema,
+} from "@autoforge/contracts/evaluation/v1";
+import { cappedKeysetPage, encodedItemSize, listView, type ServiceHandlers } from "@autoforge/server";
+import { create } from "@bufbuild/protobuf";
+import { testResultMessage } from "../convert.js";
+import { exportTestResultsQuery } from "../db/repository.js";
+import { limits } from "../domain/limits.js";
+import { type Ctx, type EvaluationTx, requireEvaluation } from "./common.js";
+
+type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
+
+const testResultSize = encodedItemSize(TestResultSchema);
+
+/**
+ * ExportTestResults: the evaluation's results in recording order, one message per batch. Each batch is read in a
+ * read unit of work of its own (`batch_size + 1` rows of an index range, keyset on the id: the extra row says
+ * whether there is more), so the export never holds a transaction open, and a long one sees results recorded
+ * while it runs (it ends when a batch finds none after its last id). The first batch's unit checks the
+ * evaluation (NOT_FOUND). A message is capped at 3 MiB encoded as ListTestResults' pages are
+ * (`cappedKeysetPage`): a batch cut short by bytes continues right after its last result.
+ *
+ * The next batch is read only when the client has taken the previous one: the kit pulls this generator after
+ * the transport accepted the message it yielded, so the process holds one batch per export, whatever the size
+ * of the evaluation and the speed of the client. A client that cancels ends the generator at its `yield` (the
+ * kit calls `return()`), between two units of work.
+ */
+export function createExportHandler(): H["exportTestResults"] {
+  return async function* exportTestResults(req: ExportTestResultsRequest, ctx: Ctx) {
+    const project = ctx.project.id;
+    const view = listView(req.view);
+    const batchSize = req.batchSize === 0 ? limits.exportBatchDefault : req.batchSize;
+    const filter = {
+      evaluationId: req.evaluationId,
+      passed: req.passed,
+      minScore: req.minScore,
+      datasetItemId: req.datasetItemId === "" ? undefined : req.datasetItemId,
+    };
+    let afterId = req.afterId === "" ? undefined : req.afterId;
+    let first = true;
+    for (;;) {
+      const rows = await ctx.unitOfWork(async (tx) => {
+        if (first) await requireEvaluation(tx, project, req.evaluationId);
+        return exportTestResultsQuery(tx, { ...filter, afterId, limit: batchSize + 1 });
+      });
+      first = false;
+      if (rows.length === 0) return;
+      const { page } = cappedKeysetPage(rows, {
+        pageSize: batchSize,
+        digest: "",
+        keyOf: (r) => [r.id],
+        toItem: (r) => create(TestResultSchema, testResultMessage(r, view)),
+        sizeOf: testResultSize,
+      });
+      yield { testResults: page };
+      const last = rows[page.length - 1];
+      if (rows.length === page.length || last === undefined) return;
+      afterId = last.id;
+    }
+  };
+}
