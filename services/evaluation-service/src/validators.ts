@@ -10,6 +10,8 @@ import {
   ListEvaluationsRequestSchema,
   ListTestResultsRequestSchema,
   RecordTestResultsRequestSchema,
+  ScoreDirection,
+  ScoreKind,
   StartEvaluationRequestSchema,
   StreamTestResultsRequestSchema,
   type TestResult,
@@ -24,6 +26,7 @@ import {
 } from "@autoforge/server";
 import { z } from "zod";
 import { limits } from "./domain/limits.js";
+import { defaultScoreNames, scoreNamePattern } from "./domain/scores.js";
 import { chars, datasetItemId, jsonObjectMaxBytes, maxBytes, requestId, uuid } from "./field-rules.js";
 
 /**
@@ -46,6 +49,65 @@ const score = z
  */
 const resultItemId = z.union([z.literal(""), datasetItemId]);
 
+const scoreName = z
+  .string()
+  .min(1, `must be 1 to ${limits.scoreNameMaxChars} characters`)
+  .max(limits.scoreNameMaxChars, `must be 1 to ${limits.scoreNameMaxChars} characters`)
+  .regex(scoreNamePattern, "must be a lowercase letter, then lowercase letters, digits and _");
+
+/**
+ * A declared score's shape by kind (NUMERIC: a finite range; BOOLEAN: nothing else; CATEGORICAL: distinct
+ * categories). The names are checked for uniqueness across the declaration by CreateEvaluation's rule below.
+ */
+const scoreDefinition = z
+  .object({
+    name: scoreName.refine((n) => !defaultScoreNames.has(n), "passed and score are the default scores"),
+    kind: z
+      .enum(ScoreKind, "is not a known ScoreKind")
+      .refine((k) => k !== ScoreKind.UNSPECIFIED, "is required"),
+    min: z.number().optional(),
+    max: z.number().optional(),
+    categories: z.array(chars(1, limits.scoreCategoryMaxChars)),
+    direction: z.enum(ScoreDirection, "is not a known ScoreDirection"),
+  })
+  .superRefine((d, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    const bound = limits.scoreBound;
+    if (d.kind === ScoreKind.NUMERIC) {
+      if (d.min === undefined) issue("min", "required for a NUMERIC score");
+      else if (!(Math.abs(d.min) <= bound)) issue("min", `must be between -${bound} and ${bound}`);
+      if (d.max === undefined) issue("max", "required for a NUMERIC score");
+      else if (!(Math.abs(d.max) <= bound)) issue("max", `must be between -${bound} and ${bound}`);
+      else if (d.min !== undefined && !(d.min < d.max)) issue("max", "must be above min");
+    } else {
+      if (d.min !== undefined) issue("min", "only for a NUMERIC score");
+      if (d.max !== undefined) issue("max", "only for a NUMERIC score");
+    }
+    if (d.kind === ScoreKind.CATEGORICAL) {
+      const n = d.categories.length;
+      if (n < limits.scoreCategoriesMin || n > limits.scoreCategoriesMax) {
+        issue(
+          "categories",
+          `must hold ${limits.scoreCategoriesMin} to ${limits.scoreCategoriesMax} categories`,
+        );
+      } else if (new Set(d.categories).size !== n) issue("categories", "must not repeat a category");
+    } else if (d.categories.length > 0) {
+      issue("categories", "only for a CATEGORICAL score");
+    }
+  });
+
+/**
+ * A result's value of a score: a name and one of number / boolean / category. Whether the evaluation declares
+ * it, of that kind and in range, is the handler's to check (domain/scores.ts).
+ */
+const scoreValue = z.object({
+  name: scoreName,
+  value: z.custom<{ case: string | undefined; value?: unknown }>(
+    (v) => typeof v === "object" && v !== null && (v as { case?: unknown }).case !== undefined,
+    "is required: number, boolean or category",
+  ),
+});
+
 /** One test result of a batch; output-only fields (id, evaluation_id, create_time) are ignored. */
 const testResult = z.object({
   name: chars(1, limits.testNameMaxChars),
@@ -60,6 +122,9 @@ const testResult = z.object({
     .int()
     .min(0, `must be 1 to ${limits.trialsPerItemMax}`)
     .max(limits.trialsPerItemMax, `must be 1 to ${limits.trialsPerItemMax}`),
+  scores: z
+    .array(scoreValue)
+    .max(limits.scoresPerEvaluationMax, `at most ${limits.scoresPerEvaluationMax} scores`),
 });
 
 /**
@@ -104,8 +169,18 @@ export const evaluationValidators: Validators = createValidators(
         .int()
         .min(0, `must be 1 to ${limits.trialsPerItemMax}`)
         .max(limits.trialsPerItemMax, `must be 1 to ${limits.trialsPerItemMax}`),
+      scores: z
+        .array(scoreDefinition)
+        .max(limits.scoresPerEvaluationMax, `at most ${limits.scoresPerEvaluationMax} scores`),
     },
     (req, violations) => {
+      const names = new Map<string, number>();
+      req.scores.forEach((s, i) => {
+        const earlier = names.get(s.name);
+        if (earlier !== undefined)
+          violations.add(`scores[${i}].name`, `${s.name} is already scores[${earlier}]`);
+        else names.set(s.name, i);
+      });
       if (req.datasetId === "") {
         if (req.datasetVersion !== 0) violations.add("dataset_version", "only with dataset_id");
         if (req.trialsPerItem !== 0) violations.add("trials_per_item", "only with dataset_id");

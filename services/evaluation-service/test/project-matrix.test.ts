@@ -71,10 +71,13 @@ EvaluationService.GetEvaluation          OK     OK     OK        OK    NF      P
 EvaluationService.ListEvaluations        OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.StartEvaluation        PD     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.RecordTestResults      PD     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
+EvaluationService.StreamTestResults      PD     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.CompleteEvaluation     PD     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.FailEvaluation         PD     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.ListTestResults        OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
+EvaluationService.ExportTestResults      OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.GetEvaluationSummary   OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
+EvaluationService.ListItemStats          OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 EvaluationService.ComparePromptVersions  OK     OK     OK        OK    NF      PD       NF       NF       UA        NF       PD
 AdminService.ListAuditEvents             PD     PD     PD        PD    PD      PD       PD       PD       UA        OK       PD
 AdminService.VerifyAuditChain            PD     PD     PD        PD    PD      PD       PD       PD       UA        OK       PD
@@ -148,7 +151,11 @@ interface Row {
   build(f: Fixture): Promise<Built>;
 }
 
-type EvalRequest<K extends keyof EvalClient> = Parameters<EvalClient[K]>[0];
+/** A client stream's request is given as its one message (invoke sends it as the stream). */
+type EvalRequest<K extends keyof EvalClient> =
+  Parameters<EvalClient[K]>[0] extends AsyncIterable<infer M extends object>
+    ? M
+    : Parameters<EvalClient[K]>[0];
 type AdminRequest<K extends keyof AdminClient> = Parameters<AdminClient[K]>[0];
 
 function rowOf(service: DescService, localName: string, build: Row["build"]): Row {
@@ -193,7 +200,16 @@ const rows: readonly Row[] = [
     const id = await f.freshEvaluation("running");
     return { request: { project, id, reason: "failed by a cell" }, target: id };
   }),
+  evalRow("streamTestResults", async (f) => {
+    const id = await f.freshEvaluation("running");
+    return {
+      request: { project, evaluationId: id, requestId: `cell-${id}`, chunkIndex: 0, results: [result(1)] },
+      target: id,
+    };
+  }),
   evalRow("listTestResults", async (f) => ({ request: { project, evaluationId: f.completedId } })),
+  evalRow("exportTestResults", async (f) => ({ request: { project, evaluationId: f.completedId } })),
+  evalRow("listItemStats", async (f) => ({ request: { project, evaluationId: f.completedId } })),
   evalRow("getEvaluationSummary", async (f) => ({ request: { project, id: f.completedId } })),
   evalRow("comparePromptVersions", async (f) => ({ request: { project, promptId: f.promptId } })),
   adminRow("listAuditEvents", {}),
@@ -230,15 +246,31 @@ function projectsIn(value: unknown, out: Set<string> = new Set()): Set<string> {
 
 type AnyMethod = (request: object, options: CallOptions) => Promise<unknown>;
 
-/** One unary call (every method of both services is unary), timing out after 10 s. */
+/**
+ * One call, timing out after 10 s: unary as is, a client stream of the one request message, a server stream read
+ * to its end (its messages are the response scanned for projects).
+ */
 async function invoke(client: object, method: DescMethod, request: object): Promise<Outcome> {
-  if (method.methodKind !== "unary")
-    throw new Error(`${method.name} is ${method.methodKind}: add stream support`);
+  if (method.methodKind === "bidi_streaming") throw new Error(`${method.name} is bidi: add stream support`);
   const fn = (client as Record<string, AnyMethod>)[method.localName];
   if (fn === undefined) throw new Error(`the client has no method ${method.localName}`);
   let response: unknown;
   try {
-    response = await fn(request, { timeoutMs: 10_000 });
+    if (method.methodKind === "server_streaming") {
+      const messages: unknown[] = [];
+      const stream = fn(request, { timeoutMs: 10_000 }) as unknown as AsyncIterable<unknown>;
+      for await (const m of stream) messages.push(m);
+      response = messages;
+    } else if (method.methodKind === "client_streaming") {
+      response = await fn(
+        (async function* () {
+          yield request;
+        })(),
+        { timeoutMs: 10_000 },
+      );
+    } else {
+      response = await fn(request, { timeoutMs: 10_000 });
+    }
   } catch (e) {
     const err = ConnectError.from(e);
     return { outcome: outcomeOf(err.code), detail: err.rawMessage };

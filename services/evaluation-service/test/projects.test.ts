@@ -64,9 +64,11 @@ describe("projects", () => {
     expect(
       (await vic.comparePromptVersions({ promptId: prompt.id, project: "acme" })).versions.map((v) => [
         v.promptVersion,
+        v.provider,
+        v.model,
         v.evaluationCount,
       ]),
-    ).toEqual([[2, 1]]);
+    ).toEqual([[2, "p", "m", 1]]);
     // it is acme's, not anybody's personal project's
     expect((await carol.listEvaluations({})).evaluations).toEqual([]);
     await expectCode(carol.getEvaluation({ id: e.id }), Code.NotFound);

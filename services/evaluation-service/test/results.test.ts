@@ -12,7 +12,16 @@ import {
 } from "../src/db/repository.js";
 import { nearestRank } from "../src/domain/evaluation-state.js";
 import { auditSnapshot } from "../src/handlers/common.js";
-import { Code, createPrompt, expectCode, must, result, startServices, tableCounts } from "./helpers.js";
+import {
+  Code,
+  clientFactory,
+  createPrompt,
+  expectCode,
+  must,
+  result,
+  startServices,
+  tableCounts,
+} from "./helpers.js";
 
 async function runningEvaluation(
   svc: Awaited<ReturnType<typeof startServices>>,
@@ -300,9 +309,19 @@ describe("ComparePromptVersions", () => {
 
     const res = await svc.alice.comparePromptVersions({ promptId: prompt.id });
     expect(res.promptId).toBe(prompt.id);
-    expect(res.versions.map((v) => [v.promptVersion, v.evaluationCount, v.completedCount])).toEqual([
-      [1, 2, 2],
-      [2, 3, 1],
+    expect(
+      res.versions.map((v) => [
+        v.promptVersion,
+        v.provider,
+        v.model,
+        v.datasetId,
+        v.datasetVersion,
+        v.evaluationCount,
+        v.completedCount,
+      ]),
+    ).toEqual([
+      [1, "p", "m", "", 0, 2, 2],
+      [2, "p", "m", "", 0, 3, 1],
     ]);
     expect(res.versions[0]?.meanOverallScore).toBeCloseTo(0.5, 12);
     expect(res.versions[0]?.passRate).toBeCloseTo(0.5, 12);
@@ -310,5 +329,99 @@ describe("ComparePromptVersions", () => {
     expect(res.versions[1]?.passRate).toBeCloseTo(2 / 3, 12);
     // Another owner sees nothing of it.
     expect((await svc.bob.comparePromptVersions({ promptId: prompt.id })).versions).toEqual([]);
+  });
+
+  it("one entry per version, provider, model and dataset version: by version, provider, model, dataset (ad-hoc first), dataset version", async () => {
+    const svc = await startServices();
+    const datasets = await clientFactory(`http://127.0.0.1:${svc.grpcPort}`).datasets("alice");
+    const prompt = await createPrompt(svc.alicePrompts, 2);
+    const items = ["a", "b"];
+    /** A dataset of alice's with `versions` versions, each holding the items a and b. */
+    const dataset = async (name: string, versions: number) => {
+      const ds = must((await datasets.createDataset({ name })).dataset);
+      for (let v = 1; v <= versions; v++) {
+        await datasets.createDatasetVersion({
+          datasetId: ds.id,
+          items: items.map((itemId) => ({
+            itemId,
+            input: { case: "textInput", value: `q ${itemId} v${v}` },
+          })),
+        });
+      }
+      return ds.id;
+    };
+    const qa = await dataset("qa", 2);
+    const other = await dataset("other", 1);
+    expect(qa < other).toBe(true); // ids are UUIDv7: creation order, so qa's groups come first
+    interface Group {
+      promptVersion: number;
+      provider: string;
+      model: string;
+      datasetId?: string;
+      datasetVersion?: number;
+    }
+    const pending = async (g: Group) =>
+      must((await svc.alice.createEvaluation({ promptId: prompt.id, ...g })).evaluation).id;
+    const running = async (g: Group) => {
+      const id = await pending(g);
+      await svc.alice.startEvaluation({ id });
+      return id;
+    };
+    /** COMPLETED with one test per score (passed from 0.5); over a dataset, test i is item i's only trial. */
+    const complete = async (g: Group, scores: number[]) => {
+      const id = await running(g);
+      await svc.alice.recordTestResults({
+        evaluationId: id,
+        results: scores.map((score, i) => ({
+          ...result(i, { score, passed: score >= 0.5 }),
+          ...(g.datasetId === undefined ? {} : { datasetItemId: must(items[i]), trial: 1 }),
+        })),
+      });
+      await svc.alice.completeEvaluation({ id });
+    };
+    const gpt4o = { promptVersion: 1, provider: "openai", model: "gpt-4o" };
+    // Created out of the listed order, so the order is the query's, not the rows'.
+    await complete({ ...gpt4o, promptVersion: 2 }, [0.4]); // overall 0.4, 0/1 passed
+    await complete({ ...gpt4o, datasetId: qa, datasetVersion: 2 }, [0, 0.5]); // overall 0.25, 1/2 passed
+    await complete({ ...gpt4o, model: "gpt-4o-mini" }, [1, 1, 0]); // overall 2/3, 2/3 passed
+    await complete(gpt4o, [0.2, 0.4]); // overall 0.3, 0/2 passed
+    await complete({ ...gpt4o, datasetId: qa, datasetVersion: 1 }, [1, 0.6]); // overall 0.8, 2/2 passed
+    await running({ ...gpt4o, datasetId: qa, datasetVersion: 1 }); // counted, not completed
+    await pending({ ...gpt4o, datasetId: other, datasetVersion: 1 }); // counted, no completed one
+    await complete({ promptVersion: 1, provider: "anthropic", model: "claude" }, [0.9, 0.3]); // 0.6, 1/2
+    await complete(gpt4o, [0.5, 0.9]); // overall 0.7, 2/2 passed
+    const failed = await running(gpt4o);
+    await svc.alice.failEvaluation({ id: failed, reason: "provider down" }); // counted, not completed
+
+    const res = await svc.alice.comparePromptVersions({ promptId: prompt.id });
+    expect(
+      res.versions.map((v) => [
+        v.promptVersion,
+        v.provider,
+        v.model,
+        v.datasetId,
+        v.datasetVersion,
+        v.evaluationCount,
+        v.completedCount,
+      ]),
+    ).toEqual([
+      [1, "anthropic", "claude", "", 0, 1, 1],
+      [1, "openai", "gpt-4o", "", 0, 3, 2],
+      [1, "openai", "gpt-4o", qa, 1, 2, 1],
+      [1, "openai", "gpt-4o", qa, 2, 1, 1],
+      [1, "openai", "gpt-4o", other, 1, 1, 0],
+      [1, "openai", "gpt-4o-mini", "", 0, 1, 1],
+      [2, "openai", "gpt-4o", "", 0, 1, 1],
+    ]);
+    const close = (x: number) => expect.closeTo(x, 12);
+    expect(res.versions.map((v) => [v.meanOverallScore, v.passRate])).toEqual([
+      [close(0.6), close(0.5)],
+      [close(0.5), close(0.5)],
+      [close(0.8), close(1)],
+      [close(0.25), close(0.5)],
+      [undefined, 0],
+      [close(2 / 3), close(2 / 3)],
+      [close(0.4), close(0)],
+    ]);
   });
 });

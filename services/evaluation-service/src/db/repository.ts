@@ -142,11 +142,26 @@ export function listEvaluationsQuery(db: Queryable, f: ListEvaluationsFilter) {
     .limit(f.limit);
 }
 
-/** ComparePromptVersions: one row per evaluated version, ascending, grouped in evaluations_prompt_compare_idx order. */
+/**
+ * ComparePromptVersions: one row per evaluated (version, provider, model, dataset, dataset version), grouped and
+ * ordered in evaluations_prompt_compare_idx order, so neither needs a temp B-tree. Ad-hoc evaluations (NULL
+ * dataset columns) come first within their provider and model: SQLite sorts NULL before any value.
+ */
 export function compareVersionsQuery(db: Queryable, projectId: string, promptId: string) {
+  const group = [
+    evaluations.promptVersion,
+    evaluations.provider,
+    evaluations.model,
+    evaluations.datasetId,
+    evaluations.datasetVersion,
+  ];
   return db
     .select({
       promptVersion: evaluations.promptVersion,
+      provider: evaluations.provider,
+      model: evaluations.model,
+      datasetId: evaluations.datasetId,
+      datasetVersion: evaluations.datasetVersion,
       evaluationCount: sql<number>`count(*)`.mapWith(Number),
       completedCount: sql<number>`total(${evaluations.status} = 'completed')`.mapWith(Number),
       // overall_score is set only on completed evaluations (CHECK), so avg() sees exactly those.
@@ -162,8 +177,8 @@ export function compareVersionsQuery(db: Queryable, projectId: string, promptId:
     })
     .from(evaluations)
     .where(ofPrompt(projectId, promptId))
-    .groupBy(evaluations.promptVersion)
-    .orderBy(asc(evaluations.promptVersion));
+    .groupBy(...group)
+    .orderBy(...group.map((c) => asc(c)));
 }
 
 /** What a PURGED event removes, for its audit row: evaluations and (by cascade) their results. */
@@ -296,15 +311,20 @@ export function maxLatencyQuery(db: Queryable, evaluationId: Bind<string>) {
  * GetEvaluationSummary's numbers in one statement. Counts, mean and mean of the passed tests in one pass over
  * the covering (evaluation_id, passed, score) index: `avg` skips the NULLs of the failed rows, and the passed
  * rows come in the same (passed, score) order as in the review's `passed = 1` range, so the mean is the same
- * number. The latencies at two ranks and the maximum are scalar subselects walking
+ * number. The latencies at three ranks and the maximum are scalar subselects walking
  * (evaluation_id, latency_ms); a rank past the end (no results) gives NULL. Prepared once (the offsets are
  * placeholders too, so the text always has `OFFSET ?`, also for an offset of 0).
  */
-export function summaryQuery(db: Queryable, evaluationId: string, ranks: { p50: number; p95: number }) {
+export function summaryQuery(
+  db: Queryable,
+  evaluationId: string,
+  ranks: { p50: number; p95: number; p99: number },
+) {
   return summary.with(db, {
     evaluationId,
     p50Offset: rankOffset(ranks.p50),
     p95Offset: rankOffset(ranks.p95),
+    p99Offset: rankOffset(ranks.p99),
   });
 }
 
@@ -320,6 +340,7 @@ const summary = preparedQuery((db: Queryable) => {
       >`avg(CASE WHEN ${testResults.passed} = 1 THEN ${testResults.score} END)`,
       latencyP50Ms: sql<number | null>`${latencyAtOffset(db, evaluationId, sql.placeholder("p50Offset"))}`,
       latencyP95Ms: sql<number | null>`${latencyAtOffset(db, evaluationId, sql.placeholder("p95Offset"))}`,
+      latencyP99Ms: sql<number | null>`${latencyAtOffset(db, evaluationId, sql.placeholder("p99Offset"))}`,
       maxLatencyMs: sql<number | null>`${maxLatencyQuery(db, evaluationId)}`,
     })
     .from(testResults)

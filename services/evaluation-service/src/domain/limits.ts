@@ -35,6 +35,15 @@ export const limits = {
   datasetItemTagMaxChars: 100,
   /** Trials per item of an experiment (`trials_per_item`; the evaluations_experiment_valid trigger). */
   trialsPerItemMax: 100,
+  /** Named scores an evaluation declares (evaluation_scores_position_range). */
+  scoresPerEvaluationMax: 20,
+  scoreNameMaxChars: 64,
+  /** Categories of a categorical score (evaluation_scores_kind_shape). */
+  scoreCategoriesMin: 2,
+  scoreCategoriesMax: 50,
+  scoreCategoryMaxChars: 100,
+  /** The range a numeric score may declare (evaluation_scores_kind_shape). */
+  scoreBound: 1e15,
   /** (item, trial) pairs listed in an EXPERIMENT_INCOMPLETE error. */
   missingTrialsListed: 10,
 } as const;

@@ -7,8 +7,9 @@ type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
 export function createCompareHandlers(_deps: HandlerDeps) {
   /**
-   * Per prompt version over the project's evaluations of the prompt; an unknown prompt, or one of another
-   * project, has none.
+   * Per prompt version, provider, model and dataset version over the project's evaluations of the prompt; an
+   * unknown prompt, or one of another project, has none. Ad-hoc evaluations have no dataset: "" and version 0,
+   * the proto's unset values.
    */
   const comparePromptVersions: H["comparePromptVersions"] = async (
     req: ComparePromptVersionsRequest,
@@ -19,6 +20,10 @@ export function createCompareHandlers(_deps: HandlerDeps) {
       promptId: req.promptId,
       versions: rows.map((r) => ({
         promptVersion: r.promptVersion,
+        provider: r.provider,
+        model: r.model,
+        datasetId: r.datasetId ?? "",
+        datasetVersion: r.datasetVersion ?? 0,
         evaluationCount: r.evaluationCount,
         completedCount: r.completedCount,
         ...(r.meanOverallScore == null ? {} : { meanOverallScore: Number(r.meanOverallScore) }),

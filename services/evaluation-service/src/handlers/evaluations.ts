@@ -21,7 +21,7 @@ import {
 } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { evaluationMessage, statusToDb, structToJson } from "../convert.js";
+import { evaluationMessage, scoreDeclarationOf, statusToDb, structToJson } from "../convert.js";
 import {
   completeEvaluation,
   findTombstone,
@@ -31,8 +31,10 @@ import {
   transitionEvaluation,
 } from "../db/repository.js";
 import type { EvaluationRow } from "../db/schema.js";
+import { insertScoreDeclarations } from "../db/score-repository.js";
 import { evaluationState, promptDeleted, promptNotFound } from "../domain/errors.js";
 import { illegalTransitionMessage, type Transition, transitions } from "../domain/evaluation-state.js";
+import { declarationRow } from "../domain/scores.js";
 import { promptServiceUnavailable } from "../prompt-client.js";
 import {
   auditSnapshot,
@@ -44,6 +46,7 @@ import {
   requireEvaluation,
 } from "./common.js";
 import { requireComplete, resolveExperiment } from "./experiments.js";
+import { declarationsByEvaluation, declarationsOf } from "./scores.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -105,6 +108,18 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       ...(req.datasetId === ""
         ? {}
         : { datasetId: req.datasetId, datasetVersion: req.datasetVersion, trialsPerItem: req.trialsPerItem }),
+      ...(req.scores.length === 0
+        ? {}
+        : {
+            scores: req.scores.map((d) => ({
+              name: d.name,
+              kind: d.kind,
+              min: d.min ?? null,
+              max: d.max ?? null,
+              categories: d.categories,
+              direction: d.direction,
+            })),
+          }),
     });
     const requestId = requestIdScope(ctx, "CreateEvaluation", {
       requestId: req.requestId,
@@ -122,6 +137,7 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
     }
 
     const prompt = await checkPrompt(deps, ctx, req.promptId, req.promptVersion);
+    const declarations = req.scores.map(scoreDeclarationOf);
 
     return ctx.unitOfWork(async (tx, { audit }) => {
       const earlier = await requestIds.replay(tx, requestId);
@@ -155,21 +171,29 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
         ...experiment,
       };
       await insertEvaluation(tx, row);
+      await insertScoreDeclarations(
+        tx,
+        declarations.map((d) => declarationRow(id, d)),
+      );
       await audit({
         action: "evaluation.create",
         resourceType: "evaluation",
         resourceId: id,
-        after: auditSnapshot(row),
+        after: { ...auditSnapshot(row), ...(declarations.length === 0 ? {} : { scores: declarations }) },
       });
-      const response = create(CreateEvaluationResponseSchema, { evaluation: evaluationMessage(row) });
+      const response = create(CreateEvaluationResponseSchema, {
+        evaluation: evaluationMessage(row, declarations),
+      });
       await requestIds.remember(tx, requestId, response, createdAt);
       return response;
     });
   };
 
   const getEvaluation: H["getEvaluation"] = async (req: GetEvaluationRequest, ctx: Ctx) => {
-    const row = await ctx.unitOfWork((tx) => requireEvaluation(tx, ctx.project.id, req.id));
-    return { evaluation: evaluationMessage(row) };
+    return ctx.unitOfWork(async (tx) => {
+      const row = await requireEvaluation(tx, ctx.project.id, req.id);
+      return { evaluation: evaluationMessage(row, await declarationsOf(tx, row.id)) };
+    });
   };
 
   const listEvaluations: H["listEvaluations"] = async (req: ListEvaluationsRequest, ctx: Ctx) => {
@@ -183,20 +207,27 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
       status: status ?? null,
     });
     const key = decodePageToken(req.pageToken, digest, ["number", "string"]);
-    const rows = await ctx.unitOfWork((tx) =>
-      listEvaluationsQuery(tx, {
+    const { rows, declarations } = await ctx.unitOfWork(async (tx) => {
+      const rows = await listEvaluationsQuery(tx, {
         projectId: project,
         promptId,
         status,
         after: key === undefined ? undefined : { createdAt: key[0] as number, id: key[1] as string },
         limit: pageSize + 1,
-      }),
-    );
+      });
+      return {
+        rows,
+        declarations: await declarationsByEvaluation(
+          tx,
+          rows.map((r) => r.id),
+        ),
+      };
+    });
     const { page, nextPageToken } = cappedKeysetPage(rows, {
       pageSize,
       digest,
       keyOf: (r) => [r.createdAt, r.id],
-      toItem: (r) => create(EvaluationSchema, evaluationMessage(r)),
+      toItem: (r) => create(EvaluationSchema, evaluationMessage(r, declarations.get(r.id))),
       sizeOf: evaluationSize,
     });
     return { evaluations: page, nextPageToken };
@@ -234,9 +265,9 @@ export function createEvaluationHandlers(deps: HandlerDeps) {
         before: auditSnapshot(before),
         after: auditSnapshot(after),
       });
-      return after;
+      return { after, declarations: await declarationsOf(tx, id) };
     });
-    return { evaluation: evaluationMessage(row) };
+    return { evaluation: evaluationMessage(row.after, row.declarations) };
   }
 
   const startEvaluation: H["startEvaluation"] = (req: StartEvaluationRequest, ctx: Ctx) =>

@@ -1,55 +1,48 @@
-import {
-  type RecordTestResultsResponse,
-  RecordTestResultsResponseSchema,
-  type TestResult,
-} from "@autoforge/contracts/evaluation/v1";
-import { requestDigest, type UnitOfWorkTools } from "@autoforge/server";
-import { create } from "@bufbuild/protobuf";
+import type { TestResult } from "@autoforge/contracts/evaluation/v1";
+import type { UnitOfWorkTools } from "@autoforge/server";
 import { uuidv7 } from "uuidv7";
-import { evaluationMessage, structToJson } from "../convert.js";
+import { structToJson } from "../convert.js";
 import { insertTestResults } from "../db/repository.js";
-import type { EvaluationRow, testResults } from "../db/schema.js";
-import { evaluationState } from "../domain/errors.js";
-import { auditSnapshot, type EvaluationTx, idTime, requireEvaluation } from "./common.js";
+import type { EvaluationRow, TestResultRow, TestResultScoreRow } from "../db/schema.js";
+import { insertScoreValues } from "../db/score-repository.js";
+import { evaluationState, InvalidArgumentError } from "../domain/errors.js";
+import { checkResultScores, type ScoreDeclaration, type ScoreInput, scoreRows } from "../domain/scores.js";
+import { auditSnapshot, type EvaluationTx, idTime } from "./common.js";
 import { checkResultTrials } from "./experiments.js";
+import { declarationsOf } from "./scores.js";
 
 /**
- * How one validated batch of test results is recorded, by RecordTestResults (one batch per call) and
- * StreamTestResults (one per chunk): the same digest, the same rows, the same audit row, the same response.
+ * Recording one batch of test results: what RecordTestResults does with its request and StreamTestResults with
+ * each chunk. The validator has already refused a batch with an invalid row (naming `results[i].field`).
  */
 
-/** The `request_id` payload of a batch: what a retry must repeat to get the first answer. */
-export function batchDigest(evaluationId: string, results: readonly TestResult[]): string {
-  return requestDigest({
-    evaluationId,
-    results: results.map((r) => ({
-      name: r.name,
-      input: r.input,
-      expectedOutput: r.expectedOutput,
-      actualOutput: r.actualOutput,
-      passed: r.passed,
-      score: r.score,
-      latencyMs: r.latencyMs.toString(),
-      metadata: r.metadata ?? null,
-      // only when set: an ad-hoc batch digests as it did before experiments (a retry across the
-      // upgrade still matches its first answer)
-      ...(r.datasetItemId === "" && r.trial === 0 ? {} : { datasetItemId: r.datasetItemId, trial: r.trial }),
-    })),
-  });
+/** What a batch's request_id digest covers: the results as given (scores and experiment fields only when set). */
+export function batchDigestInput(results: readonly TestResult[]): unknown[] {
+  return results.map((r) => ({
+    name: r.name,
+    input: r.input,
+    expectedOutput: r.expectedOutput,
+    actualOutput: r.actualOutput,
+    passed: r.passed,
+    score: r.score,
+    latencyMs: r.latencyMs.toString(),
+    metadata: r.metadata ?? null,
+    // only when set: an ad-hoc batch without named scores digests as it did before experiments and scores (a
+    // retry across the upgrade still matches its first answer)
+    ...(r.datasetItemId === "" && r.trial === 0 ? {} : { datasetItemId: r.datasetItemId, trial: r.trial }),
+    ...(r.scores.length === 0 ? {} : { scores: r.scores.map((s) => ({ name: s.name, value: s.value })) }),
+  }));
 }
 
-/**
- * A batch's rows' values, converted before the unit of work (which holds the writer and runs again on a retry);
- * ids are made inside, so each attempt's rows get the instant they are recorded.
- */
-export interface PreparedBatch {
+/** A batch converted to rows' values before the unit of work (which holds the writer, and runs again on a retry). */
+export interface BatchValues {
   readonly results: readonly TestResult[];
-  readonly values: readonly Omit<typeof testResults.$inferInsert, "id" | "evaluationId" | "createdAt">[];
+  readonly rows: readonly Omit<TestResultRow, "id" | "evaluationId" | "createdAt">[];
   readonly passed: number;
 }
 
-export function prepareBatch(results: readonly TestResult[]): PreparedBatch {
-  const values = results.map((r) => ({
+export function batchValues(results: readonly TestResult[]): BatchValues {
+  const rows = results.map((r) => ({
     name: r.name,
     input: r.input,
     expectedOutput: r.expectedOutput,
@@ -61,33 +54,29 @@ export function prepareBatch(results: readonly TestResult[]): PreparedBatch {
     datasetItemId: r.datasetItemId === "" ? null : r.datasetItemId,
     trial: r.trial === 0 ? null : r.trial,
   }));
-  return { results, values, passed: values.filter((v) => v.passed === 1).length };
+  return { results, rows, passed: rows.filter((v) => v.passed === 1).length };
 }
 
 export interface RecordedBatch {
-  /** The evaluation after the batch (counts updated). */
+  readonly rows: readonly TestResultRow[];
+  /** The evaluation after the batch, as a re-read would return it. */
   readonly after: EvaluationRow;
-  readonly response: RecordTestResultsResponse;
-  /** When the batch was recorded (its first row's instant). */
-  readonly at: number | undefined;
+  readonly declarations: readonly ScoreDeclaration[];
 }
 
 /**
- * One atomic batch, inside the caller's write unit of work: every row or none. The validator has already refused
- * a batch with an invalid row (naming `results[i].field`); CHECK constraints and the
- * `test_results_only_while_running` trigger back it up. The evaluation must be RUNNING (EVALUATION_NOT_RUNNING);
- * on an experiment, each result's (item, trial) is checked against the version and the stored results first
- * (handlers/experiments.ts). The caller replays its request_id before this, so a retried batch gets its first
- * answer, not TRIAL_ALREADY_RECORDED. evaluations.test_count / passed_count are maintained by a trigger in the
- * same transaction.
+ * Inside the caller's unit of work: the evaluation must be RUNNING; on an experiment each result's (item, trial)
+ * is checked (handlers/experiments.ts); each result's values of the declared scores are checked
+ * (domain/scores.ts), every violation of the batch at once; then the rows and their values are inserted and the
+ * batch audited. CHECKs, the triggers of 0001/0005/0006 and the foreign keys back every rule up.
+ * evaluations.test_count / passed_count are maintained by a trigger in the same transaction.
  */
 export async function recordBatch(
   tx: EvaluationTx,
-  { audit }: UnitOfWorkTools,
-  target: { projectId: string; evaluationId: string },
-  batch: PreparedBatch,
+  audit: UnitOfWorkTools["audit"],
+  before: EvaluationRow,
+  batch: BatchValues,
 ): Promise<RecordedBatch> {
-  const before = await requireEvaluation(tx, target.projectId, target.evaluationId);
   if (before.status !== "running") {
     throw evaluationState(
       before.id,
@@ -97,13 +86,25 @@ export async function recordBatch(
     );
   }
   await checkResultTrials(tx, before, batch.results);
-  const rows: (typeof testResults.$inferInsert)[] = batch.values.map((v) => {
+  const declarations = await declarationsOf(tx, before.id);
+  const scores = batch.results.map((r) => ({
+    scores: r.scores.map((s) => ({ name: s.name, value: s.value as ScoreInput })),
+  }));
+  const [first, ...rest] = checkResultScores(declarations, scores);
+  if (first !== undefined) throw new InvalidArgumentError([first, ...rest]);
+  const rows: TestResultRow[] = batch.rows.map((v) => {
     const id = uuidv7(); // monotonic within the process: id order is recording order
     return { id, evaluationId: before.id, ...v, createdAt: idTime(id) };
   });
   await insertTestResults(tx, rows);
-  // The row as a re-read would return it: the test_results_count trigger added one to test_count per row
-  // and `passed` to passed_count, and changed nothing else.
+  if (declarations.length > 0) {
+    const values: TestResultScoreRow[] = rows.flatMap((row, i) =>
+      scoreRows(declarations, row, scores[i]?.scores ?? []),
+    );
+    await insertScoreValues(tx, values);
+  }
+  // The row as a re-read would return it: the test_results_count trigger added one to test_count per row and
+  // `passed` to passed_count, and changed nothing else.
   const after: EvaluationRow = {
     ...before,
     testCount: before.testCount + rows.length,
@@ -116,9 +117,5 @@ export async function recordBatch(
     before: auditSnapshot(before),
     after: { ...auditSnapshot(after), recorded: rows.map((r) => r.id) },
   });
-  const response = create(RecordTestResultsResponseSchema, {
-    recordedCount: rows.length,
-    evaluation: evaluationMessage(after),
-  });
-  return { after, response, at: rows[0]?.createdAt };
+  return { rows, after, declarations };
 }

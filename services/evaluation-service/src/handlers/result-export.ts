@@ -8,7 +8,9 @@ import { create } from "@bufbuild/protobuf";
 import { testResultMessage } from "../convert.js";
 import { exportTestResultsQuery } from "../db/repository.js";
 import { limits } from "../domain/limits.js";
+import type { ScoreDeclaration } from "../domain/scores.js";
 import { type Ctx, type EvaluationTx, requireEvaluation } from "./common.js";
+import { declarationsOf, valuesOfResults } from "./scores.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -20,7 +22,8 @@ const testResultSize = encodedItemSize(TestResultSchema);
  * whether there is more), so the export never holds a transaction open, and a long one sees results recorded
  * while it runs (it ends when a batch finds none after its last id). The first batch's unit checks the
  * evaluation (NOT_FOUND). A message is capped at 3 MiB encoded as ListTestResults' pages are
- * (`cappedKeysetPage`): a batch cut short by bytes continues right after its last result.
+ * (`cappedKeysetPage`): a batch cut short by bytes continues right after its last result. Each result carries its
+ * named scores, as in ListTestResults.
  *
  * The next batch is read only when the client has taken the previous one: the kit pulls this generator after
  * the transport accepted the message it yielded, so the process holds one batch per export, whatever the size
@@ -39,19 +42,36 @@ export function createExportHandler(): H["exportTestResults"] {
       datasetItemId: req.datasetItemId === "" ? undefined : req.datasetItemId,
     };
     let afterId = req.afterId === "" ? undefined : req.afterId;
-    let first = true;
+    /** The evaluation's declared scores: read with the first batch (they never change after creation). */
+    let declarations: readonly ScoreDeclaration[] | undefined;
     for (;;) {
-      const rows = await ctx.unitOfWork(async (tx) => {
-        if (first) await requireEvaluation(tx, project, req.evaluationId);
-        return exportTestResultsQuery(tx, { ...filter, afterId, limit: batchSize + 1 });
+      const { rows, values } = await ctx.unitOfWork(async (tx) => {
+        if (declarations === undefined) {
+          await requireEvaluation(tx, project, req.evaluationId);
+          declarations = await declarationsOf(tx, req.evaluationId);
+        }
+        const rows = await exportTestResultsQuery(tx, { ...filter, afterId, limit: batchSize + 1 });
+        // the batch's score values (the extra row's too: one range lookup per result either way)
+        return {
+          rows,
+          values: await valuesOfResults(
+            tx,
+            declarations,
+            rows.map((r) => r.id),
+          ),
+        };
       });
-      first = false;
       if (rows.length === 0) return;
+      const scores = declarations ?? [];
       const { page } = cappedKeysetPage(rows, {
         pageSize: batchSize,
         digest: "",
         keyOf: (r) => [r.id],
-        toItem: (r) => create(TestResultSchema, testResultMessage(r, view)),
+        toItem: (r) =>
+          create(
+            TestResultSchema,
+            testResultMessage(r, view, { declarations: scores, values: values.get(r.id) }),
+          ),
         sizeOf: testResultSize,
       });
       yield { testResults: page };

@@ -7,11 +7,14 @@ import {
   AlreadyExistsError,
   type FieldViolation,
   InvalidArgumentError,
+  requestDigest,
   type ServiceHandlers,
 } from "@autoforge/server";
+import { create } from "@bufbuild/protobuf";
 import { evaluationMessage } from "../convert.js";
 import { requestIds } from "../db/repository.js";
 import type { EvaluationRow } from "../db/schema.js";
+import type { ScoreDeclaration } from "../domain/scores.js";
 import {
   type Ctx,
   type EvaluationTx,
@@ -19,8 +22,9 @@ import {
   requestIdScope,
   requireEvaluation,
 } from "./common.js";
-import { batchDigest, prepareBatch, recordBatch } from "./record-batch.js";
+import { batchDigestInput, batchValues, recordBatch } from "./record-batch.js";
 import { createExportHandler } from "./result-export.js";
+import { declarationsOf } from "./scores.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -105,6 +109,7 @@ export function createStreamHandler(): H["streamTestResults"] {
     let committedChunks = 0;
     let skippedChunks = 0;
     let evaluation: EvaluationRow | undefined;
+    let declarations: readonly ScoreDeclaration[] = [];
     for await (const chunk of requests) {
       message++;
       state = admit(state, chunk, message);
@@ -112,13 +117,13 @@ export function createStreamHandler(): H["streamTestResults"] {
       const at = where(chunk, message);
       const scope = requestIdScope(ctx, `StreamTestResults#${chunk.chunkIndex}`, {
         requestId: first.requestId,
-        digest: batchDigest(first.evaluationId, chunk.results),
+        // a chunk digests as a RecordTestResults batch of the same results
+        digest: requestDigest({ evaluationId: first.evaluationId, results: batchDigestInput(chunk.results) }),
         responseSchema: RecordTestResultsResponseSchema,
       });
-      const batch = prepareBatch(chunk.results);
-      const target = { projectId, evaluationId: first.evaluationId };
+      const batch = batchValues(chunk.results);
       try {
-        const outcome = await ctx.unitOfWork(async (tx, tools) => {
+        const outcome = await ctx.unitOfWork(async (tx, { audit }) => {
           const earlier = await requestIds.replay(tx, scope).catch((e: unknown) => {
             if (e instanceof AlreadyExistsError) {
               throw new InvalidArgumentError(
@@ -132,19 +137,25 @@ export function createStreamHandler(): H["streamTestResults"] {
             }
             throw e;
           });
-          if (earlier !== undefined) {
-            // committed by an earlier stream; the evaluation as it is now, for the response
-            return { skipped: true, after: await requireEvaluation(tx, projectId, first.evaluationId) };
-          }
-          const recorded = await recordBatch(tx, tools, target, batch);
-          await requestIds.remember(tx, scope, recorded.response, recorded.at);
-          return { skipped: false, after: recorded.after };
+          const before = await requireEvaluation(tx, projectId, first.evaluationId);
+          // committed by an earlier stream: skipped, and the evaluation as it is now for the response
+          if (earlier !== undefined)
+            return { skipped: true, after: before, declarations: await declarationsOf(tx, before.id) };
+          const { rows, after, declarations } = await recordBatch(tx, audit, before, batch);
+          // the chunk's own answer, as RecordTestResults would have given it
+          const response = create(RecordTestResultsResponseSchema, {
+            recordedCount: rows.length,
+            evaluation: evaluationMessage(after, declarations),
+          });
+          await requestIds.remember(tx, scope, response, rows[0]?.createdAt);
+          return { skipped: false, after, declarations };
         });
         evaluation = outcome.after;
+        declarations = outcome.declarations;
         if (outcome.skipped) skippedChunks++;
         else {
           committedChunks++;
-          recordedCount += batch.values.length;
+          recordedCount += batch.rows.length;
         }
       } catch (e) {
         throw e instanceof InvalidArgumentError ? located(e, at) : e;
@@ -159,7 +170,7 @@ export function createStreamHandler(): H["streamTestResults"] {
       recordedCount,
       committedChunks,
       skippedChunks,
-      evaluation: evaluationMessage(evaluation),
+      evaluation: evaluationMessage(evaluation, declarations),
     };
   };
 }

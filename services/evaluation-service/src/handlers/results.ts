@@ -12,12 +12,14 @@ import {
   encodedItemSize,
   filterDigest,
   listView,
+  requestDigest,
   resolvePageSize,
   type ServiceHandlers,
 } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
-import { statusFromDb, testResultMessage } from "../convert.js";
+import { evaluationMessage, statusFromDb, testResultMessage } from "../convert.js";
 import { listTestResultsQuery, requestIds, summaryQuery } from "../db/repository.js";
+import { flakyPassedItemCountQuery } from "../db/score-repository.js";
 import { nearestRank } from "../domain/evaluation-state.js";
 import {
   type Ctx,
@@ -26,7 +28,9 @@ import {
   requestIdScope,
   requireEvaluation,
 } from "./common.js";
-import { batchDigest, prepareBatch, recordBatch } from "./record-batch.js";
+import { batchDigestInput, batchValues, recordBatch } from "./record-batch.js";
+import { scoreSummaries } from "./score-summary.js";
+import { declarationsOf, valuesOfResults } from "./scores.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -34,22 +38,31 @@ const testResultSize = encodedItemSize(TestResultSchema);
 
 export function createResultHandlers(_deps: HandlerDeps) {
   /**
-   * One atomic batch (recordBatch: every row or none, only while RUNNING), after the request_id replay: a retried
-   * batch gets its first answer.
+   * One atomic batch: every row or none (handlers/record-batch.ts), after the request_id replay: a retried batch
+   * gets its first answer, not TRIAL_ALREADY_RECORDED.
    */
   const recordTestResults: H["recordTestResults"] = async (req: RecordTestResultsRequest, ctx: Ctx) => {
+    const project = ctx.project.id;
+    const digest =
+      req.requestId === ""
+        ? ""
+        : requestDigest({ evaluationId: req.evaluationId, results: batchDigestInput(req.results) });
     const requestId = requestIdScope(ctx, "RecordTestResults", {
       requestId: req.requestId,
-      digest: req.requestId === "" ? "" : batchDigest(req.evaluationId, req.results),
+      digest,
       responseSchema: RecordTestResultsResponseSchema,
     });
-    const batch = prepareBatch(req.results);
-    const target = { projectId: ctx.project.id, evaluationId: req.evaluationId };
-    return ctx.unitOfWork(async (tx, tools) => {
+    const batch = batchValues(req.results);
+    return ctx.unitOfWork(async (tx, { audit }) => {
       const earlier = await requestIds.replay(tx, requestId);
       if (earlier !== undefined) return earlier;
-      const { response, at } = await recordBatch(tx, tools, target, batch);
-      await requestIds.remember(tx, requestId, response, at);
+      const before = await requireEvaluation(tx, project, req.evaluationId);
+      const { rows, after, declarations } = await recordBatch(tx, audit, before, batch);
+      const response = create(RecordTestResultsResponseSchema, {
+        recordedCount: rows.length,
+        evaluation: evaluationMessage(after, declarations),
+      });
+      await requestIds.remember(tx, requestId, response, rows[0]?.createdAt);
       return response;
     });
   };
@@ -65,21 +78,25 @@ export function createResultHandlers(_deps: HandlerDeps) {
     });
     const key = decodePageToken(req.pageToken, digest, ["string"]);
     const view = listView(req.view);
-    const rows = await ctx.unitOfWork(async (tx) => {
+    const { rows, declarations, values } = await ctx.unitOfWork(async (tx) => {
       await requireEvaluation(tx, project, req.evaluationId);
-      return listTestResultsQuery(tx, {
+      const rows = await listTestResultsQuery(tx, {
         evaluationId: req.evaluationId,
         passed: req.passed,
         minScore: req.minScore,
         afterId: key?.[0] as string | undefined,
         limit: pageSize + 1,
       });
+      const declarations = await declarationsOf(tx, req.evaluationId);
+      const ids = rows.map((r) => r.id);
+      return { rows, declarations, values: await valuesOfResults(tx, declarations, ids) };
     });
     const { page, nextPageToken } = cappedKeysetPage(rows, {
       pageSize,
       digest,
       keyOf: (r) => [r.id],
-      toItem: (r) => create(TestResultSchema, testResultMessage(r, view)),
+      toItem: (r) =>
+        create(TestResultSchema, testResultMessage(r, view, { declarations, values: values.get(r.id) })),
       sizeOf: testResultSize,
     });
     return { testResults: page, nextPageToken };
@@ -99,10 +116,17 @@ export function createResultHandlers(_deps: HandlerDeps) {
     const project = ctx.project.id;
     return ctx.unitOfWork(async (tx) => {
       const row = await requireEvaluation(tx, project, req.id);
-      const ranks = { p50: nearestRank(50, row.testCount), p95: nearestRank(95, row.testCount) };
+      const ranks = {
+        p50: nearestRank(50, row.testCount),
+        p95: nearestRank(95, row.testCount),
+        p99: nearestRank(99, row.testCount),
+      };
       const [agg] = await summaryQuery(tx, row.id, ranks);
       const n = agg?.testCount ?? 0;
       const passedCount = agg?.passedCount ?? 0;
+      const isExperiment = row.datasetId !== null;
+      const declarations = await declarationsOf(tx, row.id);
+      const flaky = isExperiment ? ((await flakyPassedItemCountQuery(tx, row.id))[0]?.count ?? 0) : 0;
       return {
         summary: {
           evaluationId: row.id,
@@ -114,8 +138,11 @@ export function createResultHandlers(_deps: HandlerDeps) {
           ...(agg?.meanPassedScore == null ? {} : { meanPassedScore: Number(agg.meanPassedScore) }),
           latencyP50Ms: BigInt(agg?.latencyP50Ms ?? 0),
           latencyP95Ms: BigInt(agg?.latencyP95Ms ?? 0),
+          latencyP99Ms: BigInt(agg?.latencyP99Ms ?? 0),
           latencyMaxMs: BigInt(agg?.maxLatencyMs ?? 0),
           ...(row.overallScore === null ? {} : { overallScore: row.overallScore }),
+          scores: await scoreSummaries(tx, { id: row.id, isExperiment }, declarations),
+          flakyItemCount: flaky,
         },
       };
     });

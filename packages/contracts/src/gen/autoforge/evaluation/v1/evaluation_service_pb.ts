@@ -2069,7 +2069,7 @@ export const EvaluationService: GenService<{
   /**
    * An experiment's dataset items across their trials: per item and score, the mean and variance over the
    * trials, and whether a boolean score (or `passed`) differs between them (a flaky item). In item id order,
-   * keyset-paginated; an ad-hoc evaluation has no items (FAILED_PRECONDITION).
+   * keyset-paginated; an ad-hoc evaluation has no items (an empty page).
    *
    * @generated from rpc autoforge.evaluation.v1.EvaluationService.ListItemStats
    */
