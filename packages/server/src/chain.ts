@@ -425,7 +425,9 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
       if (database === undefined) throw new Error("no database configured for this server");
       const readOnly = call.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
       const kind = readOnly ? "read" : "write";
-      const options = { deadline: state.deadline, signal };
+      // a server stream without a client timeout has no deadline (Infinity): none for its units either (a timer
+      // of Infinity ms overflows and would fire at once)
+      const options = Number.isFinite(state.deadline) ? { deadline: state.deadline, signal } : { signal };
       let attempts = 0;
       const run = (tx: Tx) => {
         attempts++;
