@@ -500,43 +500,41 @@ try {
 
   // 4. optionally: the same again under --cpu-prof, for where the time goes
   if (opt.profile) {
-    const dir = join(work, "profiles");
-    mkdirSync(dir, { recursive: true });
-    await stopChild(svc.child);
-    // the profile's clock starts with the process (about): windows are offsets from the spawn
-    const spawned = Date.now();
-    await startService("evaluation-service", { cpuProfDir: dir });
-    const profiled = procs["evaluation-service"];
-    // reconnect: the old connection went with the old process
+    // each phase again in a process of its own under --cpu-prof, counted from its /healthz answer to its stop
     streamClient.close();
-    const client2 = new grpc.Client(profiled.address, grpc.credentials.createInsecure());
-    const profileStart = Date.now();
-    const ids = [];
-    for (let s = 0; s < cfg.streams; s++) ids.push(await newEvaluation());
-    const small = Math.max(1, Math.floor(chunksPerStream / 4));
-    await Promise.all(ids.map((id, s) => streamChunks(client2, id, `prof-${s}`, small, block)));
-    const ingestEnd = Date.now();
-    for (const id of report.evaluations) await exportAll(client2, id);
-    const exportEnd = Date.now();
-    await stopChild(profiled.child);
-    const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
-    if (file) {
-      report.profiles = {
-        ingest: summariseProfile(join(dir, file), {
-          fromMs: profileStart - spawned,
-          toMs: ingestEnd - spawned,
-        }),
-        export: summariseProfile(join(dir, file), {
-          fromMs: ingestEnd - profileStart,
-          toMs: exportEnd - profileStart,
-        }),
-      };
-    }
-    client2.close();
+    const profiled = async (name, phase) => {
+      const dir = join(work, `profile-${name}`);
+      mkdirSync(dir, { recursive: true });
+      await stopChild(procs["evaluation-service"].child);
+      const spawned = Date.now();
+      const p = await startService("evaluation-service", { cpuProfDir: dir });
+      const healthy = Date.now();
+      const client = new grpc.Client(p.address, grpc.credentials.createInsecure());
+      await phase(client);
+      client.close();
+      const done = Date.now();
+      await stopChild(p.child);
+      const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+      return file === undefined
+        ? undefined
+        : summariseProfile(join(dir, file), { fromMs: healthy - spawned, toMs: done - spawned });
+    };
+    report.profiles = {
+      ingest: await profiled("ingest", async (client) => {
+        const ids = [];
+        for (let s = 0; s < cfg.streams; s++) ids.push(await newEvaluation());
+        const small = Math.max(1, Math.floor(chunksPerStream / 4));
+        await Promise.all(ids.map((id, s) => streamChunks(client, id, `prof-${s}`, small, block)));
+      }),
+      export: await profiled("export", async (client) => {
+        for (const id of report.evaluations) await exportAll(client, id);
+      }),
+    };
+    await startService("evaluation-service");
   }
   unary.close();
   prompts.close();
-  streamClient.close();
+  if (!opt.profile) streamClient.close();
 } finally {
   await stopAll();
   if (!opt.keep) rmSync(work, { recursive: true, force: true });

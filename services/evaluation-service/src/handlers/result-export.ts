@@ -6,11 +6,11 @@ import {
 import { cappedKeysetPage, encodedItemSize, listView, type ServiceHandlers } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
 import { testResultMessage } from "../convert.js";
-import { exportTestResultsQuery } from "../db/repository.js";
+import { type ExportedResultRow, exportTestResultsQuery } from "../db/repository.js";
 import { limits } from "../domain/limits.js";
 import type { ScoreDeclaration } from "../domain/scores.js";
 import { type Ctx, type EvaluationTx, requireEvaluation } from "./common.js";
-import { declarationsOf, valuesOfResults } from "./scores.js";
+import { declarationsOf } from "./scores.js";
 
 type H = ServiceHandlers<typeof EvaluationService, EvaluationTx>;
 
@@ -45,33 +45,31 @@ export function createExportHandler(): H["exportTestResults"] {
     /** The evaluation's declared scores: read with the first batch (they never change after creation). */
     let declarations: readonly ScoreDeclaration[] | undefined;
     for (;;) {
-      const { rows, values } = await ctx.unitOfWork(async (tx) => {
+      const rows = await ctx.unitOfWork(async (tx) => {
         if (declarations === undefined) {
           await requireEvaluation(tx, project, req.evaluationId);
           declarations = await declarationsOf(tx, req.evaluationId);
         }
-        const rows = await exportTestResultsQuery(tx, { ...filter, afterId, limit: batchSize + 1 });
-        // the batch's score values (the extra row's too: one range lookup per result either way)
-        return {
-          rows,
-          values: await valuesOfResults(
-            tx,
-            declarations,
-            rows.map((r) => r.id),
-          ),
-        };
+        const names = declarations.map((d) => d.name);
+        return exportTestResultsQuery(tx, { ...filter, afterId, limit: batchSize + 1 }, names);
       });
       if (rows.length === 0) return;
       const scores = declarations ?? [];
+      const valuesOf = (r: ExportedResultRow) => {
+        if (scores.length === 0) return undefined;
+        const values = new Map<string, number>();
+        scores.forEach((d, i) => {
+          const v = r[`score${i}`];
+          if (v !== null && v !== undefined) values.set(d.name, v);
+        });
+        return values;
+      };
       const { page } = cappedKeysetPage(rows, {
         pageSize: batchSize,
         digest: "",
         keyOf: (r) => [r.id],
         toItem: (r) =>
-          create(
-            TestResultSchema,
-            testResultMessage(r, view, { declarations: scores, values: values.get(r.id) }),
-          ),
+          create(TestResultSchema, testResultMessage(r, view, { declarations: scores, values: valuesOf(r) })),
         sizeOf: testResultSize,
       });
       yield { testResults: page };
