@@ -43,7 +43,8 @@ const usage = `usage: npm run bench:streams -- [options]
   --chunk 1000          results per chunk
   --unary-seconds 15    RecordTestResults(50) baseline duration; --unary-concurrency 8
   --echo-seconds 10     echo baseline duration; --echo-concurrency 50
-  --batch 1000          ExportTestResults batch_size; --view full|basic
+  --batch 500,1000      ExportTestResults batch_size, one export pass per value; --view full|basic
+                        (then one more pass at the first batch_size whose client stops reading for 5 s)
   --profile             also run the ingestion and the export again under node --cpu-prof (top frames)
   --no-build            skip npm run build
   --keep                keep the temp directory
@@ -58,7 +59,7 @@ const { values: opt } = parseArgs({
     "unary-concurrency": { type: "string", default: "8" },
     "echo-seconds": { type: "string", default: "10" },
     "echo-concurrency": { type: "string", default: "50" },
-    batch: { type: "string", default: "1000" },
+    batch: { type: "string", default: "500,1000" },
     view: { type: "string", default: "full" },
     profile: { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
@@ -79,7 +80,7 @@ const cfg = {
   unaryConcurrency: Number(opt["unary-concurrency"]),
   echoSeconds: Number(opt["echo-seconds"]),
   echoConcurrency: Number(opt["echo-concurrency"]),
-  batch: Number(opt.batch),
+  batches: opt.batch.split(",").map(Number),
   view: opt.view === "basic" ? 1 : 2,
 };
 
@@ -279,14 +280,13 @@ function countResults(bytes) {
   return n;
 }
 
-/** One ExportTestResults call: messages, results, bytes received. */
-function exportAll(client, evaluationId) {
+/**
+ * One ExportTestResults call: messages, results, bytes received. `pauseAfter`: the client stops reading for
+ * `pauseMs` after that many messages (grpc-js then stops taking data: HTTP/2 flow control reaches the server).
+ */
+function exportAll(client, evaluationId, batchSize, { pauseAfter = -1, pauseMs = 0 } = {}) {
   return new Promise((resolve, reject) => {
-    const request = create(ExportTestResultsRequestSchema, {
-      evaluationId,
-      batchSize: cfg.batch,
-      view: cfg.view,
-    });
+    const request = create(ExportTestResultsRequestSchema, { evaluationId, batchSize, view: cfg.view });
     const call = client.makeServerStreamRequest(
       `/${EvaluationService.typeName}/ExportTestResults`,
       (m) => Buffer.from(toBinary(ExportTestResultsRequestSchema, m)),
@@ -299,6 +299,10 @@ function exportAll(client, evaluationId) {
     let results = 0;
     let bytes = 0;
     call.on("data", (b) => {
+      if (messages === pauseAfter) {
+        call.pause();
+        setTimeout(() => call.resume(), pauseMs);
+      }
       messages++;
       bytes += b.length;
       results += countResults(b);
@@ -384,6 +388,7 @@ try {
   // 2a. RecordTestResults(50), unary, concurrent
   {
     const evaluationId = await newEvaluation();
+    report.unaryEvaluation = evaluationId;
     const bodies = Array.from({ length: 20 }, (_, b) =>
       create(RecordTestResultsRequestSchema, {
         evaluationId,
@@ -454,8 +459,8 @@ try {
     );
   }
 
-  // 3. export every result recorded by the streams: one export per evaluation, one after the other
-  const exportEach = async () => {
+  // 3. export every result recorded by the streams: one export per evaluation, one after the other, per batch size
+  const exportEach = async (batchSize, pause) => {
     let rssMax = 0;
     const rssStart = rssMiB(svc.child.pid);
     const sampler = setInterval(() => {
@@ -464,7 +469,7 @@ try {
     const r = await measured([svc], async () => {
       const out = { messages: 0, results: 0, bytes: 0 };
       for (const id of report.evaluations) {
-        const one = await exportAll(streamClient, id);
+        const one = await exportAll(streamClient, id, batchSize, pause);
         out.messages += one.messages;
         out.results += one.results;
         out.bytes += one.bytes;
@@ -474,11 +479,19 @@ try {
     clearInterval(sampler);
     return { ...r, rssStart, rssMax: Math.max(rssMax, rssMiB(svc.child.pid)) };
   };
-  {
-    const r = await exportEach();
-    report.exportTestResults = {
-      batch: cfg.batch,
+  report.exportTestResults = [];
+  const passes = [
+    ...cfg.batches.map((batch) => ({ batch })),
+    { batch: cfg.batches[0], pause: { pauseAfter: 20, pauseMs: 5_000 } },
+  ];
+  // warm-up (unmeasured): export the RecordTestResults baseline's evaluation
+  await exportAll(streamClient, report.unaryEvaluation, cfg.batches[0]);
+  for (const { batch, pause } of passes) {
+    const r = await exportEach(batch, pause);
+    const pass = {
+      batch,
       view: cfg.view === 1 ? "basic" : "full",
+      clientPausedMs: pause?.pauseMs ?? 0,
       messages: r.value.messages,
       results: r.value.results,
       mib: round(r.value.bytes / 2 ** 20, 0),
@@ -492,9 +505,10 @@ try {
         growth: round(r.rssMax - r.rssStart, 0),
       },
     };
+    report.exportTestResults.push(pass);
     log(
-      `ExportTestResults: ${r.value.results} rows in ${r.seconds.toFixed(1)} s = ${report.exportTestResults.rowsPerSecond} rows/s, ` +
-        `${report.exportTestResults.serverCpuUsPerRow} µs CPU/row, RSS ${report.exportTestResults.rssMiB.start} -> max ${report.exportTestResults.rssMiB.max} MiB`,
+      `ExportTestResults batch ${batch}${pause ? ` (client paused ${pause.pauseMs} ms per export)` : ""}: ${pass.results} rows in ${pass.seconds} s = ${pass.rowsPerSecond} rows/s, ` +
+        `${pass.serverCpuUsPerRow} µs CPU/row, RSS ${pass.rssMiB.start} -> max ${pass.rssMiB.max} MiB`,
     );
   }
 
@@ -527,7 +541,7 @@ try {
         await Promise.all(ids.map((id, s) => streamChunks(client, id, `prof-${s}`, small, block)));
       }),
       export: await profiled("export", async (client) => {
-        for (const id of report.evaluations) await exportAll(client, id);
+        for (const id of report.evaluations) await exportAll(client, id, cfg.batches[0]);
       }),
     };
     await startService("evaluation-service");
