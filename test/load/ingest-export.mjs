@@ -41,6 +41,8 @@ const usage = `usage: npm run bench:streams -- [options]
   --results 1000000     results streamed in (and then exported)
   --streams 2           concurrent StreamTestResults calls (each into its own evaluation)
   --chunk 1000          results per chunk
+  --chunks-per-call 50  chunks per StreamTestResults call (one upload is several calls under one request_id:
+                        a client stream lasts at most the server's maximum timeout, 30 s)
   --unary-seconds 15    RecordTestResults(50) baseline duration; --unary-concurrency 8
   --echo-seconds 10     echo baseline duration; --echo-concurrency 50
   --batch 500,1000      ExportTestResults batch_size, one export pass per value; --view full|basic
@@ -55,6 +57,7 @@ const { values: opt } = parseArgs({
     results: { type: "string", default: "1000000" },
     streams: { type: "string", default: "2" },
     chunk: { type: "string", default: "1000" },
+    "chunks-per-call": { type: "string", default: "50" },
     "unary-seconds": { type: "string", default: "15" },
     "unary-concurrency": { type: "string", default: "8" },
     "echo-seconds": { type: "string", default: "10" },
@@ -76,6 +79,7 @@ const cfg = {
   results: Number(opt.results),
   streams: Number(opt.streams),
   chunk: Number(opt.chunk),
+  chunksPerCall: Number(opt["chunks-per-call"]),
   unarySeconds: Number(opt["unary-seconds"]),
   unaryConcurrency: Number(opt["unary-concurrency"]),
   echoSeconds: Number(opt["echo-seconds"]),
@@ -223,11 +227,11 @@ md.set("authorization", `Bearer ${token}`);
 const passThrough = (b) => b;
 
 /**
- * One StreamTestResults call of `chunks` chunks of `size` results into `evaluationId`. The results block is
- * encoded once; each message is its header (chunk_index, and in the first the evaluation and request ids)
+ * One StreamTestResults call of chunks `from`..`to - 1` of `size` results into `evaluationId`. The results block
+ * is encoded once; each message is its header (chunk_index, and in the first the evaluation and request ids)
  * concatenated with it (protobuf fields concatenate). Each write waits for grpc-js to take the previous one.
  */
-function streamChunks(client, evaluationId, requestId, chunks, resultsBlock) {
+function streamCall(client, evaluationId, requestId, from, to, resultsBlock) {
   return new Promise((resolve, reject) => {
     const call = client.makeClientStreamRequest(
       `/${EvaluationService.typeName}/StreamTestResults`,
@@ -237,9 +241,9 @@ function streamChunks(client, evaluationId, requestId, chunks, resultsBlock) {
       { deadline: Date.now() + 3_600_000 },
       (err, res) => (err ? reject(err) : resolve(res)),
     );
-    let i = 0;
+    let i = from;
     const next = () => {
-      if (i === chunks) {
+      if (i === to) {
         call.end();
         return;
       }
@@ -247,7 +251,7 @@ function streamChunks(client, evaluationId, requestId, chunks, resultsBlock) {
         StreamTestResultsRequestSchema,
         create(
           StreamTestResultsRequestSchema,
-          i === 0 ? { evaluationId, requestId, chunkIndex: i } : { chunkIndex: i },
+          i === from ? { evaluationId, requestId, chunkIndex: i } : { chunkIndex: i },
         ),
       );
       i++;
@@ -255,6 +259,29 @@ function streamChunks(client, evaluationId, requestId, chunks, resultsBlock) {
     };
     next();
   });
+}
+
+/**
+ * One upload of `chunks` chunks under one request_id, as calls of at most `cfg.chunksPerCall` chunks each, every
+ * call continuing the chunk_index where the previous one ended: a client stream lasts at most the server's
+ * maximum timeout (30 s), like a unary call. Resolves with the summed counts.
+ */
+async function streamChunks(client, evaluationId, requestId, chunks, resultsBlock) {
+  const total = { recordedCount: 0, committedChunks: 0, skippedChunks: 0 };
+  for (let from = 0; from < chunks; from += cfg.chunksPerCall) {
+    const res = await streamCall(
+      client,
+      evaluationId,
+      requestId,
+      from,
+      Math.min(chunks, from + cfg.chunksPerCall),
+      resultsBlock,
+    );
+    total.recordedCount += res.recordedCount;
+    total.committedChunks += res.committedChunks;
+    total.skippedChunks += res.skippedChunks;
+  }
+  return total;
 }
 
 /** Counts the repeated field 1 (test_results) of an ExportTestResultsResponse without decoding the results. */
