@@ -6,7 +6,7 @@ import {
 import { cappedKeysetPage, encodedItemSize, listView, type ServiceHandlers } from "@autoforge/server";
 import { create } from "@bufbuild/protobuf";
 import { testResultMessage } from "../convert.js";
-import { type ExportedResultRow, exportTestResultsQuery } from "../db/repository.js";
+import { type ExportedResultRow, exportTestResultsBatch } from "../db/repository.js";
 import { limits } from "../domain/limits.js";
 import type { ScoreDeclaration } from "../domain/scores.js";
 import { type Ctx, type EvaluationTx, requireEvaluation } from "./common.js";
@@ -51,7 +51,7 @@ export function createExportHandler(): H["exportTestResults"] {
           declarations = await declarationsOf(tx, req.evaluationId);
         }
         const names = declarations.map((d) => d.name);
-        return exportTestResultsQuery(tx, { ...filter, afterId, limit: batchSize + 1 }, names);
+        return exportTestResultsBatch(tx, { ...filter, afterId, limit: batchSize + 1 }, names);
       });
       if (rows.length === 0) return;
       const scores = declarations ?? [];
