@@ -173,7 +173,9 @@ function cases(services: readonly DescService[], targets: readonly Target[], aut
   for (const service of services) {
     for (const target of targets) {
       for (const method of service.methods) {
-        const streaming = method.methodKind === "server_streaming";
+        // Client streams too: the Connect protocol frames their one message (a bare `application/json` body
+        // is no Connect client stream, and connect-node answers it 415 without a body).
+        const streaming = method.methodKind !== "unary";
         for (let i = 0; i < perMethod; i++) {
           const body =
             target.protocol === "connect-json" ? jsonBody(method.input, rng) : binaryBody(method.input, rng);

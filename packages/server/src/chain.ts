@@ -397,7 +397,10 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
   const principal = state.principal;
   if (principal === undefined) throw new Error("handler reached without a principal");
   const signal = state.controller.signal;
+  // A stream may run one unit of work per message (each short, one after the other); any other call runs one.
+  const perMessage = call.method.methodKind !== "unary";
   let unitOfWorkUsed = false;
+  let unitOfWorkOpen = false;
   return {
     service: call.service.service,
     method: call.method,
@@ -414,13 +417,17 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
       return state.logger();
     },
     unitOfWork(fn) {
-      if (unitOfWorkUsed)
+      if (unitOfWorkUsed && !perMessage)
         throw new Error(`${call.method.name}: unitOfWork may be called at most once per call`);
+      if (unitOfWorkOpen)
+        throw new Error(`${call.method.name}: a unit of work is already open in this call (one at a time)`);
       unitOfWorkUsed = true;
       if (database === undefined) throw new Error("no database configured for this server");
       const readOnly = call.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
       const kind = readOnly ? "read" : "write";
-      const options = { deadline: state.deadline, signal };
+      // a server stream without a client timeout has no deadline (Infinity): none for its units either (a timer
+      // of Infinity ms overflows and would fire at once)
+      const options = Number.isFinite(state.deadline) ? { deadline: state.deadline, signal } : { signal };
       let attempts = 0;
       const run = (tx: Tx) => {
         attempts++;
@@ -437,6 +444,7 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
         });
       };
       // one span for the unit of work, retries included: kind and how many attempts it took
+      unitOfWorkOpen = true;
       return tracer.startActiveSpan(
         `unit of work ${kind}`,
         { attributes: { "db.unit_of_work.kind": kind } },
@@ -448,6 +456,7 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
             span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.name : "error" });
             throw e;
           } finally {
+            unitOfWorkOpen = false;
             span.setAttribute("db.unit_of_work.attempts", attempts);
             span.end();
           }

@@ -91,8 +91,10 @@ export interface CallContext<Tx = unknown> {
   /**
    * Runs `fn` in ONE unit of work: a read transaction for NO_SIDE_EFFECTS methods, a write transaction
    * otherwise. It commits when `fn` returns and rolls back when it throws; handlers never commit or roll back.
-   * At most once per call. Call other services BEFORE it: a network call inside a write transaction would
-   * hold the single writer.
+   * At most once per unary call. A streaming call may run one per message, one at a time (a batch of a server
+   * stream read in its own short transaction, a chunk of a client stream committed as it arrives), never one
+   * transaction held open across the stream. Call other services BEFORE it: a network call inside a write
+   * transaction would hold the single writer.
    */
   unitOfWork<T>(fn: (tx: Tx, tools: UnitOfWorkTools) => Promise<T>): Promise<T>;
 }

@@ -281,6 +281,10 @@ function implementation(
       const handle: grpc.handleServerStreamingCall<Buffer, Buffer> = (call) => {
         const md = new grpc.Metadata();
         let headersSent = false;
+        // Resolves once grpc-js has handed the message to HTTP/2, which it does only as the client's flow-control
+        // window allows: the chain pulls the handler's next message then, so a client that stops reading stops
+        // the handler. (`write()`'s return value would not: the call is an object-mode Writable that buffers 16
+        // messages before it asks for 'drain'.) A cancelled call never calls back; the chain's signal ends it.
         const send = (m: Message) =>
           new Promise<void>((resolve) => {
             const bytes = encode(m);
@@ -288,8 +292,7 @@ function implementation(
               call.sendMetadata(md);
               headersSent = true;
             }
-            if (call.write(bytes)) resolve();
-            else call.once("drain", () => resolve());
+            call.write(bytes, () => resolve());
           });
         const settled = { done: false };
         pipeline(incomingCall(service, method, call, md, send, settled)).then(

@@ -4,6 +4,7 @@ import {
   CompleteEvaluationRequestSchema,
   CreateEvaluationRequestSchema,
   EvaluationStatus,
+  ExportTestResultsRequestSchema,
   FailEvaluationRequestSchema,
   GetEvaluationRequestSchema,
   GetEvaluationSummaryRequestSchema,
@@ -14,6 +15,8 @@ import {
   ScoreDirection,
   ScoreKind,
   StartEvaluationRequestSchema,
+  StreamTestResultsRequestSchema,
+  type TestResult,
 } from "@autoforge/contracts/evaluation/v1";
 import {
   createValidators,
@@ -21,6 +24,7 @@ import {
   pageSizeRule,
   pageTokenRule,
   type Validators,
+  type Violations,
 } from "@autoforge/server";
 import { z } from "zod";
 import { limits } from "./domain/limits.js";
@@ -125,6 +129,32 @@ const testResult = z.object({
     .max(limits.scoresPerEvaluationMax, `at most ${limits.scoresPerEvaluationMax} scores`),
 });
 
+/**
+ * A batch's cross-field rules (RecordTestResults, and each chunk of StreamTestResults): an item and a trial go
+ * together; a pair appears once per batch (the handler checks it against the evaluation: an experiment needs
+ * both, an ad-hoc evaluation neither).
+ */
+function batchRules(results: readonly TestResult[], violations: Violations): void {
+  const first = new Map<string, number>();
+  results.forEach((r, i) => {
+    if (r.datasetItemId !== "" && r.trial === 0) {
+      violations.add(`results[${i}].trial`, `required with dataset_item_id: 1 to ${limits.trialsPerItemMax}`);
+    }
+    if (r.datasetItemId === "" && r.trial !== 0) {
+      violations.add(`results[${i}].dataset_item_id`, "required with trial");
+    }
+    if (r.datasetItemId === "" || r.trial === 0) return;
+    const key = `${r.datasetItemId}\0${r.trial}`;
+    const earlier = first.get(key);
+    if (earlier === undefined) first.set(key, i);
+    else
+      violations.add(
+        `results[${i}].trial`,
+        `item ${r.datasetItemId} trial ${r.trial} is already in results[${earlier}]: each (item, trial) is recorded once`,
+      );
+  });
+}
+
 export const evaluationValidators: Validators = createValidators(
   defineValidator(
     CreateEvaluationRequestSchema,
@@ -179,31 +209,7 @@ export const evaluationValidators: Validators = createValidators(
         .max(limits.resultsPerBatchMax, `at most ${limits.resultsPerBatchMax} results`),
       requestId,
     },
-    // An item and a trial go together; a pair appears once per batch (the handler checks it against the
-    // evaluation: an experiment needs both, an ad-hoc evaluation neither).
-    (req, violations) => {
-      const first = new Map<string, number>();
-      req.results.forEach((r, i) => {
-        if (r.datasetItemId !== "" && r.trial === 0) {
-          violations.add(
-            `results[${i}].trial`,
-            `required with dataset_item_id: 1 to ${limits.trialsPerItemMax}`,
-          );
-        }
-        if (r.datasetItemId === "" && r.trial !== 0) {
-          violations.add(`results[${i}].dataset_item_id`, "required with trial");
-        }
-        if (r.datasetItemId === "" || r.trial === 0) return;
-        const key = `${r.datasetItemId}\0${r.trial}`;
-        const earlier = first.get(key);
-        if (earlier === undefined) first.set(key, i);
-        else
-          violations.add(
-            `results[${i}].trial`,
-            `item ${r.datasetItemId} trial ${r.trial} is already in results[${earlier}]: each (item, trial) is recorded once`,
-          );
-      });
-    },
+    (req, violations) => batchRules(req.results, violations),
   ),
   defineValidator(CompleteEvaluationRequestSchema, { id: uuid }),
   defineValidator(FailEvaluationRequestSchema, { id: uuid, reason: chars(1, limits.reasonMaxChars) }),
@@ -212,6 +218,32 @@ export const evaluationValidators: Validators = createValidators(
     minScore: score.optional(),
     pageSize: pageSizeRule(),
     pageToken: pageTokenRule,
+  }),
+  // Each message of the stream, as the kit validates it on arrival (a later one's violations say which message
+  // it is): a chunk as a RecordTestResults batch. The first message must name the evaluation and the request_id,
+  // later ones may leave them empty (the handler checks the stream's rules across messages).
+  defineValidator(
+    StreamTestResultsRequestSchema,
+    {
+      evaluationId: z.union([z.literal(""), uuid]),
+      requestId,
+      chunkIndex: z.int().min(0, "must be >= 0"),
+      results: z
+        .array(testResult)
+        .min(1, "at least 1 result")
+        .max(limits.resultsPerBatchMax, `at most ${limits.resultsPerBatchMax} results`),
+    },
+    (req, violations) => batchRules(req.results, violations),
+  ),
+  defineValidator(ExportTestResultsRequestSchema, {
+    evaluationId: uuid,
+    minScore: score.optional(),
+    datasetItemId: resultItemId,
+    afterId: z.union([z.literal(""), uuid]),
+    batchSize: z
+      .int()
+      .min(0, `must be 1 to ${limits.exportBatchMax}`)
+      .max(limits.exportBatchMax, `must be 1 to ${limits.exportBatchMax}`),
   }),
   defineValidator(GetEvaluationSummaryRequestSchema, { id: uuid }),
   defineValidator(ComparePromptVersionsRequestSchema, { promptId: uuid }),

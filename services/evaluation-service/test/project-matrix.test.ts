@@ -440,8 +440,8 @@ describe("project matrix", () => {
       expect(changed, "refused cells that changed something").toEqual([]);
       expect(crossProjectSuccesses, "successes of principals that are no member of proj-a").toBe(0);
       // The leak scan saw the project field: every OK that returns an evaluation shows it. Get and List for
-      // the 4 members, Create, Start, Record, Complete and Fail for the 3 editors+: 2 x 4 + 5 x 3.
-      expect(responsesShowingProjectA, "OK responses showing proj-a").toBe(23);
+      // the 4 members, Create, Start, Record, Stream, Complete and Fail for the 3 editors+: 2 x 4 + 6 x 3.
+      expect(responsesShowingProjectA, "OK responses showing proj-a").toBe(26);
     },
     30_000,
   );

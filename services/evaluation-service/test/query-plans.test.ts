@@ -18,6 +18,7 @@ import {
   compareVersionsQuery,
   deleteEvaluationsOfPrompt,
   evaluationsOfPromptCountQuery,
+  exportTestResultsQuery,
   incompleteItemsQuery,
   listEvaluationsQuery,
   listTestResultsQuery,
@@ -126,6 +127,20 @@ describe("query plans", () => {
         }
         for (const passed of [undefined, true, false]) {
           for (const minScore of [undefined, 0.5]) {
+            // ExportTestResults without an item: each batch is ListTestResults' query
+            cases.push([
+              `ExportTestResults passed=${passed ?? "-"} min_score=${minScore ?? "-"} a later batch`,
+              exportTestResultsQuery(
+                d,
+                { evaluationId: evalId(1), passed, minScore, afterId: `${evalId(1)}-010`, limit: 501 },
+                ["quality", "safe"],
+              ),
+              [
+                /USING INDEX test_results_evaluation_id_idx \(evaluation_id=\? AND id>\?\)/,
+                // each score value: a point lookup in test_result_scores' primary key
+                /(SEARCH test_result_scores USING INDEX sqlite_autoindex_test_result_scores_1 \(result_id=\? AND name=\?\)[\s\S]*){2}/,
+              ],
+            ]);
             for (const afterId of [undefined, `${evalId(1)}-010`]) {
               cases.push([
                 `ListTestResults passed=${passed ?? "-"} min_score=${minScore ?? "-"} ${afterId ? "page 2" : "page 1"}`,
@@ -177,6 +192,37 @@ describe("query plans", () => {
           }
           expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
           expect(text, `${name}\n${text}`).not.toMatch(/^SCAN (evaluations|test_results)$/m);
+        }
+      },
+    );
+  }
+
+  for (const withStats of [false, true]) {
+    itWith(
+      withStats ? ["localMaintenance"] : [],
+      `ExportTestResults of one dataset item: a range of the item index, sorting only that item's trials (${withStats ? "with" : "without"} ANALYZE statistics)`,
+      async () => {
+        const { db } = await openTestDatabase();
+        if (withStats) await seed(db);
+        for (const filters of [{}, { passed: true, minScore: 0.5 }, { afterId: `${evalId(1)}-010` }]) {
+          const query = exportTestResultsQuery(
+            db.drizzle(),
+            { evaluationId: evalId(1), datasetItemId: "item-7", limit: 501, ...filters },
+            ["quality"],
+          );
+          const text = (await planOf(db, query)).join("\n");
+          // the partial UNIQUE index (evaluation_id, dataset_item_id, trial) holds at most trials_per_item (100)
+          // entries per item: the temp B-tree orders those few rows by id, and nothing else of the evaluation is read
+          expect(text, text).toMatch(
+            /^SEARCH test_results USING INDEX test_results_evaluation_item_trial_idx \(evaluation_id=\? AND dataset_item_id=\?\)$/m,
+          );
+          expect(text, text).not.toMatch(/test_results_evaluation_id_idx|^SCAN/m);
+          expect(text, text).toMatch(
+            /SEARCH test_result_scores USING INDEX sqlite_autoindex_test_result_scores_1/,
+          );
+          expect(text.split("\n").filter((l) => /TEMP B-TREE/.test(l))).toEqual([
+            "USE TEMP B-TREE FOR ORDER BY",
+          ]);
         }
       },
     );

@@ -1,6 +1,17 @@
 import { idempotencyKeyStore, insertRows, preparedQuery, type Tx } from "@autoforge/db";
 import { createRequestIds } from "@autoforge/server";
-import { and, asc, desc, eq, gt, inArray, type Placeholder, type SQL, sql } from "drizzle-orm";
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  getTableColumns,
+  gt,
+  inArray,
+  type Placeholder,
+  type SQL,
+  sql,
+} from "drizzle-orm";
 import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import {
   consumerOffsets,
@@ -11,6 +22,8 @@ import {
   type PromptTombstoneState,
   promptTombstones,
   type Schema,
+  type TestResultRow,
+  testResultScores,
   testResults,
 } from "./schema.js";
 
@@ -235,6 +248,134 @@ export function listTestResultsQuery(db: Queryable, f: ListTestResultsFilter) {
     .where(and(...conditions))
     .orderBy(asc(testResults.evaluationId), asc(testResults.id))
     .limit(f.limit);
+}
+
+export interface ExportTestResultsFilter extends ListTestResultsFilter {
+  /** Only this dataset item's results (an experiment's). */
+  datasetItemId?: string | undefined;
+}
+
+/** A row of `exportTestResultsQuery`: the result, and its value of each declared score asked for (`score0`, ...). */
+export type ExportedResultRow = TestResultRow & Record<`score${number}`, number | null>;
+
+/**
+ * One batch of ExportTestResults, in recording order, keyset on id, with each result's values of `scoreNames`
+ * (the declared scores, in declaration order) as columns `score0`, `score1`, ...: one scalar subquery per score,
+ * each a point lookup in test_result_scores' primary key (result_id, name). One row per result instead of one
+ * more row per value read separately: an export reads a million results, and that halves the rows stepped and
+ * mapped (REAL columns, so no value goes through text).
+ *
+ * Without an item the batch walks test_result_evaluation_id_idx forwards as ListTestResults does (the filters on
+ * the rows it visits, `+` keeping them from driving index choice). With an item it is a range of the partial
+ * UNIQUE index test_results_evaluation_item_trial_idx (evaluation_id, dataset_item_id, trial), which that index
+ * bounds to the item's trials (at most trials_per_item, 100): those few rows are sorted by id. The other choice,
+ * `dataset_item_id` as a filter on test_results_evaluation_id_idx, needs no sort but reads every result of the
+ * evaluation (and its row, for the column) to find them: a million for one item of a large experiment, on every
+ * batch of the export.
+ */
+export function exportTestResultsQuery(
+  db: Queryable,
+  f: ExportTestResultsFilter,
+  scoreNames: readonly string[] = [],
+) {
+  const columns = {
+    ...getTableColumns(testResults),
+    ...Object.fromEntries(
+      scoreNames.map((name, i) => [
+        `score${i}`,
+        sql<
+          number | null
+        >`(SELECT ${testResultScores.value} FROM ${testResultScores} WHERE ${testResultScores.resultId} = ${testResults.id} AND ${testResultScores.name} = ${name})`,
+      ]),
+    ),
+  };
+  const byItem = f.datasetItemId !== undefined;
+  const query = db
+    .select(columns)
+    .from(testResults)
+    .where(
+      and(
+        eq(testResults.evaluationId, f.evaluationId),
+        byItem ? eq(testResults.datasetItemId, f.datasetItemId as string) : undefined,
+        f.passed === undefined ? undefined : sql`+${testResults.passed} = ${f.passed ? 1 : 0}`,
+        f.minScore === undefined ? undefined : sql`+${testResults.score} >= ${f.minScore}`,
+        f.afterId === undefined
+          ? undefined
+          : byItem
+            ? sql`+${testResults.id} > ${f.afterId}`
+            : gt(testResults.id, f.afterId),
+      ),
+    )
+    // by item, `+id`: ordering by the bare column would let test_results_evaluation_id_idx answer the ORDER BY,
+    // which the planner prefers without statistics (walking the whole evaluation to skip a sort of a few rows)
+    .orderBy(...(byItem ? [sql`+${testResults.id}`] : [asc(testResults.evaluationId), asc(testResults.id)]))
+    .limit(f.limit);
+  return query;
+}
+
+/**
+ * test_results' columns as `exportTestResultsQuery` selects them (getTableColumns' order), for the array rows of
+ * `exportTestResultsBatch`; checked against the table once, so a new column fails loudly here, not silently there.
+ */
+const exportedColumns = [
+  "id",
+  "evaluationId",
+  "name",
+  "input",
+  "expectedOutput",
+  "actualOutput",
+  "passed",
+  "score",
+  "latencyMs",
+  "metadata",
+  "createdAt",
+  "datasetItemId",
+  "trial",
+] as const satisfies readonly (keyof TestResultRow)[];
+if (Object.keys(getTableColumns(testResults)).join() !== exportedColumns.join()) {
+  throw new Error("exportTestResultsBatch: test_results' columns changed; update exportedColumns");
+}
+
+/** An integer column's value: the local engine gives numbers, a remote one may give a bigint. */
+const int = (v: unknown) => (typeof v === "bigint" ? Number(v) : (v as number));
+const intOrNull = (v: unknown) => (v === null || v === undefined ? null : int(v));
+
+/**
+ * `exportTestResultsQuery`'s rows, read as arrays (`.values()`) and built as one object literal each, instead of
+ * drizzle's generic mapping (a copy of each row and a type check per field: a fifth of an export's CPU). The
+ * columns need no decoding (text, integer and real, none in a JSON or boolean mode); the same values as `.all()`
+ * (test/result-export.test.ts compares the export with ListTestResults).
+ */
+export async function exportTestResultsBatch(
+  db: Queryable,
+  f: ExportTestResultsFilter,
+  scoreNames: readonly string[] = [],
+): Promise<ExportedResultRow[]> {
+  const rows = (await exportTestResultsQuery(db, f, scoreNames).values()) as unknown[][];
+  const n = exportedColumns.length;
+  return rows.map((v) => {
+    const row: TestResultRow = {
+      id: v[0] as string,
+      evaluationId: v[1] as string,
+      name: v[2] as string,
+      input: v[3] as string,
+      expectedOutput: v[4] as string,
+      actualOutput: v[5] as string,
+      passed: int(v[6]),
+      score: v[7] as number,
+      latencyMs: int(v[8]),
+      metadata: v[9] as string,
+      createdAt: int(v[10]),
+      datasetItemId: (v[11] ?? null) as string | null,
+      trial: intOrNull(v[12]),
+    };
+    const out = row as ExportedResultRow;
+    for (let k = 0; k < scoreNames.length; k++) {
+      const value = v[n + k];
+      out[`score${k}`] = value === null || value === undefined ? null : Number(value);
+    }
+    return out;
+  });
 }
 
 /** The review's query pattern 3: mean score of an evaluation's passed tests (a range of the covering index). */

@@ -10,6 +10,9 @@ export const limits = {
   /** Serialized JSON of `metadata`. */
   structMaxBytes: 64 * 1024,
   resultsPerBatchMax: 1000,
+  /** Results per ExportTestResults message: `batch_size`'s default and maximum. */
+  exportBatchDefault: 500,
+  exportBatchMax: 1000,
   datasetNameMaxChars: 100,
   datasetDescriptionMaxChars: 2000,
   /** Items of one dataset version, however it was built. */
