@@ -397,8 +397,9 @@ function createCallContext<Tx>(state: CallState, database: DatabaseBinding<Tx> |
   const principal = state.principal;
   if (principal === undefined) throw new Error("handler reached without a principal");
   const signal = state.controller.signal;
-  // A stream may run one unit of work per message (each short, one after the other); any other call runs one.
-  const perMessage = call.method.methodKind !== "unary";
+  // A stream may run one unit of work per message (each short, one after the other), a `stepwise` method one per
+  // step; any other call runs one.
+  const perMessage = call.method.methodKind !== "unary" || call.service.isStepwise(call.method);
   let unitOfWorkUsed = false;
   let unitOfWorkOpen = false;
   return {

@@ -91,7 +91,8 @@ export interface CallContext<Tx = unknown> {
   /**
    * Runs `fn` in ONE unit of work: a read transaction for NO_SIDE_EFFECTS methods, a write transaction
    * otherwise. It commits when `fn` returns and rolls back when it throws; handlers never commit or roll back.
-   * At most once per unary call. A streaming call may run one per message, one at a time (a batch of a server
+   * At most once per unary call, unless the service declares the method `stepwise` (one per step of a workflow
+   * around another service's call, one at a time). A streaming call may run one per message, one at a time (a batch of a server
    * stream read in its own short transaction, a chunk of a client stream committed as it arrives), never one
    * transaction held open across the stream. Call other services BEFORE it: a network call inside a write
    * transaction would hold the single writer.

@@ -18,6 +18,12 @@ export interface ServiceRegistration<S extends DescService, Tx = unknown> {
   readonly handlers: ServiceHandlers<S, Tx>;
   readonly validators?: Validators;
   readonly access: AccessRequirements<S>;
+  /**
+   * Unary methods whose handler runs several units of work one after another (each commits on its own), for a
+   * workflow around a call to another service: record a decision, make the call, record its outcome. Every
+   * other unary method runs at most one (its work is atomic).
+   */
+  readonly stepwise?: readonly (keyof S["method"] & string)[];
 }
 
 /**
@@ -39,6 +45,8 @@ export interface RegisteredService<Tx = unknown> {
   access(method: DescMethod): Access;
   /** Whether the method's request has a `project` field (the project the call acts in). */
   hasProjectField(method: DescMethod): boolean;
+  /** Whether the (unary) method may run several units of work, one after another (`stepwise`). */
+  isStepwise(method: DescMethod): boolean;
 }
 
 /**
@@ -70,6 +78,13 @@ export function defineService<S extends DescService, Tx = unknown>(
     declared.set(method.localName, needs);
     if (hasProject) withProject.add(method.localName);
   }
+  const stepwise = new Set<string>(registration.stepwise ?? []);
+  for (const name of stepwise) {
+    const method = service.methods.find((m) => m.localName === name);
+    if (method?.methodKind !== "unary") {
+      throw new Error(`${service.typeName}: stepwise names ${name}, which is not a unary method`);
+    }
+  }
   for (const name of Object.keys(methodAccess)) {
     if (!service.methods.some((m) => m.localName === name)) {
       throw new Error(`${service.typeName}: access declared for unknown method ${name}`);
@@ -82,5 +97,6 @@ export function defineService<S extends DescService, Tx = unknown>(
     validators,
     access: (method) => declared.get(method.localName) as Access,
     hasProjectField: (method) => withProject.has(method.localName),
+    isStepwise: (method) => stepwise.has(method.localName),
   };
 }

@@ -111,6 +111,8 @@ export function createEvaluationServer(deps: EvaluationServerDeps): EvaluationSe
         handlers: createPromotionHandlers(handlerDeps),
         validators: promotionValidators,
         access: promotionAccess,
+        // decide and record, move the label in prompt-service, record what became of the move
+        stepwise: ["promotePromptVersion"],
       }),
       // GetDatabaseStats also reports the prompt event consumer's lag
       createAdminService({
