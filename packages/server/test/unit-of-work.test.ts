@@ -52,7 +52,21 @@ function handlers(): ServiceHandlers<typeof AdminService, Tx> {
         await audit({ action: "thing.create", resourceType: "thing", resourceId: id, after: { name } });
         if (mode === "fail-after-audit") throw new FailedPreconditionError("changed my mind");
       });
-      if (mode === "twice") await ctx.unitOfWork(async () => undefined);
+      if (mode === "twice") {
+        // a second step: another thing, committed on its own (allowed only where the method is stepwise)
+        await ctx.unitOfWork(async (tx, { audit }) => {
+          await tx.run(`INSERT INTO things (id, name) VALUES (${quote(`${id}-2`)}, ${quote(`${name}-2`)})`);
+          await audit({
+            action: "thing.create",
+            resourceType: "thing",
+            resourceId: `${id}-2`,
+            after: { name },
+          });
+        });
+      }
+      if (mode === "overlap") {
+        await Promise.all([ctx.unitOfWork(async () => undefined), ctx.unitOfWork(async () => undefined)]);
+      }
       return { results: [] };
     },
     async listAuditEvents(req, ctx) {
@@ -172,5 +186,66 @@ describe("ctx.unitOfWork on a real database", () => {
     expect(
       t.lines.some((l) => l.msg === "unexpected error" && JSON.stringify(l).includes("at most once")),
     ).toBe(true);
+  });
+});
+
+describe("stepwise methods", () => {
+  let stepwise: TestServer;
+  beforeAll(async () => {
+    stepwise = await startTestServer({
+      database: { db, appendAudit } as DatabaseBinding<unknown>,
+      services: () => [
+        defineService({
+          service: AdminService,
+          handlers: handlers(),
+          access: { default: access.operator() },
+          stepwise: ["runMaintenance"],
+        }) as RegisteredService,
+      ],
+    });
+  });
+  afterAll(() => stepwise.server.shutdown({ graceMs: 1_000 }));
+
+  const call = async (name: string, mode: string) =>
+    grpcUnary(
+      grpcClient(AdminService, stepwise.grpcPort),
+      AdminService.method.runMaintenance,
+      {},
+      {
+        ...(await bearer("alice", ["admin"])),
+        "x-thing": name,
+        "x-mode": mode,
+      },
+    );
+  const things = async (prefix: string) =>
+    (await db.client.execute(`SELECT id FROM things WHERE id LIKE 'thing-${prefix}%' ORDER BY id`)).rows.map(
+      (r) => String(r.id),
+    );
+
+  it("run several units of work one after another, each committed with its audit row", async () => {
+    expect(await call("st", "twice")).toMatchObject({ ok: true });
+    expect(await things("st")).toEqual(["thing-st", "thing-st-2"]);
+    const audited = await db.client.execute(
+      "SELECT resource_id FROM audit_log WHERE resource_id LIKE 'thing-st%' ORDER BY seq",
+    );
+    expect(audited.rows.map((r) => String(r.resource_id))).toEqual(["thing-st", "thing-st-2"]);
+  });
+
+  it("never two at once (INTERNAL), and the other methods still run one", async () => {
+    expect(await call("ov", "overlap")).toMatchObject({ ok: false, code: Code.Internal });
+    expect(await create("five", { "x-mode": "twice" })).toMatchObject({ ok: false, code: Code.Internal });
+    // (its first unit committed; the second was refused before it ran)
+    expect(await things("five")).toEqual(["thing-five"]);
+  });
+
+  it("are unary methods of the service: defineService refuses anything else", () => {
+    const define = (stepwiseNames: string[]) => () =>
+      defineService({
+        service: AdminService,
+        handlers: handlers(),
+        access: { default: access.operator() },
+        stepwise: stepwiseNames as ["runMaintenance"],
+      });
+    expect(define(["noSuchMethod"])).toThrow(/not a unary method/);
   });
 });
