@@ -1,5 +1,7 @@
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
+import { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
+import { PromotionService } from "@autoforge/contracts/evaluation/v1/promotions";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createPromptCache, type PromptCache, type PromptCacheOptions } from "./cache/index.js";
@@ -37,6 +39,10 @@ export interface AutoforgeClientOptions {
 export interface AutoforgeClient {
   readonly promptService: Client<typeof PromptService>;
   readonly evaluationService: Client<typeof EvaluationService>;
+  /** Datasets and their versions (evaluation-service). */
+  readonly datasetService: Client<typeof DatasetService>;
+  /** The promotion gate (evaluation-service): label policies, PromotePromptVersion, the decisions. */
+  readonly promotionService: Client<typeof PromotionService>;
   readonly adminService: Client<typeof AdminService>;
   /** The prompt cache over `promptService`, created on first use. */
   readonly prompts: PromptCache;
@@ -48,7 +54,7 @@ export interface AutoforgeClient {
 }
 
 /**
- * Typed clients of the three services over the given transport(s), every call with the client's policies
+ * Typed clients of the services over the given transport(s), every call with the client's policies
  * (see createPolicyTransport): a bearer token from `token`, a default deadline for unary calls, request ids for
  * keyed creates and retries by the methods' idempotency. Transport-agnostic: runs wherever connect-es runs.
  */
@@ -65,11 +71,15 @@ export function createAutoforgeClient(options: AutoforgeClientOptions): Autoforg
     });
   const promptService = createClient(PromptService, wrap("prompt"));
   const evaluationService = createClient(EvaluationService, wrap("evaluation"));
+  const datasetService = createClient(DatasetService, wrap("evaluation"));
+  const promotionService = createClient(PromotionService, wrap("evaluation"));
   const adminService = createClient(AdminService, wrap("admin"));
   let cache: PromptCache | undefined;
   return {
     promptService,
     evaluationService,
+    datasetService,
+    promotionService,
     adminService,
     get prompts() {
       cache ??= createPromptCache({ ...options.cache, client: promptService });

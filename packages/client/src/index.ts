@@ -6,6 +6,10 @@ export * as admin from "@autoforge/contracts/admin/v1";
 export { AdminService } from "@autoforge/contracts/admin/v1";
 export * as evaluation from "@autoforge/contracts/evaluation/v1";
 export { EvaluationService } from "@autoforge/contracts/evaluation/v1";
+export * as datasets from "@autoforge/contracts/evaluation/v1/datasets";
+export { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
+export * as promotions from "@autoforge/contracts/evaluation/v1/promotions";
+export { PromotionService } from "@autoforge/contracts/evaluation/v1/promotions";
 export * as prompt from "@autoforge/contracts/prompt/v1";
 export { PromptService } from "@autoforge/contracts/prompt/v1";
 // connect-es's error type and call options, from the same copy of @connectrpc/connect the client uses.

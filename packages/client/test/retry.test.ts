@@ -1,5 +1,7 @@
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
+import { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
+import { PromotionService } from "@autoforge/contracts/evaluation/v1/promotions";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
@@ -47,9 +49,15 @@ async function failure(call: Promise<unknown>): Promise<ConnectError> {
 }
 
 describe("which methods are retried (from the descriptors)", () => {
-  it("classifies every method of the three services", () => {
+  it("classifies every method of the five services", () => {
     const table: Record<string, string> = {};
-    for (const service of [PromptService, EvaluationService, AdminService]) {
+    for (const service of [
+      PromptService,
+      EvaluationService,
+      DatasetService,
+      PromotionService,
+      AdminService,
+    ]) {
       for (const m of service.methods) table[`${service.name}.${m.name}`] = retryClass(m);
     }
     const byClass = (c: string) =>
@@ -58,21 +66,28 @@ describe("which methods are retried (from the descriptors)", () => {
         .map(([k]) => k)
         .sort();
     expect(byClass("keyed-create")).toEqual([
+      "DatasetService.CreateDataset",
+      "DatasetService.CreateDatasetVersion",
       "EvaluationService.CreateEvaluation",
       "EvaluationService.RecordTestResults",
       "PromptService.CreatePrompt",
       "PromptService.CreatePromptTemplate",
     ]);
     expect(byClass("never")).toEqual([
+      "DatasetService.UploadDatasetItems",
       "EvaluationService.CompleteEvaluation",
+      "EvaluationService.ExportTestResults",
       "EvaluationService.FailEvaluation",
       "EvaluationService.StartEvaluation",
+      "EvaluationService.StreamTestResults",
+      "PromotionService.PromotePromptVersion",
       "PromptService.PurgePrompt",
       "PromptService.UpdatePrompt",
       "PromptService.WatchPromptEvents",
     ]);
     expect(byClass("idempotent")).toEqual([
       "AdminService.RunMaintenance",
+      "PromotionService.SetPromotionPolicy",
       "PromptService.DeletePrompt",
       "PromptService.RemovePromptLabel",
       "PromptService.RestorePrompt",
@@ -81,7 +96,7 @@ describe("which methods are retried (from the descriptors)", () => {
     ]);
     expect(byClass("read")).toContain("PromptService.GetPrompt");
     expect(byClass("read")).toContain("AdminService.ListAuditEvents");
-    expect(byClass("read")).toHaveLength(Object.keys(table).length - 16);
+    expect(byClass("read")).toHaveLength(Object.keys(table).length - 23);
   });
 });
 

@@ -53,6 +53,8 @@ export function createNodeClient(options: NodeClientOptions): AutoforgeClient {
   return {
     promptService: client.promptService,
     evaluationService: client.evaluationService,
+    datasetService: client.datasetService,
+    promotionService: client.promotionService,
     adminService: client.adminService,
     get prompts() {
       return client.prompts;
