@@ -1,142 +1,51 @@
 /**
  * GetEvaluationSummary's database work on a large experiment: a dataset version of 10,000 items, 3 trials each
  * (30,000 results), 3 declared scores (numeric, boolean, categorical: 90,000 values), on a `file:` database
- * with the real migrations and triggers. Runs the handler's own statements (the evaluation, the default
- * aggregates with latency percentiles, the flaky count, every score's summary) in one read unit of work, as the
- * handler does, `rounds` times, and prints p50 / p95 / max next to a primary-key read of the same evaluation
- * (the baseline: the cheapest unit of work there is) measured in the same run. Transport is not included.
+ * with the real migrations and triggers (lib/large-experiment.ts). Runs the handler's own statements (the
+ * evaluation, the default aggregates with latency percentiles, the flaky count, every score's summary) in one
+ * read unit of work, as the handler does, `rounds` times, and prints p50 / p95 / max next to a primary-key read
+ * of the same evaluation (the baseline: the cheapest unit of work there is) measured in the same run. Transport
+ * is not included.
  *
  *   npm run bench:summary -w services/evaluation-service [-- <items> <trials> <rounds>]
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { performance } from "node:perf_hooks";
-import { createDatabase, migrate } from "@autoforge/db";
-import { migrationsFolder } from "../src/db/migrations-folder.js";
 import { findEvaluation, summaryQuery } from "../src/db/repository.js";
-import { schema } from "../src/db/schema.js";
 import { flakyPassedItemCountQuery } from "../src/db/score-repository.js";
 import { nearestRank } from "../src/domain/evaluation-state.js";
 import { scoreSummaries } from "../src/handlers/score-summary.js";
 import { declarationsOf } from "../src/handlers/scores.js";
+import { project, seedExperiments, timeCalls, withBenchDatabase } from "./lib/large-experiment.js";
 
 const items = Number(process.argv[2] ?? 10_000);
 const trials = Number(process.argv[3] ?? 3);
 const rounds = Number(process.argv[4] ?? 200);
-const project = "user:bench";
-const datasetId = "01910000-0000-7000-8000-000000000001";
 const evaluationId = "01920000-0000-7000-8000-000000000001";
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-async function run() {
-  const dir = mkdtempSync(join(tmpdir(), "eval-summary-bench-"));
-  const db = await createDatabase({ url: `file:${join(dir, "bench.db")}`, schema });
-  try {
-    await migrate(db, migrationsFolder);
-    const seeded = performance.now();
-    await db.write(async (tx) => {
-      await tx.run(
-        `INSERT INTO datasets (id, project_id, owner_id, name, created_at, updated_at) VALUES ('${datasetId}', '${project}', 'bench', 'qa', 1, 1)`,
-      );
-      await tx.run(
-        `INSERT INTO dataset_versions (dataset_id, version, parent_version, item_count, added_count, changed_count, removed_count, creator_id, created_at)
-         VALUES ('${datasetId}', 1, NULL, ${items}, ${items}, 0, 0, 'bench', 1)`,
-      );
-      await tx.run(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${items})
-         INSERT INTO dataset_items (dataset_id, item_id, digest, input_kind, input, created_at)
-         SELECT '${datasetId}', printf('item-%06d', i), printf('%064x', i), 'text', 'q', 1 FROM n`,
-      );
-      await tx.run(
-        `INSERT INTO dataset_version_items (dataset_id, version, item_id, digest)
-         SELECT dataset_id, 1, item_id, digest FROM dataset_items WHERE dataset_id = '${datasetId}'`,
-      );
-      await tx.run(
-        `UPDATE dataset_versions SET committed = 1 WHERE dataset_id = '${datasetId}' AND version = 1`,
-      );
-      await tx.run(
-        `UPDATE datasets SET latest_version = 1, latest_item_count = ${items} WHERE id = '${datasetId}'`,
-      );
-      await tx.run(
-        `INSERT INTO evaluations (id, project_id, owner_id, prompt_id, prompt_version, provider, model, status, created_at,
-           updated_at, dataset_id, dataset_version, trials_per_item)
-         VALUES ('${evaluationId}', '${project}', 'bench', '01800000-0000-7000-8000-000000000001', 1, 'p', 'm', 'pending', 1, 1,
-           '${datasetId}', 1, ${trials})`,
-      );
-      await tx.run(
-        `INSERT INTO evaluation_scores (evaluation_id, name, position, kind, min_value, max_value, categories, direction) VALUES
-           ('${evaluationId}', 'relevance', 0, 'numeric', 0, 10, NULL, 'higher'),
-           ('${evaluationId}', 'toxic', 1, 'boolean', NULL, NULL, NULL, 'lower'),
-           ('${evaluationId}', 'tone', 2, 'categorical', NULL, NULL, '["rude","neutral","friendly"]', 'higher')`,
-      );
-      await tx.run(`UPDATE evaluations SET status = 'running', started_at = 1 WHERE id = '${evaluationId}'`);
-      await tx.run(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${items * trials})
-         INSERT INTO test_results (id, evaluation_id, name, passed, score, latency_ms, created_at, dataset_item_id, trial)
-         SELECT printf('01930000-0000-7000-8000-%012d', i), '${evaluationId}', 't', abs(random()) % 2,
-           (abs(random()) % 101) / 100.0, abs(random()) % 5000, 2, printf('item-%06d', i / ${trials}), i % ${trials} + 1 FROM n`,
-      );
-      for (const [name, value] of [
-        ["relevance", "(abs(random()) % 1001) / 100.0"],
-        ["toxic", "abs(random()) % 2"],
-        ["tone", "abs(random()) % 3"],
-      ]) {
-        await tx.run(
-          `INSERT INTO test_result_scores (result_id, name, evaluation_id, dataset_item_id, value)
-           SELECT id, '${name}', evaluation_id, dataset_item_id, ${value} FROM test_results WHERE evaluation_id = '${evaluationId}'`,
-        );
-      }
+await withBenchDatabase("summary", async (db) => {
+  await seedExperiments(db, { items, trials }, [{ id: evaluationId }]);
+  const summary = () =>
+    db.read(async (tx) => {
+      const row = await findEvaluation(tx, project, evaluationId);
+      if (row === undefined) throw new Error("no evaluation");
+      const ranks = {
+        p50: nearestRank(50, row.testCount),
+        p95: nearestRank(95, row.testCount),
+        p99: nearestRank(99, row.testCount),
+      };
+      await summaryQuery(tx, row.id, ranks);
+      await flakyPassedItemCountQuery(tx, row.id);
+      return scoreSummaries(tx, { id: row.id, isExperiment: true }, await declarationsOf(tx, row.id));
     });
-    await db.write((tx) => tx.run("ANALYZE"));
-    console.log(
-      `seeded ${items} items x ${trials} trials (${items * trials} results, ${items * trials * 3} score values) in ${((performance.now() - seeded) / 1000).toFixed(1)} s`,
-    );
-
-    const summary = () =>
-      db.read(async (tx) => {
-        const row = await findEvaluation(tx, project, evaluationId);
-        if (row === undefined) throw new Error("no evaluation");
-        const ranks = {
-          p50: nearestRank(50, row.testCount),
-          p95: nearestRank(95, row.testCount),
-          p99: nearestRank(99, row.testCount),
-        };
-        await summaryQuery(tx, row.id, ranks);
-        await flakyPassedItemCountQuery(tx, row.id);
-        return scoreSummaries(tx, { id: row.id, isExperiment: true }, await declarationsOf(tx, row.id));
-      });
-    const baseline = () => db.read((tx) => findEvaluation(tx, project, evaluationId));
-    const sample = await summary();
-    console.log(
-      `scores: ${sample.map((s) => `${s.name} n=${s.count} mean=${s.mean?.toFixed(3) ?? "-"}`).join(", ")}`,
-    );
-
-    for (const [name, fn] of [
-      ["primary-key read (baseline)", baseline],
+  const sample = await summary();
+  console.log(
+    `scores: ${sample.map((s) => `${s.name} n=${s.count} mean=${s.mean?.toFixed(3) ?? "-"}`).join(", ")}`,
+  );
+  await timeCalls(
+    [
+      ["primary-key read (baseline)", () => db.read((tx) => findEvaluation(tx, project, evaluationId))],
       ["summary", summary],
-    ] as const) {
-      for (let i = 0; i < 10; i++) await fn(); // warm-up
-      const times: number[] = [];
-      const cpu = process.cpuUsage();
-      for (let i = 0; i < rounds; i++) {
-        const t0 = performance.now();
-        await fn();
-        times.push(performance.now() - t0);
-      }
-      const used = process.cpuUsage(cpu);
-      times.sort((a, b) => a - b);
-      console.log(
-        `${name.padEnd(28)} p50 ${percentile(times, 50).toFixed(2)} ms  p95 ${percentile(times, 95).toFixed(2)} ms  max ${percentile(times, 100).toFixed(2)} ms  CPU ${((used.user + used.system) / 1000 / rounds).toFixed(2)} ms/call (${rounds} calls)`,
-      );
-    }
-  } finally {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-await run();
+    ],
+    rounds,
+    10,
+  );
+});

@@ -58,6 +58,24 @@ async function planOf(db: Db, q: Sqlish): Promise<string[]> {
   return rs.rows.map((r) => String(r.detail));
 }
 
+/**
+ * Each case's plan matches its expected lines, uses no temp B-tree, and never scans a table `scanned` names.
+ */
+async function expectIndexPlans(
+  db: Db,
+  cases: readonly (readonly [string, Sqlish, RegExp | RegExp[]])[],
+  scanned: RegExp,
+): Promise<void> {
+  for (const [name, query, expected] of cases) {
+    const text = (await planOf(db, query)).join("\n");
+    for (const line of [expected].flat()) {
+      expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
+    }
+    expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
+    expect(text, `${name}\n${text}`).not.toMatch(scanned);
+  }
+}
+
 const evalId = (i: number) => `01900000-0000-7000-8000-${i.toString().padStart(12, "0")}`;
 const promptId = (i: number) => `01800000-0000-7000-8000-${i.toString().padStart(12, "0")}`;
 
@@ -184,15 +202,7 @@ describe("query plans", () => {
             /USING (COVERING )?INDEX evaluations_prompt_/,
           ],
         );
-        for (const [name, query, expected] of cases) {
-          const plan = await planOf(db, query);
-          const text = plan.join("\n");
-          for (const line of [expected].flat()) {
-            expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
-          }
-          expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
-          expect(text, `${name}\n${text}`).not.toMatch(/^SCAN (evaluations|test_results)$/m);
-        }
+        await expectIndexPlans(db, cases, /^SCAN (evaluations|test_results)$/m);
       },
     );
   }
@@ -361,15 +371,7 @@ describe("dataset query plans", () => {
           diffCountsQuery(d, { datasetId, fromVersion: 1, toVersion: 2 }),
           /SEARCH x USING COVERING INDEX sqlite_autoindex_dataset_version_items_1 \(dataset_id=\? AND version=\? AND item_id=\?\)/,
         ]);
-        for (const [name, query, expected] of cases) {
-          const plan = await planOf(db, query);
-          const text = plan.join("\n");
-          for (const line of [expected].flat()) {
-            expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
-          }
-          expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
-          expect(text, `${name}\n${text}`).not.toMatch(/^SCAN (datasets|dataset_\w+)$/m);
-        }
+        await expectIndexPlans(db, cases, /^SCAN (datasets|dataset_\w+)$/m);
       },
     );
   }
@@ -463,15 +465,7 @@ describe("experiment query plans", () => {
             byItem,
           ],
         ];
-        for (const [name, query, expected] of cases) {
-          const plan = await planOf(db, query);
-          const text = plan.join("\n");
-          for (const line of [expected].flat()) {
-            expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
-          }
-          expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
-          expect(text, `${name}\n${text}`).not.toMatch(/^SCAN (test_results|dataset_\w+)$/m);
-        }
+        await expectIndexPlans(db, cases, /^SCAN (test_results|dataset_\w+)$/m);
       },
     );
   }
@@ -558,17 +552,7 @@ describe("score query plans", () => {
             byItem,
           ],
         ];
-        for (const [name, query, expected] of cases) {
-          const plan = await planOf(db, query);
-          const text = plan.join("\n");
-          for (const line of [expected].flat()) {
-            expect(text, `${name}\n${query.toSQL().sql}\n${text}`).toMatch(line);
-          }
-          expect(text, `${name}\n${text}`).not.toMatch(/TEMP B-TREE/);
-          expect(text, `${name}\n${text}`).not.toMatch(
-            /^SCAN (test_results|test_result_scores|evaluation_scores)$/m,
-          );
-        }
+        await expectIndexPlans(db, cases, /^SCAN (test_results|test_result_scores|evaluation_scores)$/m);
       },
     );
   }
