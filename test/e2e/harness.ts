@@ -12,6 +12,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AdminService } from "@autoforge/contracts/admin/v1";
 import { EvaluationService } from "@autoforge/contracts/evaluation/v1";
+import { DatasetService } from "@autoforge/contracts/evaluation/v1/datasets";
+import { PromotionService } from "@autoforge/contracts/evaluation/v1/promotions";
 import { PromptService } from "@autoforge/contracts/prompt/v1";
 import { allProjects, createTokenSigner, type Role, type TokenClaims } from "@autoforge/server";
 import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
@@ -181,7 +183,12 @@ export function clients(baseUrl: string) {
     /** Clients with any claims: a member of team projects (`projects: { acme: "editor" }`), a service principal, ... */
     as: async (claims: TokenClaims) => {
       const t = await transport(claims);
-      return { prompts: createClient(PromptService, t), evaluations: createClient(EvaluationService, t) };
+      return {
+        prompts: createClient(PromptService, t),
+        evaluations: createClient(EvaluationService, t),
+        datasets: createClient(DatasetService, t),
+        promotions: createClient(PromotionService, t),
+      };
     },
     /** PromptService as evaluation-service's all-projects principal: every project's change feed. */
     feed: async (): Promise<Client<typeof PromptService>> =>
