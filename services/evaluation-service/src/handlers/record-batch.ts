@@ -76,6 +76,8 @@ export async function recordBatch(
   audit: UnitOfWorkTools["audit"],
   before: EvaluationRow,
   batch: BatchValues,
+  /** The evaluation's declared scores when the caller has them (a stream's later chunks); read otherwise. */
+  known?: readonly ScoreDeclaration[],
 ): Promise<RecordedBatch> {
   if (before.status !== "running") {
     throw evaluationState(
@@ -86,7 +88,7 @@ export async function recordBatch(
     );
   }
   await checkResultTrials(tx, before, batch.results);
-  const declarations = await declarationsOf(tx, before.id);
+  const declarations = known ?? (await declarationsOf(tx, before.id));
   const scores = batch.results.map((r) => ({
     scores: r.scores.map((s) => ({ name: s.name, value: s.value as ScoreInput })),
   }));

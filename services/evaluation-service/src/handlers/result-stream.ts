@@ -109,7 +109,8 @@ export function createStreamHandler(): H["streamTestResults"] {
     let committedChunks = 0;
     let skippedChunks = 0;
     let evaluation: EvaluationRow | undefined;
-    let declarations: readonly ScoreDeclaration[] = [];
+    // read with the first chunk: an evaluation's declared scores never change after its creation
+    let declarations: readonly ScoreDeclaration[] | undefined;
     for await (const chunk of requests) {
       message++;
       state = admit(state, chunk, message);
@@ -139,16 +140,16 @@ export function createStreamHandler(): H["streamTestResults"] {
           });
           const before = await requireEvaluation(tx, projectId, first.evaluationId);
           // committed by an earlier stream: skipped, and the evaluation as it is now for the response
-          if (earlier !== undefined)
-            return { skipped: true, after: before, declarations: await declarationsOf(tx, before.id) };
-          const { rows, after, declarations } = await recordBatch(tx, audit, before, batch);
+          const known = declarations ?? (await declarationsOf(tx, before.id));
+          if (earlier !== undefined) return { skipped: true, after: before, declarations: known };
+          const { rows, after } = await recordBatch(tx, audit, before, batch, known);
           // the chunk's own answer, as RecordTestResults would have given it
           const response = create(RecordTestResultsResponseSchema, {
             recordedCount: rows.length,
-            evaluation: evaluationMessage(after, declarations),
+            evaluation: evaluationMessage(after, known),
           });
           await requestIds.remember(tx, scope, response, rows[0]?.createdAt);
-          return { skipped: false, after, declarations };
+          return { skipped: false, after, declarations: known };
         });
         evaluation = outcome.after;
         declarations = outcome.declarations;
